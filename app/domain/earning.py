@@ -1,0 +1,163 @@
+"""Earning: price an order in points (preview) and record it as a lot on the ledger."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import ROUND_DOWN, Decimal
+
+from sqlalchemy import select
+
+from app.domain.errors import DomainError, ErrorCode
+from app.domain.expiry import expiry_for
+from app.domain.ledger import (
+    Account,
+    LotState,
+    TxKind,
+    lock_balance,
+    member_account,
+    record,
+    repay_debt,
+)
+from app.domain.members import get_member
+from app.domain.money import parse_amount
+from app.domain.units import earn_rate, get_merchant, get_program, get_unit
+from app.domain.uow import UnitOfWork
+from app.models import BusinessUnit, Merchant, PointsLot, PointsTransaction
+
+
+@dataclass(frozen=True)
+class BreakdownLine:
+    kind: str
+    rule: str
+    points: int
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class EarnQuote:
+    """What an order earns, line by line; nothing recorded."""
+
+    unit: BusinessUnit
+    merchant: Merchant | None
+    amount: Decimal
+    category: str | None
+    points: int
+    lines: list[BreakdownLine] = field(default_factory=list)
+
+    @property
+    def rule(self) -> str:
+        return "+".join(line.rule for line in self.lines)
+
+
+async def quote_earn(
+    uow: UnitOfWork,
+    *,
+    business_unit: str | int,
+    amount: Decimal | str,
+    merchant: str | int | None = None,
+    category: str | None = None,
+) -> EarnQuote:
+    """Price an order in points: base rate (merchant > category > unit), rounded down."""
+    value = parse_amount(amount, "amount")
+    unit = await get_unit(uow.session, business_unit)
+    shop = await get_merchant(uow.session, unit, merchant) if merchant not in (None, "") else None
+    category = (category or "").strip().upper() or None
+    rate = await earn_rate(uow.session, unit, shop, category)
+    points = int((value * rate.points_per_cny).to_integral_value(rounding=ROUND_DOWN))
+    line = BreakdownLine(
+        kind="BASE",
+        rule=rate.rule,
+        points=points,
+        detail=f"{value} CNY x {rate.points_per_cny.normalize()} pt/CNY, rounded down",
+    )
+    return EarnQuote(unit, shop, value, category, points, [line])
+
+
+async def earn_points(
+    uow: UnitOfWork,
+    *,
+    member_id: int | str,
+    business_unit: str | int,
+    order_ref: str,
+    amount: Decimal | str,
+    caller: str,
+    merchant: str | int | None = None,
+    category: str | None = None,
+    caller_ref: str | None = None,
+) -> PointsTransaction:
+    """Record the points an order earns as one lot (pending for the unit's return window)."""
+    order_ref = _order_ref(order_ref)
+    quote = await quote_earn(
+        uow, business_unit=business_unit, amount=amount, merchant=merchant, category=category
+    )
+    member = await get_member(uow, member_id)
+    unit = quote.unit
+    duplicate = await uow.session.scalar(
+        select(PointsTransaction.id).where(
+            PointsTransaction.business_unit_id == unit.id,
+            PointsTransaction.kind == TxKind.EARN.value,
+            PointsTransaction.order_ref == order_ref,
+        )
+    )
+    if duplicate is not None:
+        raise DomainError(ErrorCode.DUPLICATE, "this order has already earned points", "orderRef")
+    balance = await lock_balance(uow, member.id)
+    program = await get_program(uow.session)
+    pending_until = uow.now + timedelta(days=unit.pending_days) if unit.pending_days > 0 else None
+    state = LotState.PENDING if pending_until else LotState.AVAILABLE
+    tx = PointsTransaction(
+        member_id=member.id,
+        kind=TxKind.EARN.value,
+        source="ORDER",
+        rule=quote.rule[:200],
+        business_unit_id=unit.id,
+        merchant_id=quote.merchant.id if quote.merchant else None,
+        order_ref=order_ref,
+        category=quote.category,
+        order_amount=quote.amount,
+        points=quote.points,
+        detail={"breakdown": [line.__dict__ for line in quote.lines]},
+        caller=caller,
+        caller_ref=caller_ref,
+        created_at=uow.now,
+    )
+    if quote.points == 0:
+        return await record(uow, tx, [])
+    funder = unit.id
+    await record(
+        uow,
+        tx,
+        [(member_account(state), member.id, quote.points), (Account.ISSUED, funder, -quote.points)],
+    )
+    lot = PointsLot(
+        member_id=member.id,
+        transaction_id=tx.id,
+        issuer_unit_id=unit.id,
+        funder_unit_id=funder,
+        cost_per_point=unit.cost_per_point,
+        points=quote.points,
+        remaining=quote.points,
+        state=state.value,
+        earned_at=uow.now,
+        expires_at=expiry_for(program, uow.now, uow.tz),
+        pending_until=pending_until,
+    )
+    uow.session.add(lot)
+    await uow.session.flush()
+    if state == LotState.PENDING:
+        balance.pending += quote.points
+    else:
+        balance.available += quote.points
+        repay_debt(uow, balance, tx, [lot])
+    await uow.session.flush()
+    return tx
+
+
+def _order_ref(order_ref: str) -> str:
+    ref = (order_ref or "").strip()
+    if not 1 <= len(ref) <= 64:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "order reference must be 1-64 characters", "orderRef"
+        )
+    return ref

@@ -1,0 +1,33 @@
+"""Errors a caller can act on: a code from one enum, a message, and the input field at fault."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    INVALID_INPUT = "INVALID_INPUT"
+    NOT_FOUND = "NOT_FOUND"
+    INSUFFICIENT_POINTS = "INSUFFICIENT_POINTS"
+    LIMIT_REACHED = "LIMIT_REACHED"
+    OUT_OF_STOCK = "OUT_OF_STOCK"
+    VOUCHER_USED = "VOUCHER_USED"
+    VOUCHER_EXPIRED = "VOUCHER_EXPIRED"
+    IDEMPOTENCY_CONFLICT = "IDEMPOTENCY_CONFLICT"
+    DUPLICATE = "DUPLICATE"
+    ALREADY_REVERSED = "ALREADY_REVERSED"
+    CODE_EXPIRED = "CODE_EXPIRED"
+
+
+class DomainError(Exception):
+    """A rule refused the request; nothing was recorded."""
+
+    def __init__(self, code: ErrorCode, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+class PermissionDenied(Exception):
+    """The caller may not do this (maps to FORBIDDEN at the edge)."""

@@ -1,0 +1,159 @@
+"""Members: registration, phone normalisation, and which units know whom."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+
+from app.domain.errors import DomainError, ErrorCode
+from app.domain.units import get_unit
+from app.domain.uow import UnitOfWork
+from app.models import Member, MemberBalance, MemberUnitLink
+
+_REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+def normalise_phone(raw: str) -> str:
+    """A mainland mobile number as 11 digits (accepts +86 / 0086 / spaces / dashes)."""
+    digits = re.sub(r"[\s\-()]", "", raw or "")
+    if digits.startswith("+86"):
+        digits = digits[3:]
+    elif digits.startswith("0086"):
+        digits = digits[4:]
+    if not re.fullmatch(r"1[3-9]\d{9}", digits):
+        raise DomainError(ErrorCode.INVALID_INPUT, "phone is not a valid mobile number", "phone")
+    return digits
+
+
+def mask_phone(phone: str) -> str:
+    return phone[:3] + "****" + phone[-4:] if len(phone) >= 7 else "****"
+
+
+async def get_member(uow: UnitOfWork, member_id: int | str, field: str = "memberId") -> Member:
+    text = str(member_id).strip()
+    member = await uow.session.get(Member, int(text)) if text.isdigit() else None
+    if member is None:
+        raise DomainError(ErrorCode.NOT_FOUND, f"no member {text!r}", field)
+    return member
+
+
+async def register_member(
+    uow: UnitOfWork,
+    *,
+    phone: str,
+    display_name: str,
+    business_unit: str | int,
+    birthday: date | None = None,
+    referral_code: str | None = None,
+    external_id: str | None = None,
+) -> Member:
+    """Create a member registered via a unit, with a balance row and the unit's link."""
+    phone = normalise_phone(phone)
+    name = (display_name or "").strip()
+    if not 1 <= len(name) <= 60:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "display name must be 1-60 characters", "displayName"
+        )
+    if birthday is not None and birthday > uow.local_date():
+        raise DomainError(ErrorCode.INVALID_INPUT, "birthday is in the future", "birthday")
+    unit = await get_unit(uow.session, business_unit)
+    referrer_id = None
+    if referral_code:
+        referrer = (
+            await uow.session.scalars(
+                select(Member).where(Member.referral_code == referral_code.strip().upper())
+            )
+        ).first()
+        if referrer is None:
+            raise DomainError(ErrorCode.NOT_FOUND, "unknown referral code", "referralCode")
+        referrer_id = referrer.id
+    if external_id is not None:
+        external_id = external_id.strip()
+        if not 1 <= len(external_id) <= 64:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT, "external id must be 1-64 characters", "externalId"
+            )
+    inserted = await uow.session.execute(
+        insert(Member)
+        .values(
+            phone=phone,
+            display_name=name,
+            birthday=birthday,
+            registered_at=uow.now,
+            registered_via_unit_id=unit.id,
+            referral_code=_new_referral_code(),
+            referred_by_id=referrer_id,
+        )
+        .on_conflict_do_nothing(index_elements=["phone"])
+        .returning(Member.id)
+    )
+    member_id = inserted.scalar()
+    if member_id is None:
+        raise DomainError(ErrorCode.DUPLICATE, "a member with this phone already exists", "phone")
+    uow.session.add(MemberBalance(member_id=member_id))
+    await link_member(
+        uow, member_id=member_id, unit_id=unit.id, via="REGISTRATION", external_id=external_id
+    )
+    await uow.session.flush()
+    return await get_member(uow, member_id)
+
+
+async def link_member(
+    uow: UnitOfWork, *, member_id: int, unit_id: int, via: str, external_id: str | None = None
+) -> None:
+    """Record that `unit_id` knows this member (idempotent; an external id is never reassigned)."""
+    if external_id is not None:
+        owner = (
+            await uow.session.scalars(
+                select(MemberUnitLink.member_id).where(
+                    MemberUnitLink.business_unit_id == unit_id,
+                    MemberUnitLink.external_id == external_id,
+                )
+            )
+        ).first()
+        if owner is not None and owner != member_id:
+            raise DomainError(
+                ErrorCode.DUPLICATE, "external id belongs to another member", "externalId"
+            )
+    stmt = insert(MemberUnitLink).values(
+        business_unit_id=unit_id,
+        member_id=member_id,
+        external_id=external_id,
+        linked_via=via,
+        linked_at=uow.now,
+    )
+    if external_id is not None:
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["business_unit_id", "member_id"],
+            set_={"external_id": external_id},
+        )
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=["business_unit_id", "member_id"])
+    await uow.session.execute(stmt)
+
+
+async def unit_knows_member(uow: UnitOfWork, *, unit_id: int, member_id: int) -> bool:
+    row = await uow.session.get(MemberUnitLink, (unit_id, member_id))
+    return row is not None
+
+
+async def member_by_external_id(uow: UnitOfWork, *, unit_id: int, external_id: str) -> Member:
+    member_id = (
+        await uow.session.scalars(
+            select(MemberUnitLink.member_id).where(
+                MemberUnitLink.business_unit_id == unit_id,
+                MemberUnitLink.external_id == external_id.strip(),
+            )
+        )
+    ).first()
+    if member_id is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "no member with this external id", "externalId")
+    return await get_member(uow, member_id)
+
+
+def _new_referral_code() -> str:
+    return "".join(secrets.choice(_REFERRAL_ALPHABET) for _ in range(8))

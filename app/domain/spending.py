@@ -1,0 +1,171 @@
+"""Spending: points pay part of an order at a unit's point value; the rest is cash."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from decimal import Decimal
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import aliased
+
+from app.domain.errors import DomainError, ErrorCode
+from app.domain.ledger import (
+    Account,
+    AllocationKind,
+    LotState,
+    TxKind,
+    lock_balance,
+    open_lots,
+    record,
+    take,
+)
+from app.domain.members import get_member
+from app.domain.money import allocate_largest_remainder, cents_down, parse_amount
+from app.domain.units import get_merchant, get_unit
+from app.domain.uow import UnitOfWork
+from app.models import BusinessUnit, PointsTransaction
+
+MAX_POINTS = 100_000_000
+
+
+def points_value(unit: BusinessUnit, points: int) -> Decimal:
+    """CNY that `points` are worth at `unit`, rounded down to the cent."""
+    return cents_down(unit.point_value_cny * points)
+
+
+def check_spend_rules(unit: BusinessUnit, points: int, order_amount: Decimal) -> Decimal:
+    """Minimum, step and maximum share of the order; returns the CNY the points pay."""
+    if not isinstance(points, int) or points <= 0 or points > MAX_POINTS:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "points must be a positive whole number", "points"
+        )
+    if points < unit.spend_min_points:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            f"at least {unit.spend_min_points} points per use at {unit.code}",
+            "points",
+        )
+    if points % unit.spend_step:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, f"points must be a multiple of {unit.spend_step}", "points"
+        )
+    value = points_value(unit, points)
+    ceiling = cents_down(order_amount * unit.spend_max_share)
+    if value > ceiling:
+        raise DomainError(
+            ErrorCode.LIMIT_REACHED,
+            f"points may pay at most {unit.spend_max_share:%} of the order ({ceiling} CNY)",
+            "points",
+        )
+    return value
+
+
+async def spent_today(uow: UnitOfWork, member_id: int, unit_id: int) -> int:
+    """Points the member spent at this unit today (group time zone), net of cancellations."""
+    start = datetime.combine(uow.local_date(), time.min, tzinfo=uow.tz)
+    reversal = aliased(PointsTransaction)
+    spent = await uow.session.scalar(
+        select(func.coalesce(func.sum(-PointsTransaction.points), 0))
+        .outerjoin(
+            reversal,
+            and_(
+                reversal.reverses_id == PointsTransaction.id,
+                reversal.kind == TxKind.SPEND_REVERSAL.value,
+            ),
+        )
+        .where(
+            PointsTransaction.member_id == member_id,
+            PointsTransaction.business_unit_id == unit_id,
+            PointsTransaction.kind == TxKind.SPEND.value,
+            PointsTransaction.created_at >= start,
+            reversal.id.is_(None),
+        )
+    )
+    return int(spent or 0)
+
+
+async def spend_points(
+    uow: UnitOfWork,
+    *,
+    member_id: int | str,
+    business_unit: str | int,
+    order_ref: str,
+    order_amount: Decimal | str,
+    points: int,
+    caller: str,
+    merchant: str | int | None = None,
+    caller_ref: str | None = None,
+) -> PointsTransaction:
+    """Spend points on an order, earliest-expiring lots first; `cny_value` is the CNY deducted."""
+    amount = parse_amount(order_amount, "orderAmount")
+    ref = (order_ref or "").strip()
+    if not 1 <= len(ref) <= 64:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "order reference must be 1-64 characters", "orderRef"
+        )
+    unit = await get_unit(uow.session, business_unit)
+    shop = await get_merchant(uow.session, unit, merchant) if merchant not in (None, "") else None
+    value = check_spend_rules(unit, points, amount)
+    member = await get_member(uow, member_id)
+    duplicate = await uow.session.scalar(
+        select(PointsTransaction.id).where(
+            PointsTransaction.business_unit_id == unit.id,
+            PointsTransaction.kind == TxKind.SPEND.value,
+            PointsTransaction.order_ref == ref,
+        )
+    )
+    if duplicate is not None:
+        raise DomainError(
+            ErrorCode.DUPLICATE, "points were already spent on this order", "orderRef"
+        )
+    balance = await lock_balance(uow, member.id)
+    if unit.spend_daily_cap is not None:
+        used = await spent_today(uow, member.id, unit.id)
+        if used + points > unit.spend_daily_cap:
+            raise DomainError(
+                ErrorCode.LIMIT_REACHED,
+                f"daily cap of {unit.spend_daily_cap} points at {unit.code} "
+                f"({unit.spend_daily_cap - used} left today)",
+                "points",
+            )
+    if balance.available < points:
+        raise DomainError(
+            ErrorCode.INSUFFICIENT_POINTS,
+            f"{max(balance.available, 0)} points available, {points} requested",
+            "points",
+        )
+    tx = await record(
+        uow,
+        PointsTransaction(
+            member_id=member.id,
+            kind=TxKind.SPEND.value,
+            source="ORDER",
+            rule=f"spend:{unit.code}@{unit.point_value_cny.normalize()}CNY/pt",
+            business_unit_id=unit.id,
+            merchant_id=shop.id if shop else None,
+            order_ref=ref,
+            order_amount=amount,
+            cny_value=value,
+            points=-points,
+            caller=caller,
+            caller_ref=caller_ref,
+            created_at=uow.now,
+        ),
+        [(Account.MEMBER_AVAILABLE, member.id, -points), (Account.REDEEMED, unit.id, points)],
+    )
+    consumed: list[tuple] = []
+    needed = points
+    for lot in await open_lots(uow, member.id, LotState.AVAILABLE):
+        if needed == 0:
+            break
+        part = min(needed, lot.remaining)
+        consumed.append((lot, part))
+        needed -= part
+    if needed:
+        raise AssertionError(f"balance row of member {member.id} disagrees with its lots")
+    values = allocate_largest_remainder(value, [part for _, part in consumed])
+    for (lot, part), cny in zip(consumed, values, strict=True):
+        take(uow, tx, lot, part, AllocationKind.SPEND, cny_value=cny)
+    balance.available -= points
+    await uow.session.flush()
+    return tx

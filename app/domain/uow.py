@@ -1,0 +1,30 @@
+"""The unit of work a domain function runs in: one database transaction and the current time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+
+@dataclass
+class UnitOfWork:
+    session: AsyncSession
+    now: datetime
+    tz: ZoneInfo
+
+    def local_date(self, moment: datetime | None = None) -> date:
+        return (moment or self.now).astimezone(self.tz).date()
+
+
+@asynccontextmanager
+async def unit_of_work(
+    sessions: async_sessionmaker, *, now: datetime | None = None, tz: ZoneInfo
+) -> AsyncIterator[UnitOfWork]:
+    """One database transaction: committed when the block ends, rolled back on any error."""
+    async with sessions() as session, session.begin():
+        yield UnitOfWork(session=session, now=now or datetime.now(UTC), tz=tz)

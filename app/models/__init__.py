@@ -1,0 +1,34 @@
+"""SQLModel tables, one module per aggregate. Alembic reads `SQLModel.metadata` from here."""
+
+from sqlmodel import SQLModel
+
+from app.models.access import PartnerKey
+from app.models.ledger import (
+    IdempotencyKey,
+    LotAllocation,
+    MemberBalance,
+    PointsLot,
+    PointsTransaction,
+    Posting,
+)
+from app.models.members import Member, MemberUnitLink
+from app.models.org import BusinessUnit, CategoryRate, Merchant, Program
+
+metadata = SQLModel.metadata
+
+__all__ = [
+    "BusinessUnit",
+    "CategoryRate",
+    "IdempotencyKey",
+    "LotAllocation",
+    "Member",
+    "MemberBalance",
+    "MemberUnitLink",
+    "Merchant",
+    "PartnerKey",
+    "PointsLot",
+    "PointsTransaction",
+    "Posting",
+    "Program",
+    "metadata",
+]

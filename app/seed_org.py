@@ -1,0 +1,149 @@
+"""The demo group's organisation: six units with the SPEC's rates, mall merchants, policies."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+from sqlalchemy.dialects.postgresql import insert
+
+from app.domain.uow import UnitOfWork
+from app.models import BusinessUnit, CategoryRate, Merchant, Program
+
+# code, name, kind, pts/CNY, pending days, CNY/pt, cost/pt, min, step, max share, daily cap
+UNITS = [
+    (
+        "MALL",
+        "Grand Plaza Mall",
+        "MALL",
+        D("1"),
+        7,
+        D("0.02"),
+        D("0.02"),
+        100,
+        100,
+        D("0.5"),
+        20000,
+    ),
+    (
+        "HOTEL",
+        "Grand Plaza Hotel",
+        "HOTEL",
+        D("2"),
+        0,
+        D("0.01"),
+        D("0.01"),
+        100,
+        100,
+        D("0.3"),
+        None,
+    ),
+    (
+        "OFFICE",
+        "Plaza Office Tower",
+        "OFFICE",
+        D("1"),
+        0,
+        D("0.01"),
+        D("0.01"),
+        100,
+        100,
+        D("0.5"),
+        None,
+    ),
+    (
+        "PROPERTY",
+        "Plaza Property Services",
+        "PROPERTY",
+        D("1"),
+        0,
+        D("0.01"),
+        D("0.01"),
+        100,
+        100,
+        D("1"),
+        None,
+    ),
+    (
+        "CONVENIENCE",
+        "Plaza Express Stores",
+        "CONVENIENCE",
+        D("1"),
+        0,
+        D("0.05"),
+        D("0.03"),
+        100,
+        100,
+        D("0.5"),
+        2000,
+    ),
+    (
+        "TOURISM",
+        "Plaza Culture & Tourism",
+        "TOURISM",
+        D("1.5"),
+        3,
+        D("0.02"),
+        D("0.015"),
+        100,
+        100,
+        D("0.5"),
+        None,
+    ),
+]
+
+# code, name, category, own rate (pts/CNY) or None
+MALL_MERCHANTS = [
+    ("M001", "Luxe Jewelry", "JEWELRY", None),
+    ("M002", "Fresh Market", "SUPERMARKET", None),
+    ("M003", "Star Cinema", "ENTERTAINMENT", D("2")),
+    ("M004", "Noodle House", "DINING", None),
+    ("M005", "Urban Fashion", "FASHION", None),
+    ("M006", "Kids Planet", "KIDS", None),
+]
+
+CATEGORY_RATES = [("MALL", "JEWELRY", D("0.5")), ("MALL", "DINING", D("1.5"))]
+
+
+async def seed_organisation(uow: UnitOfWork) -> dict[str, int]:
+    """Insert units, merchants, category rates and programme policies; returns unit ids by code."""
+    ids: dict[str, int] = {}
+    for code, name, kind, rate, pending, value, cost, minimum, step, share, cap in UNITS:
+        unit_id = await uow.session.scalar(
+            insert(BusinessUnit)
+            .values(
+                code=code,
+                name=name,
+                kind=kind,
+                earn_points_per_cny=rate,
+                pending_days=pending,
+                point_value_cny=value,
+                cost_per_point=cost,
+                spend_min_points=minimum,
+                spend_step=step,
+                spend_max_share=share,
+                spend_daily_cap=cap,
+            )
+            .on_conflict_do_update(index_elements=["code"], set_={"name": name})
+            .returning(BusinessUnit.id)
+        )
+        ids[code] = unit_id
+    for code, name, category, rate in MALL_MERCHANTS:
+        await uow.session.execute(
+            insert(Merchant)
+            .values(
+                business_unit_id=ids["MALL"],
+                code=code,
+                name=name,
+                category=category,
+                earn_points_per_cny=rate,
+            )
+            .on_conflict_do_nothing()
+        )
+    for unit, category, rate in CATEGORY_RATES:
+        await uow.session.execute(
+            insert(CategoryRate)
+            .values(business_unit_id=ids[unit], category=category, earn_points_per_cny=rate)
+            .on_conflict_do_nothing()
+        )
+    await uow.session.execute(insert(Program).values(id=1).on_conflict_do_nothing())
+    return ids
