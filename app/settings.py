@@ -17,6 +17,16 @@ def _flag(name: str, default: bool) -> bool:
     return raw.strip().lower() in {"1", "true", "yes", "on"}
 
 
+DEV_JWT_SECRET = "dev-only-jwt-secret-never-use-in-production"
+
+
+def _jwt_secret(production: bool) -> str:
+    secret = os.environ.get("JWT_SECRET") or ""
+    if production and len(secret) < 32:
+        raise RuntimeError("APP_ENV=production needs JWT_SECRET of at least 32 characters")
+    return secret or DEV_JWT_SECRET
+
+
 @dataclass(frozen=True)
 class Settings:
     """Configuration of one gateway process."""
@@ -24,7 +34,7 @@ class Settings:
     database_url: str | None = None
     redis_url: str | None = None
     data_dir: Path = ROOT / ".data"
-    jwt_secret: str = "dev-only-secret-change-me"
+    jwt_secret: str = DEV_JWT_SECRET
     jwt_ttl_seconds: int = 7 * 24 * 3600
     time_zone: str = "Asia/Shanghai"
     graphiql: bool = True
@@ -47,7 +57,7 @@ class Settings:
             database_url=os.environ.get("DATABASE_URL") or None,
             redis_url=os.environ.get("REDIS_URL") or None,
             data_dir=Path(os.environ.get("APP_DATA_DIR", str(ROOT / ".data"))),
-            jwt_secret=os.environ.get("JWT_SECRET", "dev-only-secret-change-me"),
+            jwt_secret=_jwt_secret(production),
             time_zone=os.environ.get("GROUP_TIME_ZONE", "Asia/Shanghai"),
             graphiql=_flag("GRAPHIQL", not production),
             introspection=_flag("INTROSPECTION", not production),

@@ -1,0 +1,205 @@
+"""`python -m app ...`: serve, migrate, seed, export-schema, credentials and jobs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from datetime import UTC, datetime
+
+from app.settings import Settings
+
+
+def _database_url(settings: Settings) -> str:
+    from app.db import resolve_database_url
+
+    return resolve_database_url(settings)
+
+
+def _now(raw: str | None) -> datetime:
+    if not raw:
+        return datetime.now(UTC)
+    moment = datetime.fromisoformat(raw)
+    if moment.tzinfo is None:
+        raise SystemExit("--now needs an offset, e.g. 2026-12-01T00:00:00+08:00")
+    return moment
+
+
+async def _with_sessions(settings: Settings, url: str, work):
+    from app.db import make_engine, make_sessionmaker
+
+    engine = make_engine(url, pool_size=2)
+    try:
+        return await work(make_sessionmaker(engine))
+    finally:
+        await engine.dispose()
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> None:
+    from app.migrate import upgrade
+
+    upgrade(_database_url(settings))
+    print("database is at the latest revision", file=sys.stderr)
+
+
+def cmd_seed(settings: Settings, args: argparse.Namespace) -> None:
+    from app.migrate import upgrade
+    from app.seed import seed_demo
+
+    url = _database_url(settings)
+    upgrade(url)
+    report = asyncio.run(
+        _with_sessions(settings, url, lambda s: seed_demo(s, tz=settings.tz, members=args.members))
+    )
+    print(report, file=sys.stderr)
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from app.migrate import upgrade
+
+    url = _database_url(settings)
+    upgrade(url)
+    if not args.no_seed:
+        from app.seed import seed_demo
+
+        report = asyncio.run(_with_sessions(settings, url, lambda s: seed_demo(s, tz=settings.tz)))
+        print(report, file=sys.stderr)
+    os.environ["DATABASE_URL"] = url  # workers share the resolved (possibly embedded) server
+    if settings.redis_url is None and args.workers > 1:
+        print("REDIS_URL is unset: each worker has its own in-process Redis", file=sys.stderr)
+    print(f"GraphQL at http://{args.host}:{args.port}/graphql", file=sys.stderr)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="info",
+    )
+
+
+def cmd_export_schema(settings: Settings, args: argparse.Namespace) -> None:
+    from app.graphql.schema import schema
+
+    sys.stdout.write(schema.as_str() + "\n")
+
+
+def cmd_token(settings: Settings, args: argparse.Namespace) -> None:
+    from app.auth import mint_member_token, mint_operator_token
+
+    if args.kind == "member":
+        if not args.subject.isdigit():
+            raise SystemExit("member id must be a number")
+        print(mint_member_token(settings, int(args.subject)))
+    else:
+        print(mint_operator_token(settings, args.subject or f"{args.role}-cli", args.role))
+
+
+def cmd_partner_key(settings: Settings, args: argparse.Namespace) -> None:
+    from app.domain.errors import DomainError
+    from app.domain.partners import create_partner_key
+    from app.domain.uow import unit_of_work
+
+    async def create(sessions):
+        async with unit_of_work(sessions, tz=settings.tz) as uow:
+            plaintext, _ = await create_partner_key(
+                uow,
+                business_unit=args.business_unit,
+                scopes=args.scopes.split(","),
+                name=args.name or "",
+            )
+            return plaintext
+
+    try:
+        print(asyncio.run(_with_sessions(settings, _database_url(settings), create)))
+    except DomainError as error:
+        raise SystemExit(f"error: {error.message}") from None
+
+
+def cmd_job(settings: Settings, args: argparse.Namespace) -> None:
+    from app.jobs.points import expire_points, release_pending
+
+    job = {"expire": expire_points, "release-pending": release_pending}[args.command]
+    now = _now(args.now)
+    report = asyncio.run(
+        _with_sessions(settings, _database_url(settings), lambda s: job(s, now=now, tz=settings.tz))
+    )
+    print(f"{args.command}: {report.members} members, {report.points} points")
+
+
+def cmd_verify(settings: Settings, args: argparse.Namespace) -> None:
+    from app.domain.audit import verify_ledger
+    from app.domain.uow import unit_of_work
+
+    async def verify(sessions):
+        async with unit_of_work(sessions, tz=settings.tz) as uow:
+            return await verify_ledger(uow)
+
+    problems = asyncio.run(_with_sessions(settings, _database_url(settings), verify))
+    for problem in problems:
+        print(problem)
+    print(f"ledger: {'clean' if not problems else f'{len(problems)} problems'}", file=sys.stderr)
+    raise SystemExit(1 if problems else 0)
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="python -m app", description=__doc__)
+    sub = root.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="migrate, seed the demo when empty, serve on :8000")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--no-seed", action="store_true", help="do not seed the demo group")
+    serve.set_defaults(run=cmd_serve)
+
+    sub.add_parser("migrate", help="upgrade the database to the latest revision").set_defaults(
+        run=cmd_migrate
+    )
+    seed = sub.add_parser("seed", help="seed the demo group (only into an empty database)")
+    seed.add_argument("--members", type=int, default=200)
+    seed.set_defaults(run=cmd_seed)
+    sub.add_parser("export-schema", help="print the GraphQL SDL").set_defaults(
+        run=cmd_export_schema
+    )
+
+    token = sub.add_parser("token", help="mint a JWT for development and tests")
+    token_kind = token.add_subparsers(dest="kind", required=True)
+    member = token_kind.add_parser("member")
+    member.add_argument("subject", metavar="member-id")
+    operator = token_kind.add_parser("operator")
+    operator.add_argument("--role", choices=["ops", "finance"], required=True)
+    operator.add_argument("--subject", default=None)
+    token.set_defaults(run=cmd_token)
+
+    key = sub.add_parser("partner-key", help="partner API keys")
+    key_sub = key.add_subparsers(dest="action", required=True)
+    create = key_sub.add_parser("create")
+    create.add_argument("--business-unit", required=True, help="unit id or code, e.g. HOTEL")
+    create.add_argument("--scopes", required=True, help="comma list: earn,spend,write-off,read")
+    create.add_argument("--name", default=None)
+    key.set_defaults(run=cmd_partner_key)
+
+    for name, text in (
+        ("expire", "expire points past their expiry"),
+        ("release-pending", "release pending points past their return window"),
+    ):
+        job = sub.add_parser(name, help=text)
+        job.add_argument("--now", default=None, help="ISO time with offset (testing)")
+        job.set_defaults(run=cmd_job)
+
+    sub.add_parser(
+        "verify-ledger", help="recompute balances and lots; exit 1 on drift"
+    ).set_defaults(run=cmd_verify)
+    return root
+
+
+def main(argv: list[str] | None = None) -> None:
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    args = parser().parse_args(argv)
+    args.run(Settings.from_env(), args)

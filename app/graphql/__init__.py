@@ -1,0 +1,1 @@
+"""The GraphQL skin: parse, authorise, call the domain, shape the answer."""

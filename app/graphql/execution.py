@@ -1,0 +1,61 @@
+"""Run a mutation's domain effect in one unit of work, idempotently when a key is given.
+
+Domain errors become typed `UserError`s in the payload (nothing recorded); a permission
+failure becomes a FORBIDDEN GraphQL error; anything else is masked at the schema level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from app.domain.errors import DomainError, ErrorCode, PermissionDenied
+from app.domain.idempotency import run_once
+from app.domain.uow import UnitOfWork
+from app.graphql.errors import UserError, forbidden, user_error
+
+Effect = Callable[[UnitOfWork], Awaitable[dict[str, Any]]]
+
+
+async def execute(
+    ctx: Any,
+    *,
+    operation: str,
+    effect: Effect,
+    idempotency_key: str | None = None,
+    payload: dict[str, Any] | None = None,
+    key_required: bool = False,
+) -> tuple[dict[str, Any] | None, list[UserError]]:
+    """The effect's result and no errors, or no result and the user errors."""
+    try:
+        if key_required and not (idempotency_key or "").strip():
+            raise DomainError(
+                ErrorCode.INVALID_INPUT, "an idempotency key is required", "idempotencyKey"
+            )
+        async with ctx.uow() as uow:
+            if idempotency_key is None:
+                return await effect(uow), []
+            outcome = await run_once(
+                uow,
+                caller=ctx.principal.caller,
+                key=idempotency_key,
+                operation=operation,
+                payload=payload or {},
+                effect=lambda: effect(uow),
+            )
+            return {**outcome.result, "replayed": outcome.replayed}, []
+    except DomainError as error:
+        return None, [user_error(error)]
+    except PermissionDenied as error:
+        raise forbidden(str(error)) from None
+    except IntegrityError:
+        # A concurrent request won a uniqueness race (same phone, order, external id).
+        return None, [
+            UserError(
+                code=ErrorCode.DUPLICATE,
+                message="a conflicting request was recorded at the same moment",
+                field=None,
+            )
+        ]

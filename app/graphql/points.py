@@ -1,0 +1,294 @@
+"""Points at the till: previewEarn, earnPoints, spendPoints, reverseTransaction."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import strawberry
+from strawberry import Info
+
+from app.domain import earning, reversals, spending
+from app.domain.errors import DomainError, PermissionDenied
+from app.domain.members import get_member
+from app.domain.principals import ensure_acts_for_unit, ensure_can_see_member
+from app.domain.units import get_unit
+from app.graphql.errors import UserError, domain_graphql_error, forbidden
+from app.graphql.execution import execute
+from app.graphql.permissions import CanEarn, CanReverse, CanSpend, IsAuthenticated
+from app.graphql.types import BusinessUnit, PointsBalance, PointsTransaction, load_balance
+from app.models import PointsTransaction as TransactionRow
+
+KEY_HELP = "Required by mutations: a retry with the same key returns the first result."
+
+
+@strawberry.input
+class EarnPointsInput:
+    member_id: strawberry.ID
+    business_unit_id: strawberry.ID = strawberry.field(description="Id or code, e.g. HOTEL.")
+    order_ref: str
+    amount: Decimal = strawberry.field(description='Order amount in CNY, e.g. "199.00".')
+    merchant_id: strawberry.ID | None = None
+    category: str | None = None
+    idempotency_key: str | None = strawberry.field(default=None, description=KEY_HELP)
+
+
+@strawberry.input
+class SpendPointsInput:
+    member_id: strawberry.ID
+    business_unit_id: strawberry.ID
+    order_ref: str
+    order_amount: Decimal
+    points: int
+    merchant_id: strawberry.ID | None = None
+    idempotency_key: str | None = strawberry.field(default=None, description=KEY_HELP)
+
+
+@strawberry.input
+class ReverseTransactionInput:
+    transaction_id: strawberry.ID
+    reason: str
+    amount: Decimal | None = strawberry.field(
+        default=None, description="Earn only: CNY refunded (partial refund); omit for all."
+    )
+    idempotency_key: str | None = strawberry.field(default=None, description=KEY_HELP)
+
+
+@strawberry.type
+class EarnBreakdownLine:
+    kind: str
+    rule: str
+    points: int
+    detail: str
+
+
+@strawberry.type
+class EarnPreview:
+    points: int
+    breakdown: list[EarnBreakdownLine]
+    business_unit: BusinessUnit
+
+
+@strawberry.type
+class EarnPointsPayload:
+    transaction: PointsTransaction | None
+    points: int | None
+    breakdown: list[EarnBreakdownLine]
+    balance: PointsBalance | None
+    replayed: bool
+    errors: list[UserError]
+
+
+@strawberry.type
+class SpendPointsPayload:
+    transaction: PointsTransaction | None
+    points_spent: int | None
+    cny_deducted: Decimal | None = strawberry.field(description="What the points paid.")
+    cash_due: Decimal | None = strawberry.field(description="What is left to pay in cash.")
+    balance: PointsBalance | None
+    replayed: bool
+    errors: list[UserError]
+
+
+@strawberry.type
+class ReverseTransactionPayload:
+    transaction: PointsTransaction | None
+    balance: PointsBalance | None
+    replayed: bool
+    errors: list[UserError]
+
+
+def _fields(obj: Any) -> dict[str, Any]:
+    return {k: (str(v) if v is not None else None) for k, v in vars(obj).items()}
+
+
+async def _authorise_till(uow, principal, member_id: str, unit_ref: str) -> int:
+    """A partner acts for its own unit and for members presented to it."""
+    unit = await get_unit(uow.session, unit_ref)
+    ensure_acts_for_unit(principal, unit.id)
+    member = await get_member(uow, member_id)
+    await ensure_can_see_member(uow, principal, member.id)
+    return unit.id
+
+
+async def _after(info: Info, result: dict[str, Any]) -> tuple[TransactionRow, PointsBalance]:
+    async with info.context.services.sessions() as session:
+        row = await session.get(TransactionRow, result["transaction_id"])
+    return row, await load_balance(info, row.member_id)
+
+
+def _lines(row: TransactionRow) -> list[EarnBreakdownLine]:
+    return [EarnBreakdownLine(**line) for line in row.detail.get("breakdown", [])]
+
+
+@strawberry.type
+class PointsQuery:
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="Price an order in points without recording anything (POS screen).",
+    )
+    async def preview_earn(self, info: Info, input: EarnPointsInput) -> EarnPreview:
+        ctx = info.context
+        try:
+            async with ctx.uow() as uow:
+                await _authorise_till(uow, ctx.principal, input.member_id, input.business_unit_id)
+                quote = await earning.quote_earn(
+                    uow,
+                    business_unit=input.business_unit_id,
+                    amount=input.amount,
+                    merchant=input.merchant_id,
+                    category=input.category,
+                )
+        except PermissionDenied as error:
+            raise forbidden(str(error)) from None
+        except DomainError as error:
+            raise domain_graphql_error(error) from None
+        return EarnPreview(
+            points=quote.points,
+            breakdown=[EarnBreakdownLine(**vars(line)) for line in quote.lines],
+            business_unit=BusinessUnit.from_row(quote.unit),
+        )
+
+
+@strawberry.type
+class PointsMutation:
+    @strawberry.mutation(permission_classes=[CanEarn])
+    async def earn_points(self, info: Info, input: EarnPointsInput) -> EarnPointsPayload:
+        ctx = info.context
+
+        async def effect(uow):
+            await _authorise_till(uow, ctx.principal, input.member_id, input.business_unit_id)
+            tx = await earning.earn_points(
+                uow,
+                member_id=input.member_id,
+                business_unit=input.business_unit_id,
+                order_ref=input.order_ref,
+                amount=input.amount,
+                merchant=input.merchant_id,
+                category=input.category,
+                caller=ctx.principal.caller,
+                caller_ref=input.idempotency_key,
+            )
+            return {"transaction_id": tx.id}
+
+        result, errors = await execute(
+            ctx,
+            operation="earnPoints",
+            effect=effect,
+            idempotency_key=input.idempotency_key,
+            payload=_fields(input),
+            key_required=True,
+        )
+        if errors:
+            return EarnPointsPayload(
+                transaction=None,
+                points=None,
+                breakdown=[],
+                balance=None,
+                replayed=False,
+                errors=errors,
+            )
+        row, balance = await _after(info, result)
+        return EarnPointsPayload(
+            transaction=PointsTransaction.from_row(row),
+            points=row.points,
+            breakdown=_lines(row),
+            balance=balance,
+            replayed=result["replayed"],
+            errors=[],
+        )
+
+    @strawberry.mutation(permission_classes=[CanSpend])
+    async def spend_points(self, info: Info, input: SpendPointsInput) -> SpendPointsPayload:
+        ctx = info.context
+
+        async def effect(uow):
+            await _authorise_till(uow, ctx.principal, input.member_id, input.business_unit_id)
+            tx = await spending.spend_points(
+                uow,
+                member_id=input.member_id,
+                business_unit=input.business_unit_id,
+                order_ref=input.order_ref,
+                order_amount=input.order_amount,
+                points=input.points,
+                merchant=input.merchant_id,
+                caller=ctx.principal.caller,
+                caller_ref=input.idempotency_key,
+            )
+            return {"transaction_id": tx.id}
+
+        result, errors = await execute(
+            ctx,
+            operation="spendPoints",
+            effect=effect,
+            idempotency_key=input.idempotency_key,
+            payload=_fields(input),
+            key_required=True,
+        )
+        if errors:
+            return SpendPointsPayload(
+                transaction=None,
+                points_spent=None,
+                cny_deducted=None,
+                cash_due=None,
+                balance=None,
+                replayed=False,
+                errors=errors,
+            )
+        row, balance = await _after(info, result)
+        return SpendPointsPayload(
+            transaction=PointsTransaction.from_row(row),
+            points_spent=-row.points,
+            cny_deducted=row.cny_value,
+            cash_due=row.order_amount - row.cny_value,
+            balance=balance,
+            replayed=result["replayed"],
+            errors=[],
+        )
+
+    @strawberry.mutation(
+        permission_classes=[CanReverse],
+        description="Refund an earn (earn scope) or cancel a spend (spend scope).",
+    )
+    async def reverse_transaction(
+        self, info: Info, input: ReverseTransactionInput
+    ) -> ReverseTransactionPayload:
+        ctx = info.context
+        principal = ctx.principal
+
+        async def effect(uow):
+            original = await reversals.get_transaction(uow, input.transaction_id)
+            if principal.is_partner:
+                ensure_acts_for_unit(principal, original.business_unit_id)
+                needed = "earn" if original.kind == "EARN" else "spend"
+                if not principal.has_scope(needed):
+                    raise PermissionDenied(f"reversing a {original.kind} needs the {needed} scope")
+            tx = await reversals.reverse_transaction(
+                uow,
+                transaction_id=original.id,
+                amount=input.amount,
+                reason=input.reason,
+                caller=principal.caller,
+                caller_ref=input.idempotency_key,
+            )
+            return {"transaction_id": tx.id}
+
+        result, errors = await execute(
+            ctx,
+            operation="reverseTransaction",
+            effect=effect,
+            idempotency_key=input.idempotency_key,
+            payload=_fields(input),
+            key_required=True,
+        )
+        if errors:
+            return ReverseTransactionPayload(
+                transaction=None, balance=None, replayed=False, errors=errors
+            )
+        row, balance = await _after(info, result)
+        return ReverseTransactionPayload(
+            transaction=PointsTransaction.from_row(row),
+            balance=balance,
+            replayed=result["replayed"],
+            errors=[],
+        )

@@ -1,0 +1,254 @@
+"""Output types. Hot leaf fields are plain attributes; related data comes through loaders."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+
+import strawberry
+from strawberry import Info
+
+from app.domain.dynamic_codes import issue_code
+from app.domain.ledger import TxKind
+from app.domain.members import mask_phone
+from app.graphql.errors import forbidden
+from app.graphql.pagination import PageInfo, decode_cursor, encode_cursor, page_size
+from app.models import BusinessUnit as BusinessUnitRow
+from app.models import Member as MemberRow
+from app.models import PointsTransaction as TransactionRow
+
+
+@strawberry.enum
+class BusinessUnitKind(Enum):
+    MALL = "MALL"
+    HOTEL = "HOTEL"
+    OFFICE = "OFFICE"
+    PROPERTY = "PROPERTY"
+    CONVENIENCE = "CONVENIENCE"
+    TOURISM = "TOURISM"
+
+
+PointsTransactionKind = strawberry.enum(TxKind, name="PointsTransactionKind")
+
+
+@strawberry.type
+class SpendRules:
+    point_value_cny: Decimal = strawberry.field(description="CNY one point is worth here.")
+    min_points: int
+    step: int
+    max_share_of_order: Decimal
+    daily_cap: int | None
+
+
+@strawberry.type
+class BusinessUnit:
+    id: strawberry.ID
+    code: str
+    name: str
+    kind: BusinessUnitKind
+    earn_points_per_cny: Decimal
+    pending_days: int
+    spend_rules: SpendRules
+
+    @classmethod
+    def from_row(cls, row: BusinessUnitRow) -> BusinessUnit:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            code=row.code,
+            name=row.name,
+            kind=BusinessUnitKind(row.kind),
+            earn_points_per_cny=row.earn_points_per_cny,
+            pending_days=row.pending_days,
+            spend_rules=SpendRules(
+                point_value_cny=row.point_value_cny,
+                min_points=row.spend_min_points,
+                step=row.spend_step,
+                max_share_of_order=row.spend_max_share,
+                daily_cap=row.spend_daily_cap,
+            ),
+        )
+
+
+async def load_unit(info: Info, unit_id: int | None) -> BusinessUnit | None:
+    if unit_id is None:
+        return None
+    row = await info.context.loaders.unit.load(unit_id)
+    return BusinessUnit.from_row(row) if row else None
+
+
+@strawberry.type
+class ExpiringPoints:
+    points: int
+    expires_on: date = strawberry.field(description="Local date (group time zone).")
+    expires_at: datetime = strawberry.field(description="First instant on that date.")
+
+
+@strawberry.type
+class PointsBalance:
+    member_id: strawberry.Private[int]
+    available: int = strawberry.field(description="Spendable now; negative while in debt.")
+    pending: int = strawberry.field(description="Earned, waiting for the return window.")
+    debt: int = strawberry.field(description="Refunded points that had been spent.")
+
+    @strawberry.field(description="Points that expire within the next `withinDays` days.")
+    async def expiring(self, info: Info, within_days: int) -> list[ExpiringPoints]:
+        days = max(0, min(within_days, 3660))
+        rows = await info.context.loaders.expiring.load((self.member_id, days))
+        return [ExpiringPoints(points=p, expires_on=d, expires_at=t) for d, t, p in rows]
+
+
+async def load_balance(info: Info, member_id: int) -> PointsBalance:
+    row = await info.context.loaders.balance.load(member_id)
+    return PointsBalance(
+        member_id=member_id, available=row.available, pending=row.pending, debt=row.debt
+    )
+
+
+@strawberry.type
+class PointsTransaction:
+    id: strawberry.ID
+    kind: PointsTransactionKind
+    points: int = strawberry.field(
+        description="Change to the member's points; for RELEASE, the points made available."
+    )
+    source: str
+    rule: str
+    order_ref: str | None
+    order_amount: Decimal | None
+    cny_value: Decimal | None = strawberry.field(
+        description="SPEND: CNY the points paid. EARN_REVERSAL: CNY refunded."
+    )
+    reason: str | None
+    created_at: datetime
+    business_unit_id: strawberry.Private[int | None]
+    reverses_id: strawberry.Private[int | None]
+
+    @classmethod
+    def from_row(cls, row: TransactionRow) -> PointsTransaction:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            kind=TxKind(row.kind),
+            points=row.points,
+            source=row.source,
+            rule=row.rule,
+            order_ref=row.order_ref,
+            order_amount=row.order_amount,
+            cny_value=row.cny_value,
+            reason=row.reason,
+            created_at=row.created_at,
+            business_unit_id=row.business_unit_id,
+            reverses_id=row.reverses_id,
+        )
+
+    @strawberry.field
+    async def business_unit(self, info: Info) -> BusinessUnit | None:
+        return await load_unit(info, self.business_unit_id)
+
+    @strawberry.field
+    def reverses_transaction_id(self) -> strawberry.ID | None:
+        return strawberry.ID(str(self.reverses_id)) if self.reverses_id else None
+
+
+@strawberry.type
+class PointsTransactionEdge:
+    cursor: str
+    node: PointsTransaction
+
+
+@strawberry.type
+class PointsTransactionConnection:
+    edges: list[PointsTransactionEdge]
+    page_info: PageInfo
+
+
+@strawberry.type
+class DynamicCode:
+    code: str
+    expires_at: datetime
+
+
+@strawberry.type
+class Member:
+    id: strawberry.ID
+    display_name: str
+    birthday: date | None
+    registered_at: datetime
+    referral_code: str
+    phone_masked: str
+    registered_via_id: strawberry.Private[int]
+
+    @classmethod
+    def from_row(cls, row: MemberRow) -> Member:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            display_name=row.display_name,
+            birthday=row.birthday,
+            registered_at=row.registered_at,
+            referral_code=row.referral_code,
+            phone_masked=mask_phone(row.phone),
+            registered_via_id=row.registered_via_unit_id,
+        )
+
+    @property
+    def member_id(self) -> int:
+        return int(self.id)
+
+    @strawberry.field
+    async def registered_via(self, info: Info) -> BusinessUnit:
+        return await load_unit(info, self.registered_via_id)
+
+    @strawberry.field
+    async def points(self, info: Info) -> PointsBalance:
+        return await load_balance(info, self.member_id)
+
+    @strawberry.field(description="Newest first; keyset cursor; `first` at most 100.")
+    async def transactions(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> PointsTransactionConnection:
+        limit = page_size(first)
+        before = decode_cursor("tx", after)
+        rows = await info.context.loaders.transactions.load((self.member_id, limit + 1, before))
+        page = rows[:limit]
+        edges = [
+            PointsTransactionEdge(
+                cursor=encode_cursor("tx", row.id), node=PointsTransaction.from_row(row)
+            )
+            for row in page
+        ]
+        return PointsTransactionConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=len(rows) > limit,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+        )
+
+    @strawberry.field(description="Member only: a code valid for about a minute, for the till.")
+    async def dynamic_code(self, info: Info) -> DynamicCode:
+        principal = info.context.principal
+        if principal is None or not principal.is_member or principal.member_id != self.member_id:
+            raise forbidden("Only the member may show their code.")
+        code, expires_at = await issue_code(
+            info.context.redis,
+            prefix=info.context.settings.redis_prefix,
+            member_id=self.member_id,
+            now=info.context.now(),
+            ttl_seconds=info.context.settings.dynamic_code_ttl_seconds,
+        )
+        return DynamicCode(code=code, expires_at=expires_at)
+
+
+@strawberry.type
+class MemberEdge:
+    cursor: str
+    node: Member
+
+
+@strawberry.type
+class MemberConnection:
+    edges: list[MemberEdge]
+    page_info: PageInfo

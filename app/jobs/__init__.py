@@ -1,0 +1,1 @@
+"""Batch jobs: idempotent, safe to run twice or concurrently, runnable from the CLI."""

@@ -1,0 +1,127 @@
+"""Composition root: settings -> engine, Redis, services -> the Starlette app."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+from strawberry.asgi import GraphQL
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+
+from app.auth import InvalidToken, decode_token
+from app.db import make_engine, make_sessionmaker, resolve_database_url
+from app.domain.partners import authenticate_partner_key
+from app.domain.principals import Principal
+from app.graphql.context import Context, Services
+from app.graphql.loaders import Loaders
+from app.graphql.schema import build_schema
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def make_redis(settings: Settings) -> Any:
+    """The real Redis at REDIS_URL, or an in-process stand-in when it is unset."""
+    if settings.redis_url:
+        import redis.asyncio as redis
+
+        return redis.from_url(settings.redis_url, decode_responses=True)
+    import fakeredis
+
+    return fakeredis.FakeAsyncRedis(decode_responses=True)
+
+
+async def authenticate(services: Services, headers: Any) -> Principal | None:
+    """The caller named by a bearer token or a partner API key; None when anonymous/invalid."""
+    authorization = headers.get("authorization") or ""
+    if authorization.lower().startswith("bearer "):
+        try:
+            return decode_token(services.settings, authorization[7:].strip())
+        except InvalidToken:
+            return None
+    api_key = headers.get("x-api-key")
+    if api_key:
+        async with services.sessions() as session, session.begin():
+            from app.domain.uow import UnitOfWork
+
+            uow = UnitOfWork(session=session, now=services.clock(), tz=services.settings.tz)
+            return await authenticate_partner_key(uow, api_key)
+    return None
+
+
+class GatewayGraphQL(GraphQL):
+    def __init__(self, services: Services, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.services = services
+
+    async def get_context(self, request: Any, response: Any) -> Context:
+        principal = await authenticate(self.services, request.headers)
+        ctx = Context(self.services, principal, request=request, response=response)
+        ctx.loaders = Loaders(ctx)
+        return ctx
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    services: Services | None = None,
+) -> Starlette:
+    """The gateway as an ASGI app; pass `services` to share an engine/Redis (tests)."""
+    settings = settings or (services.settings if services else Settings.from_env())
+    owned_engine = None
+    if services is None:
+        owned_engine = make_engine(resolve_database_url(settings), pool_size=settings.db_pool_size)
+        services = Services(
+            settings=settings, sessions=make_sessionmaker(owned_engine), redis=make_redis(settings)
+        )
+    graphql = GatewayGraphQL(
+        services,
+        schema=build_schema(introspection=settings.introspection),
+        graphql_ide="graphiql" if settings.graphiql else None,
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+    )
+
+    async def healthz(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> JSONResponse:
+        checks: dict[str, str] = {}
+        try:
+            from sqlalchemy import text
+
+            async with services.sessions() as session:
+                await session.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"down: {type(exc).__name__}"
+        try:
+            await services.redis.ping()
+            checks["redis"] = "ok"
+        except Exception as exc:
+            checks["redis"] = f"down: {type(exc).__name__}"
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        yield
+        if owned_engine is not None:
+            await owned_engine.dispose()
+            await services.redis.aclose()
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    return app
