@@ -46,7 +46,7 @@ class MemberQuery:
 
     @strawberry.field(
         permission_classes=[CanResolveCodes],
-        description="Partner till: the member behind a scanned dynamic code (links them to the unit).",
+        description="Partner till: the member behind a scanned code (links them to the unit).",
     )
     async def member_by_code(self, info: Info, code: str) -> Member | None:
         ctx = info.context
