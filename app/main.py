@@ -54,7 +54,7 @@ async def authenticate(services: Services, headers: Any) -> Principal | None:
     return None
 
 
-class GatewayGraphQL(GraphQL):
+class GatewayGraphQL(GraphQL[Context, None]):
     def __init__(self, services: Services, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.services = services

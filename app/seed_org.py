@@ -108,7 +108,7 @@ async def seed_organisation(uow: UnitOfWork) -> dict[str, int]:
     """Insert units, merchants, category rates and programme policies; returns unit ids by code."""
     ids: dict[str, int] = {}
     for code, name, kind, rate, pending, value, cost, minimum, step, share, cap in UNITS:
-        unit_id = await uow.session.scalar(
+        inserted = await uow.session.execute(
             insert(BusinessUnit)
             .values(
                 code=code,
@@ -126,8 +126,8 @@ async def seed_organisation(uow: UnitOfWork) -> dict[str, int]:
             .on_conflict_do_update(index_elements=["code"], set_={"name": name})
             .returning(BusinessUnit.id)
         )
-        ids[code] = unit_id
-    for code, name, category, rate in MALL_MERCHANTS:
+        ids[code] = inserted.scalar_one()
+    for code, name, category, own_rate in MALL_MERCHANTS:
         await uow.session.execute(
             insert(Merchant)
             .values(
@@ -135,7 +135,7 @@ async def seed_organisation(uow: UnitOfWork) -> dict[str, int]:
                 code=code,
                 name=name,
                 category=category,
-                earn_points_per_cny=rate,
+                earn_points_per_cny=own_rate,
             )
             .on_conflict_do_nothing()
         )

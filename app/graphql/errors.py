@@ -7,12 +7,12 @@ from graphql import GraphQLError
 
 from app.domain.errors import DomainError, ErrorCode
 
-UserErrorCode = strawberry.enum(ErrorCode, name="UserErrorCode")
+strawberry.enum(ErrorCode, name="UserErrorCode")
 
 
 @strawberry.type
 class UserError:
-    code: UserErrorCode
+    code: ErrorCode
     message: str
     field: str | None = None
 

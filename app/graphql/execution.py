@@ -27,8 +27,8 @@ async def execute(
     idempotency_key: str | None = None,
     payload: dict[str, Any] | None = None,
     key_required: bool = False,
-) -> tuple[dict[str, Any] | None, list[UserError]]:
-    """The effect's result and no errors, or no result and the user errors."""
+) -> tuple[dict[str, Any], list[UserError]]:
+    """The effect's result and no errors, or an empty result and the user errors."""
     try:
         if key_required and not (idempotency_key or "").strip():
             raise DomainError(
@@ -47,12 +47,12 @@ async def execute(
             )
             return {**outcome.result, "replayed": outcome.replayed}, []
     except DomainError as error:
-        return None, [user_error(error)]
+        return {}, [user_error(error)]
     except PermissionDenied as error:
         raise forbidden(str(error)) from None
     except IntegrityError:
         # A concurrent request won a uniqueness race (same phone, order, external id).
-        return None, [
+        return {}, [
             UserError(
                 code=ErrorCode.DUPLICATE,
                 message="a conflicting request was recorded at the same moment",

@@ -102,13 +102,12 @@ def _fields(obj: Any) -> dict[str, Any]:
     return {k: (str(v) if v is not None else None) for k, v in vars(obj).items()}
 
 
-async def _authorise_till(uow, principal, member_id: str, unit_ref: str) -> int:
+async def _authorise_till(uow, principal, member_id: str, unit_ref: str) -> None:
     """A partner acts for its own unit and for members presented to it."""
     unit = await get_unit(uow.session, unit_ref)
     ensure_acts_for_unit(principal, unit.id)
     member = await get_member(uow, member_id)
     await ensure_can_see_member(uow, principal, member.id)
-    return unit.id
 
 
 async def _after(info: Info, result: dict[str, Any]) -> tuple[TransactionRow, PointsBalance]:

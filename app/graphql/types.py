@@ -29,7 +29,7 @@ class BusinessUnitKind(Enum):
     TOURISM = "TOURISM"
 
 
-PointsTransactionKind = strawberry.enum(TxKind, name="PointsTransactionKind")
+strawberry.enum(TxKind, name="PointsTransactionKind")
 
 
 @strawberry.type
@@ -108,7 +108,7 @@ async def load_balance(info: Info, member_id: int) -> PointsBalance:
 @strawberry.type
 class PointsTransaction:
     id: strawberry.ID
-    kind: PointsTransactionKind
+    kind: TxKind
     points: int = strawberry.field(
         description="Change to the member's points; for RELEASE, the points made available."
     )
@@ -196,7 +196,9 @@ class Member:
 
     @strawberry.field
     async def registered_via(self, info: Info) -> BusinessUnit:
-        return await load_unit(info, self.registered_via_id)
+        unit = await load_unit(info, self.registered_via_id)
+        assert unit is not None, "members always have a registering unit"
+        return unit
 
     @strawberry.field
     async def points(self, info: Info) -> PointsBalance:
