@@ -49,37 +49,46 @@ def _require(url: str, default_port: int, what: str) -> None:
 
 
 def _test_database_url() -> str:
+    """A database of its own for this run (runs side by side never share one)."""
+    suffix = f"bmgtest_{os.getpid()}"
     configured = os.environ.get("DATABASE_URL")
     if configured:
         _require(configured, 5432, "PostgreSQL")
         base, _, query = configured.partition("?")
         server, _, name = base.rpartition("/")
-        return f"{server}/{name or 'postgres'}_bmgtest" + (f"?{query}" if query else "")
-    return embedded_server_url(Settings.from_env(), "bmg_test")
+        return f"{server}/{name or 'postgres'}_{suffix}" + (f"?{query}" if query else "")
+    return embedded_server_url(Settings.from_env(), suffix)
 
 
-def _recreate(url: str) -> None:
+def _admin(url: str, *statements: str) -> None:
     base, _, query = url.partition("?")
-    server, _, name = base.rpartition("/")
+    server, _, _name = base.rpartition("/")
 
     async def run() -> None:
         conn = await asyncpg.connect(f"{server}/postgres" + (f"?{query}" if query else ""))
         try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await conn.execute(f'CREATE DATABASE "{name}"')
+            for statement in statements:
+                await conn.execute(statement)
         finally:
             await conn.close()
 
     asyncio.run(run())
 
 
+def _name(url: str) -> str:
+    return url.partition("?")[0].rpartition("/")[2]
+
+
 @pytest.fixture(scope="session")
-def database_url() -> str:
+def database_url():
     url = _test_database_url()
+    drop = f'DROP DATABASE IF EXISTS "{_name(url)}" WITH (FORCE)'
     with ThreadPoolExecutor(1) as pool:  # alembic runs its own event loop
-        pool.submit(_recreate, url).result()
+        pool.submit(_admin, url, drop, f'CREATE DATABASE "{_name(url)}"').result()
         pool.submit(migrate.upgrade, url).result()
-    return url
+    yield url
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(_admin, url, drop).result()
 
 
 @pytest.fixture(scope="session")
