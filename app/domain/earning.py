@@ -6,16 +6,15 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal
 
-from sqlalchemy import select
-
-from app.domain.errors import DomainError, ErrorCode
 from app.domain.expiry import expiry_for
 from app.domain.ledger import (
     Account,
     LotState,
     TxKind,
+    ensure_new_order,
     lock_balance,
     member_account,
+    order_reference,
     record,
     repay_debt,
 )
@@ -87,21 +86,13 @@ async def earn_points(
     caller_ref: str | None = None,
 ) -> PointsTransaction:
     """Record the points an order earns as one lot (pending for the unit's return window)."""
-    order_ref = _order_ref(order_ref)
+    order_ref = order_reference(order_ref)
     quote = await quote_earn(
         uow, business_unit=business_unit, amount=amount, merchant=merchant, category=category
     )
     member = await get_member(uow, member_id)
     unit = quote.unit
-    duplicate = await uow.session.scalar(
-        select(PointsTransaction.id).where(
-            PointsTransaction.business_unit_id == unit.id,
-            PointsTransaction.kind == TxKind.EARN.value,
-            PointsTransaction.order_ref == order_ref,
-        )
-    )
-    if duplicate is not None:
-        raise DomainError(ErrorCode.DUPLICATE, "this order has already earned points", "orderRef")
+    await ensure_new_order(uow, unit.id, TxKind.EARN, order_ref)
     balance = await lock_balance(uow, member.id)
     program = await get_program(uow.session)
     pending_until = uow.now + timedelta(days=unit.pending_days) if unit.pending_days > 0 else None
@@ -152,12 +143,3 @@ async def earn_points(
         repay_debt(uow, balance, tx, [lot])
     await uow.session.flush()
     return tx
-
-
-def _order_ref(order_ref: str) -> str:
-    ref = (order_ref or "").strip()
-    if not 1 <= len(ref) <= 64:
-        raise DomainError(
-            ErrorCode.INVALID_INPUT, "order reference must be 1-64 characters", "orderRef"
-        )
-    return ref

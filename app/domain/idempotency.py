@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from app.domain.errors import DomainError, ErrorCode
@@ -78,7 +78,9 @@ async def run_once(
             )
         return Outcome(stored.result, replayed=True)
     result = await effect()
-    row = await uow.session.get(IdempotencyKey, (caller, key))
-    row.result = result
-    await uow.session.flush()
+    await uow.session.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.caller == caller, IdempotencyKey.key == key)
+        .values(result=result)
+    )
     return Outcome(result, replayed=False)

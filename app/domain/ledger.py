@@ -60,6 +60,31 @@ def funder_of(lot: PointsLot) -> int:
     return lot.funder_unit_id if lot.funder_unit_id is not None else GROUP
 
 
+def order_reference(order_ref: str) -> str:
+    """The caller's order reference, trimmed; 1-64 characters or INVALID_INPUT."""
+    ref = (order_ref or "").strip()
+    if not 1 <= len(ref) <= 64:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "order reference must be 1-64 characters", "orderRef"
+        )
+    return ref
+
+
+async def ensure_new_order(uow: UnitOfWork, unit_id: int, kind: TxKind, order_ref: str) -> None:
+    """One earn and one spend per order and unit (a unique index backs this up)."""
+    recorded = await uow.session.scalar(
+        select(PointsTransaction.id).where(
+            PointsTransaction.business_unit_id == unit_id,
+            PointsTransaction.kind == kind.value,
+            PointsTransaction.order_ref == order_ref,
+        )
+    )
+    if recorded is not None:
+        raise DomainError(
+            ErrorCode.DUPLICATE, f"order {order_ref} already has a {kind.value} entry", "orderRef"
+        )
+
+
 async def lock_balance(uow: UnitOfWork, member_id: int) -> MemberBalance:
     """The member's balance row, locked until the transaction ends; NOT_FOUND if no member."""
     balance = (

@@ -18,10 +18,10 @@ def parse_amount(value: Decimal | str | int, field: str) -> Decimal:
         raise DomainError(ErrorCode.INVALID_INPUT, "amount is not a number", field) from None
     if not amount.is_finite() or amount <= 0:
         raise DomainError(ErrorCode.INVALID_INPUT, "amount must be greater than zero", field)
+    if amount >= MAX_AMOUNT:  # checked first: quantizing a huge amount overflows the context
+        raise DomainError(ErrorCode.INVALID_INPUT, "amount is too large", field)
     if amount.as_tuple().exponent < -2 and amount != amount.quantize(CENT):  # type: ignore[operator]
         raise DomainError(ErrorCode.INVALID_INPUT, "amount has more than two decimals", field)
-    if amount >= MAX_AMOUNT:
-        raise DomainError(ErrorCode.INVALID_INPUT, "amount is too large", field)
     return amount.quantize(CENT)
 
 

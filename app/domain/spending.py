@@ -14,8 +14,10 @@ from app.domain.ledger import (
     AllocationKind,
     LotState,
     TxKind,
+    ensure_new_order,
     lock_balance,
     open_lots,
+    order_reference,
     record,
     take,
 )
@@ -98,26 +100,12 @@ async def spend_points(
 ) -> PointsTransaction:
     """Spend points on an order, earliest-expiring lots first; `cny_value` is the CNY deducted."""
     amount = parse_amount(order_amount, "orderAmount")
-    ref = (order_ref or "").strip()
-    if not 1 <= len(ref) <= 64:
-        raise DomainError(
-            ErrorCode.INVALID_INPUT, "order reference must be 1-64 characters", "orderRef"
-        )
+    ref = order_reference(order_ref)
     unit = await get_unit(uow.session, business_unit)
     shop = await get_merchant(uow.session, unit, merchant) if merchant not in (None, "") else None
     value = check_spend_rules(unit, points, amount)
     member = await get_member(uow, member_id)
-    duplicate = await uow.session.scalar(
-        select(PointsTransaction.id).where(
-            PointsTransaction.business_unit_id == unit.id,
-            PointsTransaction.kind == TxKind.SPEND.value,
-            PointsTransaction.order_ref == ref,
-        )
-    )
-    if duplicate is not None:
-        raise DomainError(
-            ErrorCode.DUPLICATE, "points were already spent on this order", "orderRef"
-        )
+    await ensure_new_order(uow, unit.id, TxKind.SPEND, ref)
     balance = await lock_balance(uow, member.id)
     if unit.spend_daily_cap is not None:
         used = await spent_today(uow, member.id, unit.id)

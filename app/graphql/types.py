@@ -10,9 +10,10 @@ import strawberry
 from strawberry import Info
 
 from app.domain.dynamic_codes import issue_code
+from app.domain.errors import DomainError
 from app.domain.ledger import TxKind
 from app.domain.members import mask_phone
-from app.graphql.errors import forbidden
+from app.graphql.errors import domain_graphql_error, forbidden
 from app.graphql.pagination import PageInfo, decode_cursor, encode_cursor, page_size
 from app.models import BusinessUnit as BusinessUnitRow
 from app.models import Member as MemberRow
@@ -211,8 +212,11 @@ class Member:
         first: int | None = None,
         after: str | None = None,
     ) -> PointsTransactionConnection:
-        limit = page_size(first)
-        before = decode_cursor("tx", after)
+        try:
+            limit = page_size(first)
+            before = decode_cursor("tx", after)
+        except DomainError as error:
+            raise domain_graphql_error(error) from None
         rows = await info.context.loaders.transactions.load((self.member_id, limit + 1, before))
         page = rows[:limit]
         edges = [
