@@ -62,7 +62,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
 
     url = _database_url(settings)
     upgrade(url)
-    if not args.no_seed:
+    if not args.no_seed and settings.env != "production":
         from app.seed import seed_demo
 
         report = asyncio.run(_with_sessions(settings, url, lambda s: seed_demo(s, tz=settings.tz)))
@@ -153,7 +153,9 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
-    serve.add_argument("--no-seed", action="store_true", help="do not seed the demo group")
+    serve.add_argument(
+        "--no-seed", action="store_true", help="do not seed the demo group (never in production)"
+    )
     serve.set_defaults(run=cmd_serve)
 
     sub.add_parser("migrate", help="upgrade the database to the latest revision").set_defaults(

@@ -1,0 +1,73 @@
+"""The demo seed: a living programme from an empty database, and nothing on a second run."""
+
+from __future__ import annotations
+
+import random
+import re
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from app.domain.audit import verify_ledger
+from app.domain.uow import unit_of_work
+from app.models import BusinessUnit, Member, MemberBalance, PointsLot, PointsTransaction
+from app.seed import seed_demo
+from app.seed_people import make_people
+from tests.conftest import NOW, TZ
+
+
+async def test_seed_builds_a_living_programme_once(clean_db, sessions):
+    report = await seed_demo(sessions, tz=TZ, now=NOW, members=30)
+
+    assert report.seeded and report.members == 30
+    async with unit_of_work(sessions, now=NOW, tz=TZ) as uow:
+        session = uow.session
+        codes = set(await session.scalars(select(BusinessUnit.code)))
+        assert codes == {"MALL", "HOTEL", "OFFICE", "PROPERTY", "CONVENIENCE", "TOURISM"}
+        members = list(await session.scalars(select(Member)))
+        assert len(members) == 30
+        assert all(re.fullmatch(r"1[358]\d{9}", m.phone) for m in members)
+        assert all(not m.display_name.isascii() for m in members)
+        kind = PointsTransaction.kind
+        kinds = dict((await session.execute(select(kind, func.count()).group_by(kind))).all())
+        assert {"EARN", "SPEND", "RELEASE", "EXPIRY"} <= kinds.keys()
+        assert sum(kinds.values()) == report.transactions
+        earned_at = await session.scalar(
+            select(func.count(PointsTransaction.business_unit_id.distinct())).where(
+                PointsTransaction.kind == "EARN"
+            )
+        )
+        assert earned_at >= 4
+        pending = await session.scalar(select(func.sum(MemberBalance.pending)))
+        assert pending > 0 and pending == report.pending
+        expiring_soon = await session.scalar(
+            select(func.count()).where(
+                PointsLot.remaining > 0,
+                PointsLot.expires_at > NOW,
+                PointsLot.expires_at <= NOW + timedelta(days=30),
+            )
+        )
+        assert expiring_soon > 0 and report.expiring_30d > 0
+        assert report.expired > 0
+        latest = await session.scalar(select(func.max(PointsTransaction.created_at)))
+        assert latest <= NOW
+        assert await verify_ledger(uow) == []
+
+    again = await seed_demo(sessions, tz=TZ, now=NOW, members=30)
+
+    assert not again.seeded
+    async with unit_of_work(sessions, now=NOW, tz=TZ) as uow:
+        assert await uow.session.scalar(select(func.count()).select_from(Member)) == 30
+        count = await uow.session.scalar(select(func.count()).select_from(PointsTransaction))
+        assert count == report.transactions
+
+
+def test_people_are_the_same_for_the_same_seed():
+    first = make_people(random.Random(7), NOW, TZ, 50)
+    second = make_people(random.Random(7), NOW, TZ, 50)
+
+    assert [(p.phone, p.name, p.joined, p.home) for p in first] == [
+        (p.phone, p.name, p.joined, p.home) for p in second
+    ]
+    assert len({p.phone for p in first}) == 50
+    assert sum(p.legacy for p in first) >= 2
