@@ -92,8 +92,9 @@ async def earn_points(
     )
     member = await get_member(uow, member_id)
     unit = quote.unit
-    await ensure_new_order(uow, unit.id, TxKind.EARN, order_ref)
     balance = await lock_balance(uow, member.id)
+    # under the member's lock: a concurrent retry of this order waits, then sees it as DUPLICATE
+    await ensure_new_order(uow, unit.id, TxKind.EARN, order_ref)
     program = await get_program(uow.session)
     pending_until = uow.now + timedelta(days=unit.pending_days) if unit.pending_days > 0 else None
     state = LotState.PENDING if pending_until else LotState.AVAILABLE

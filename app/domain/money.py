@@ -16,7 +16,9 @@ def parse_amount(value: Decimal | str | int, field: str) -> Decimal:
         amount = Decimal(str(value))
     except (InvalidOperation, ValueError):
         raise DomainError(ErrorCode.INVALID_INPUT, "amount is not a number", field) from None
-    if not amount.is_finite() or amount <= 0:
+    if not amount.is_finite():
+        raise DomainError(ErrorCode.INVALID_INPUT, "amount is not a number", field)
+    if amount <= 0:
         raise DomainError(ErrorCode.INVALID_INPUT, "amount must be greater than zero", field)
     if amount >= MAX_AMOUNT:  # checked first: quantizing a huge amount overflows the context
         raise DomainError(ErrorCode.INVALID_INPUT, "amount is too large", field)

@@ -53,8 +53,10 @@ async def can_see_member(uow: UnitOfWork, principal: Principal, member_id: int) 
 
 
 async def ensure_can_see_member(uow: UnitOfWork, principal: Principal, member_id: int) -> None:
+    """PermissionDenied unless the caller may see this member (checked before existence, so a
+    partner cannot tell an unknown member from one not presented to it)."""
     if not await can_see_member(uow, principal, member_id):
-        raise PermissionDenied(f"{principal.caller} may not see member {member_id}")
+        raise PermissionDenied("This member is not visible to the caller.")
 
 
 def ensure_acts_for_unit(principal: Principal, unit_id: int) -> None:

@@ -20,6 +20,7 @@ from app.domain.ledger import (
     funder_of,
     lock_balance,
     member_account,
+    open_lots,
     record,
     repay_debt,
     take,
@@ -115,7 +116,7 @@ async def _refund_earn(
     debt = 0
     if short and lot is not None:
         spent = await _spent_from(uow, lot)
-        debt_before = sum(tx.debt_change for tx in previous)
+        debt_before = sum(tx.detail.get("debt", 0) for tx in previous)
         debt = max(0, min(short, spent - debt_before))
     if debt and (await get_program(uow.session)).refund_shortfall == "BLOCK":
         raise DomainError(
@@ -159,16 +160,25 @@ async def _refund_earn(
         balance.available -= taken
     balance.available -= debt
     balance.debt += debt
+    if debt:  # points the member still has pay the new debt at once, as later earnings would
+        repay_debt(uow, balance, tx, await open_lots(uow, original.member_id, LotState.AVAILABLE))
     await uow.session.flush()
     return tx
 
 
 async def _spent_from(uow: UnitOfWork, lot: PointsLot) -> int:
-    """Points of `lot` spent and not given back (spends net of restorations)."""
+    """Points of `lot` used up and not given back: spends net of restorations, and points that
+    paid off debt (they settled earlier spending, so they count as spent too)."""
     spent = await uow.session.scalar(
         select(func.coalesce(func.sum(LotAllocation.points), 0)).where(
             LotAllocation.lot_id == lot.id,
-            LotAllocation.kind.in_([AllocationKind.SPEND.value, AllocationKind.RESTORE.value]),
+            LotAllocation.kind.in_(
+                [
+                    AllocationKind.SPEND.value,
+                    AllocationKind.RESTORE.value,
+                    AllocationKind.DEBT.value,
+                ]
+            ),
         )
     )
     return int(spent or 0)

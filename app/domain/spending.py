@@ -105,8 +105,9 @@ async def spend_points(
     shop = await get_merchant(uow.session, unit, merchant) if merchant not in (None, "") else None
     value = check_spend_rules(unit, points, amount)
     member = await get_member(uow, member_id)
-    await ensure_new_order(uow, unit.id, TxKind.SPEND, ref)
     balance = await lock_balance(uow, member.id)
+    # under the member's lock: a concurrent retry of this order waits, then sees it as DUPLICATE
+    await ensure_new_order(uow, unit.id, TxKind.SPEND, ref)
     if unit.spend_daily_cap is not None:
         used = await spent_today(uow, member.id, unit.id)
         if used + points > unit.spend_daily_cap:

@@ -16,7 +16,13 @@ from app.domain.units import get_unit
 from app.graphql.errors import UserError, domain_graphql_error, forbidden
 from app.graphql.execution import execute
 from app.graphql.pagination import PageInfo, decode_cursor, encode_cursor, page_size
-from app.graphql.permissions import CanReadMembers, CanResolveCodes, IsMember, IsOps
+from app.graphql.permissions import (
+    CanReadMembers,
+    CanRegister,
+    CanResolveCodes,
+    IsMember,
+    IsOps,
+)
 from app.graphql.types import Member, MemberConnection, MemberEdge
 from app.models import Member as MemberRow
 
@@ -109,8 +115,12 @@ class MemberQuery:
             query = query.where(MemberRow.id > after_id)
         if search:
             text = search.strip()
+            pattern = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             query = query.where(
-                or_(MemberRow.display_name.ilike(f"%{text}%"), MemberRow.phone == text)
+                or_(
+                    MemberRow.display_name.ilike(f"%{pattern}%", escape="\\"),
+                    MemberRow.phone == text,
+                )
             )
         async with info.context.services.sessions() as session:
             rows = list(await session.scalars(query))
@@ -148,7 +158,7 @@ class RegisterMemberPayload:
 @strawberry.type
 class MemberMutation:
     @strawberry.mutation(
-        permission_classes=[CanResolveCodes],
+        permission_classes=[CanRegister],
         description="Partner (for its own unit) or ops: register a member.",
     )
     async def register_member(

@@ -61,6 +61,13 @@ class CanResolveCodes(_Forbidding):
         return principal.is_partner or principal.has_role("ops")
 
 
+class CanRegister(_Forbidding):
+    message = "Registering members needs the earn scope (or ops)."
+
+    def allows(self, principal: Principal) -> bool:
+        return principal.has_scope("earn") or principal.has_role("ops")
+
+
 class CanEarn(_Forbidding):
     def allows(self, principal: Principal) -> bool:
         return principal.has_scope("earn") or principal.has_role("ops")

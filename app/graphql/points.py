@@ -106,8 +106,10 @@ async def _authorise_till(uow, principal, member_id: str, unit_ref: str) -> None
     """A partner acts for its own unit and for members presented to it."""
     unit = await get_unit(uow.session, unit_ref)
     ensure_acts_for_unit(principal, unit.id)
-    member = await get_member(uow, member_id)
-    await ensure_can_see_member(uow, principal, member.id)
+    if principal.has_role("ops"):
+        await get_member(uow, member_id)  # ops see every member: an unknown one is NOT_FOUND
+        return
+    await ensure_can_see_member(uow, principal, int(member_id) if member_id.isdigit() else -1)
 
 
 async def _after(info: Info, result: dict[str, Any]) -> tuple[TransactionRow, PointsBalance]:
@@ -262,6 +264,7 @@ class PointsMutation:
                 needed = "earn" if original.kind == "EARN" else "spend"
                 if not principal.has_scope(needed):
                     raise PermissionDenied(f"reversing a {original.kind} needs the {needed} scope")
+                await ensure_can_see_member(uow, principal, original.member_id)
             tx = await reversals.reverse_transaction(
                 uow,
                 transaction_id=original.id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import httpx
@@ -78,4 +79,109 @@ def creds(settings, uow_factory) -> Credentials:
     return Credentials(settings, uow_factory)
 
 
-__all__ = ["TZ"]
+# --- Shared documents and a small client for the till operations ------------------------------
+
+REGISTER = """
+mutation($input: RegisterMemberInput!) {
+  registerMember(input: $input) {
+    member { id displayName phoneMasked } errors { code field message }
+  }
+}"""
+EARN = """
+mutation($input: EarnPointsInput!) {
+  earnPoints(input: $input) {
+    transaction { id kind points orderRef businessUnit { code } }
+    points balance { available pending } replayed
+    errors { code field message }
+  }
+}"""
+SPEND = """
+mutation($input: SpendPointsInput!) {
+  spendPoints(input: $input) {
+    transaction { id points } pointsSpent cnyDeducted cashDue balance { available } replayed
+    errors { code field message }
+  }
+}"""
+REVERSE = """
+mutation($input: ReverseTransactionInput!) {
+  reverseTransaction(input: $input) {
+    transaction { id kind points } balance { available debt } replayed
+    errors { code field message }
+  }
+}"""
+MEMBER_STATE = """
+query($id: ID!) {
+  member(id: $id) {
+    points { available pending debt }
+    transactions(first: 100) { edges { node { id kind points } } }
+  }
+}"""
+
+
+class Api:
+    """The till operations over GraphQL, with defaults a test overrides only where it matters."""
+
+    def __init__(self, gql: GraphQLClient, creds: Credentials) -> None:
+        self.gql = gql
+        self.creds = creds
+        self._refs = itertools.count(1)
+
+    def ref(self, prefix: str = "O") -> str:
+        return f"{prefix}{next(self._refs)}"
+
+    async def register(self, as_: dict, **fields: Any) -> dict:
+        values = {"phone": "13900000001", "displayName": "Wang Fang", "businessUnitId": "HOTEL"}
+        return await self.gql(REGISTER, {"input": {**values, **fields}}, as_=as_)
+
+    async def earn(self, as_: dict, member_id: Any, **fields: Any) -> dict:
+        values = {
+            "memberId": str(member_id),
+            "businessUnitId": "HOTEL",
+            "orderRef": self.ref("E"),
+            "amount": "100.00",
+            "idempotencyKey": self.ref("ke"),
+        }
+        return await self.gql(EARN, {"input": {**values, **fields}}, as_=as_)
+
+    async def spend(self, as_: dict, member_id: Any, **fields: Any) -> dict:
+        values = {
+            "memberId": str(member_id),
+            "businessUnitId": "HOTEL",
+            "orderRef": self.ref("S"),
+            "orderAmount": "1000.00",
+            "points": 100,
+            "idempotencyKey": self.ref("ks"),
+        }
+        return await self.gql(SPEND, {"input": {**values, **fields}}, as_=as_)
+
+    async def reverse(self, as_: dict, transaction_id: Any, **fields: Any) -> dict:
+        values = {
+            "transactionId": str(transaction_id),
+            "reason": "refund",
+            "idempotencyKey": self.ref("kr"),
+        }
+        return await self.gql(REVERSE, {"input": {**values, **fields}}, as_=as_)
+
+    async def state(self, member_id: Any) -> dict:
+        """An operator's view of the member: balance and every transaction id, newest first."""
+        body = await self.gql(MEMBER_STATE, {"id": str(member_id)}, as_=self.creds.operator())
+        assert "errors" not in body, body
+        member = body["data"]["member"]
+        return {
+            **member["points"],
+            "transactions": [e["node"] for e in member["transactions"]["edges"]],
+        }
+
+
+@pytest.fixture
+def api(gql, creds) -> Api:
+    return Api(gql, creds)
+
+
+def error_code(body: dict) -> str | None:
+    """extensions.code of the first GraphQL error, or None when there is none."""
+    errors = body.get("errors") or []
+    return errors[0].get("extensions", {}).get("code") if errors else None
+
+
+__all__ = ["EARN", "REGISTER", "REVERSE", "SPEND", "TZ", "Api", "error_code"]

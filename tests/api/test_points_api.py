@@ -1,6 +1,6 @@
 """The points API end to end: register, resolve a code, earn, spend, reverse, list."""
 
-from tests.helpers import assert_clean
+from tests.helpers import assert_clean, new_member
 
 REGISTER = """
 mutation($input: RegisterMemberInput!) {
@@ -95,4 +95,64 @@ async def test_till_flow(units, gql, creds, uow_factory):
         as_=hotel,
     )
     assert reverse["data"]["reverseTransaction"]["balance"]["available"] == 1761
+    await assert_clean(uow_factory)
+
+
+async def test_partial_refunds_take_back_exactly_what_was_earned(units, api, creds, uow_factory):
+    async with uow_factory() as uow:
+        member = await new_member(uow, "HOTEL")
+    hotel = await creds.partner("HOTEL")
+    earned = (await api.earn(hotel, member, amount="100.00"))["data"]["earnPoints"]
+    assert earned["points"] == 200
+    taken = []
+    for amount in ("33.33", "33.33", "33.34"):
+        body = (await api.reverse(hotel, earned["transaction"]["id"], amount=amount))["data"]
+        assert body["reverseTransaction"]["errors"] == []
+        taken.append(-body["reverseTransaction"]["transaction"]["points"])
+    assert taken == [66, 67, 67]
+    again = await api.reverse(hotel, earned["transaction"]["id"], amount="0.01")
+    assert [e["code"] for e in again["data"]["reverseTransaction"]["errors"]] == [
+        "ALREADY_REVERSED"
+    ]
+    assert (await api.state(member))["available"] == 0
+    await assert_clean(uow_factory)
+
+
+async def test_refund_of_spent_points_leaves_debt_that_later_earnings_repay(
+    units, api, creds, uow_factory
+):
+    async with uow_factory() as uow:
+        member = await new_member(uow, "HOTEL")
+    hotel = await creds.partner("HOTEL")
+    earned = (await api.earn(hotel, member, amount="1000.00"))["data"]["earnPoints"]
+    spent = await api.spend(hotel, member, points=1500, orderAmount="100.00")
+    assert spent["data"]["spendPoints"]["balance"]["available"] == 500
+    refund = (await api.reverse(hotel, earned["transaction"]["id"]))["data"]["reverseTransaction"]
+    assert refund["errors"] == []
+    assert refund["balance"] == {"available": -1500, "debt": 1500}
+    blocked = await api.spend(hotel, member, points=100)
+    assert [e["code"] for e in blocked["data"]["spendPoints"]["errors"]] == ["INSUFFICIENT_POINTS"]
+    repaid = (await api.earn(hotel, member, amount="1000.00"))["data"]["earnPoints"]
+    assert repaid["balance"] == {"available": 500, "pending": 0}
+    state = await api.state(member)
+    assert (state["available"], state["debt"]) == (500, 0)
+    await assert_clean(uow_factory)
+
+
+async def test_mall_points_wait_pending_and_a_refund_in_the_window_cancels_them(
+    units, api, creds, uow_factory
+):
+    async with uow_factory() as uow:
+        member = await new_member(uow, "MALL")
+    mall = await creds.partner("MALL")
+    earned = (await api.earn(mall, member, businessUnitId="MALL", amount="80.00"))["data"]
+    assert earned["earnPoints"]["balance"] == {"available": 0, "pending": 80}
+    too_early = await api.spend(mall, member, businessUnitId="MALL", points=100)
+    assert [e["code"] for e in too_early["data"]["spendPoints"]["errors"]] == [
+        "INSUFFICIENT_POINTS"
+    ]
+    refund = await api.reverse(mall, earned["earnPoints"]["transaction"]["id"])
+    assert refund["data"]["reverseTransaction"]["errors"] == []
+    state = await api.state(member)
+    assert (state["available"], state["pending"], state["debt"]) == (0, 0, 0)
     await assert_clean(uow_factory)

@@ -1,0 +1,455 @@
+"""Who may call what: one row per (operation, caller) with the outcome the gateway must give.
+
+The member is registered via HOTEL (so the HOTEL partner has seen them) and has points earned
+and spent there; the MALL partner has never seen them. Outcomes: DATA (the field resolves),
+or a GraphQL error whose `extensions.code` is UNAUTHENTICATED, FORBIDDEN or NOT_FOUND. A refused
+mutation records nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+import pytest
+from sqlalchemy import func, select, update
+
+from app.auth import ALGORITHM, ISSUER, mint_member_token, mint_operator_token
+from app.domain.dynamic_codes import issue_code
+from app.models import IdempotencyKey, Member, MemberUnitLink, PartnerKey, PointsTransaction
+from tests.api.conftest import error_code
+from tests.helpers import earn, new_member, spend
+
+DATA = "DATA"
+UNAUTHENTICATED = "UNAUTHENTICATED"
+FORBIDDEN = "FORBIDDEN"
+NOT_FOUND = "NOT_FOUND"
+
+CALLERS = ("anonymous", "member", "other_member", "hotel", "mall", "ops", "finance")
+
+
+@dataclass
+class World:
+    member: int
+    other: int
+    earn_tx: int
+    spend_tx: int
+    code: str
+    external_id: str
+    headers: dict[str, dict] = field(default_factory=dict)
+
+    def unit_of(self, caller: str) -> str:
+        """A partner acts at its own unit; everyone else asks about HOTEL."""
+        return "MALL" if caller == "mall" else "HOTEL"
+
+
+@pytest.fixture
+async def world(units, uow_factory, creds, redis_client, settings, clock) -> World:
+    async with uow_factory() as uow:
+        member = await new_member(uow, "HOTEL", external_id="H-0001")
+        other = await new_member(uow, "MALL")
+        earned = await earn(uow, member, "2500", unit="HOTEL")  # 5000 points
+        spent = await spend(uow, member, 1000, unit="HOTEL")
+    code, _ = await issue_code(
+        redis_client,
+        prefix=settings.redis_prefix,
+        member_id=member,
+        now=clock.now,
+        ttl_seconds=settings.dynamic_code_ttl_seconds,
+    )
+    w = World(member, other, earned.id, spent.id, code, "H-0001")
+    w.headers = {
+        "anonymous": {},
+        "member": creds.member(member),
+        "other_member": creds.member(other),
+        "hotel": await creds.partner("HOTEL"),
+        "mall": await creds.partner("MALL"),
+        "ops": creds.operator("ops"),
+        "finance": creds.operator("finance"),
+    }
+    return w
+
+
+async def recorded(uow_factory) -> tuple[int, ...]:
+    """Row counts that any recorded effect would change."""
+    async with uow_factory() as uow:
+        counts = []
+        for model in (PointsTransaction, Member, MemberUnitLink, IdempotencyKey):
+            counts.append(await uow.session.scalar(select(func.count()).select_from(model)))
+        return tuple(counts)
+
+
+@dataclass(frozen=True)
+class Operation:
+    root: str
+    document: str
+    variables: Callable[[World, str], dict[str, Any]]
+    shows: Callable[[Any], Any]  # what an allowed answer is reduced to ...
+    expected: Callable[[World, str], Any]  # ... and what it must equal
+
+
+def _own_id(w: World, caller: str) -> str:
+    return str(w.other if caller == "other_member" else w.member)
+
+
+def _member_id(w: World, caller: str) -> str:
+    return str(w.member)
+
+
+def _ids(data: Any) -> list[int]:
+    return sorted(int(edge["node"]["id"]) for edge in data["edges"])
+
+
+def _till_input(w: World, caller: str, **fields: Any) -> dict[str, Any]:
+    return {"input": {"memberId": str(w.member), "businessUnitId": w.unit_of(caller), **fields}}
+
+
+OPERATIONS: dict[str, Operation] = {
+    "me": Operation("me", "{ me { id } }", lambda w, c: {}, lambda d: d["id"], _own_id),
+    "member": Operation(
+        "member",
+        "query($id: ID!) { member(id: $id) { id displayName } }",
+        lambda w, c: {"id": str(w.member)},
+        lambda d: d["id"],
+        _member_id,
+    ),
+    "memberByCode": Operation(
+        "memberByCode",
+        "query($code: String!) { memberByCode(code: $code) { id } }",
+        lambda w, c: {"code": w.code},
+        lambda d: d["id"],
+        _member_id,
+    ),
+    "memberByExternalId": Operation(
+        "memberByExternalId",
+        "query($ext: String!, $unit: ID) {"
+        " memberByExternalId(externalId: $ext, businessUnitId: $unit) { id } }",
+        lambda w, c: {"ext": w.external_id, "unit": "HOTEL"},
+        lambda d: d["id"],
+        _member_id,
+    ),
+    "members": Operation(
+        "members",
+        "{ members(first: 10) { edges { node { id } } } }",
+        lambda w, c: {},
+        _ids,
+        lambda w, c: sorted([w.member, w.other]),
+    ),
+    "businessUnits": Operation(
+        "businessUnits",
+        "{ businessUnits { id code name kind } }",
+        lambda w, c: {},
+        lambda d: sorted(unit["code"] for unit in d),
+        lambda w, c: sorted(["MALL", "HOTEL", "OFFICE", "PROPERTY", "CONVENIENCE", "TOURISM"]),
+    ),
+    "previewEarn": Operation(
+        "previewEarn",
+        "query($input: EarnPointsInput!) { previewEarn(input: $input) { points } }",
+        lambda w, c: _till_input(w, c, orderRef="P1", amount="100.00"),
+        lambda d: d["points"],
+        lambda w, c: 200,  # HOTEL earns 2 points per CNY
+    ),
+    "registerMember": Operation(
+        "registerMember",
+        "mutation($input: RegisterMemberInput!) {"
+        " registerMember(input: $input) { member { phoneMasked } errors { code field } } }",
+        lambda w, c: {
+            "input": {
+                "phone": "13711112222",
+                "displayName": "New Member",
+                "businessUnitId": w.unit_of(c),
+                "idempotencyKey": "reg-1",
+            }
+        },
+        lambda d: (d["member"], d["errors"]),
+        lambda w, c: ({"phoneMasked": "137****2222"}, []),
+    ),
+    "earnPoints": Operation(
+        "earnPoints",
+        "mutation($input: EarnPointsInput!) {"
+        " earnPoints(input: $input) { points errors { code field } } }",
+        lambda w, c: _till_input(w, c, orderRef="AUTH-E1", amount="50.00", idempotencyKey="earn-1"),
+        lambda d: (d["points"], d["errors"]),
+        lambda w, c: (100, []),
+    ),
+    "spendPoints": Operation(
+        "spendPoints",
+        "mutation($input: SpendPointsInput!) {"
+        " spendPoints(input: $input) { pointsSpent errors { code field } } }",
+        lambda w, c: _till_input(
+            w, c, orderRef="AUTH-S1", orderAmount="100.00", points=100, idempotencyKey="spend-1"
+        ),
+        lambda d: (d["pointsSpent"], d["errors"]),
+        lambda w, c: (100, []),
+    ),
+    "reverseTransaction": Operation(
+        "reverseTransaction",
+        "mutation($input: ReverseTransactionInput!) {"
+        " reverseTransaction(input: $input) { transaction { kind points } errors { code } } }",
+        lambda w, c: {
+            "input": {
+                "transactionId": str(w.spend_tx),
+                "reason": "order cancelled",
+                "idempotencyKey": "rev-1",
+            }
+        },
+        lambda d: (d["transaction"], d["errors"]),
+        lambda w, c: ({"kind": "SPEND_REVERSAL", "points": 1000}, []),
+    ),
+    "dynamicCode": Operation(
+        "member",
+        "query($id: ID!) { member(id: $id) { id dynamicCode { code } } }",
+        lambda w, c: {"id": str(w.member)},
+        lambda d: (d["id"], len(d["dynamicCode"]["code"])),
+        lambda w, c: (str(w.member), 18),
+    ),
+}
+
+U, D, F, N = UNAUTHENTICATED, DATA, FORBIDDEN, NOT_FOUND
+# caller order:       anonymous member other hotel mall  ops finance
+EXPECTED = {
+    "me":                 (U, D, D, F, F, F, F),
+    "member":             (U, D, F, D, F, D, F),
+    "memberByCode":       (U, F, F, D, D, D, F),
+    "memberByExternalId": (U, F, F, D, N, D, F),
+    "members":            (U, F, F, F, F, D, F),
+    "businessUnits":      (D, D, D, D, D, D, D),
+    "previewEarn":        (U, D, F, D, F, D, F),
+    "registerMember":     (U, F, F, D, D, D, F),
+    "earnPoints":         (U, F, F, D, F, D, F),
+    "spendPoints":        (U, F, F, D, F, D, F),
+    "reverseTransaction": (U, F, F, D, F, D, F),
+    "dynamicCode":        (U, D, F, F, F, F, F),
+}  # fmt: skip
+
+MATRIX = [
+    pytest.param(op, caller, outcome, id=f"{op}-{caller}-{outcome}")
+    for op, outcomes in EXPECTED.items()
+    for caller, outcome in zip(CALLERS, outcomes, strict=True)
+]
+
+
+@pytest.mark.parametrize(("op", "caller", "outcome"), MATRIX)
+async def test_authorisation_matrix(op, caller, outcome, world, gql, uow_factory):
+    operation = OPERATIONS[op]
+    before = await recorded(uow_factory)
+    body = await gql(
+        operation.document, operation.variables(world, caller), as_=world.headers[caller]
+    )
+    if outcome == DATA:
+        assert "errors" not in body, body
+        answer = operation.shows(body["data"][operation.root])
+        assert answer == operation.expected(world, caller)
+        return
+    assert error_code(body) == outcome, body
+    assert body["errors"][0]["message"] != "Internal error."
+    assert (body["data"] or {}).get(operation.root) is None
+    assert await recorded(uow_factory) == before, "a refused request recorded something"
+
+
+# --- Credentials that do not authenticate behave exactly like no credentials -----------------
+
+
+def _forged(settings) -> dict:
+    token = mint_member_token(
+        settings.__class__(jwt_secret="someone-elses-secret-of-at-least-32-bytes"), 1
+    )
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _expired(settings) -> dict:
+    token = mint_member_token(settings, 1, now=datetime.now(UTC) - timedelta(days=30))
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _expired_operator(settings) -> dict:
+    token = mint_operator_token(settings, "ops-1", "ops", now=datetime(2020, 1, 1, tzinfo=UTC))
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _unsigned(settings) -> dict:
+    claims = {"sub": "1", "kind": "member", "iss": ISSUER, "exp": 4102444800}
+    return {"Authorization": f"Bearer {jwt.encode(claims, key=None, algorithm='none')}"}
+
+
+def _wrong_issuer(settings) -> dict:
+    claims = {"sub": "1", "kind": "member", "iss": "elsewhere", "exp": 4102444800}
+    token = jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _unknown_kind(settings) -> dict:
+    claims = {"sub": "1", "kind": "robot", "iss": ISSUER, "exp": 4102444800}
+    token = jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM)
+    return {"Authorization": f"Bearer {token}"}
+
+
+BAD_CREDENTIALS = {
+    "malformed-jwt": lambda s: {"Authorization": "Bearer not.a.jwt"},
+    "empty-bearer": lambda s: {"Authorization": "Bearer "},
+    "forged-jwt": _forged,
+    "expired-member-jwt": _expired,
+    "expired-operator-jwt": _expired_operator,
+    "unsigned-jwt": _unsigned,
+    "wrong-issuer-jwt": _wrong_issuer,
+    "unknown-kind-jwt": _unknown_kind,
+    "garbage-api-key": lambda s: {"X-Api-Key": "let-me-in"},
+    "unknown-api-key": lambda s: {"X-Api-Key": "bmg_000000000000_secretsecretsecret"},
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD_CREDENTIALS))
+async def test_invalid_credentials_behave_as_anonymous(kind, world, gql, settings, uow_factory):
+    headers = BAD_CREDENTIALS[kind](settings)
+    before = await recorded(uow_factory)
+    for op in ("me", "member", "earnPoints", "members"):
+        operation = OPERATIONS[op]
+        body = await gql(operation.document, operation.variables(world, "hotel"), as_=headers)
+        assert error_code(body) == UNAUTHENTICATED, (op, body)
+    units = await gql(OPERATIONS["businessUnits"].document, as_=headers)
+    assert len(units["data"]["businessUnits"]) == 6
+    assert await recorded(uow_factory) == before
+
+
+async def test_revoked_or_tampered_partner_key_is_anonymous(world, gql, creds, uow_factory):
+    hotel = await creds.partner("HOTEL")
+    earn_op = OPERATIONS["earnPoints"]
+    ok = await gql(earn_op.document, earn_op.variables(world, "hotel"), as_=hotel)
+    assert ok["data"]["earnPoints"]["errors"] == []
+
+    key = hotel["X-Api-Key"]
+    tampered = {"X-Api-Key": key[:-4] + ("AAAA" if not key.endswith("AAAA") else "BBBB")}
+    body = await gql("{ me { id } }", as_=tampered)
+    assert error_code(body) == UNAUTHENTICATED
+
+    prefix = key.split("_")[1]
+    async with uow_factory() as uow:
+        await uow.session.execute(
+            update(PartnerKey).where(PartnerKey.prefix == prefix).values(revoked_at=uow.now)
+        )
+    variables = earn_op.variables(world, "hotel")
+    variables["input"] |= {"orderRef": "AUTH-E2", "idempotencyKey": "earn-2"}
+    body = await gql(earn_op.document, variables, as_=hotel)
+    assert error_code(body) == UNAUTHENTICATED, body
+    body = await gql(OPERATIONS["member"].document, {"id": str(world.member)}, as_=hotel)
+    assert error_code(body) == UNAUTHENTICATED
+
+
+# --- Partner scopes: each key does only what its scopes name ---------------------------------
+
+SCOPE_TABLE = [
+    # scopes, operation, outcome
+    ("read", "member", D),
+    ("read", "earn", F),
+    ("read", "spend", F),
+    ("read", "reverse-earn", F),
+    ("read", "reverse-spend", F),
+    ("earn", "member", F),
+    ("earn", "earn", D),
+    ("earn", "spend", F),
+    ("earn", "reverse-earn", D),
+    ("earn", "reverse-spend", F),
+    ("spend", "member", F),
+    ("spend", "earn", F),
+    ("spend", "spend", D),
+    ("spend", "reverse-earn", F),
+    ("spend", "reverse-spend", D),
+    ("write-off", "earn", F),
+    ("write-off", "spend", F),
+    ("write-off", "reverse-earn", F),
+    ("earn,spend,read", "member", D),
+    ("earn,spend,read", "reverse-earn", D),
+    ("earn,spend,read", "reverse-spend", D),
+]
+
+
+@pytest.mark.parametrize(
+    ("scopes", "action", "outcome"),
+    [pytest.param(*row, id=f"{row[0]}-{row[1]}-{row[2]}") for row in SCOPE_TABLE],
+)
+async def test_partner_scopes(scopes, action, outcome, world, api, creds, uow_factory):
+    key = await creds.partner("HOTEL", scopes)
+    before = await recorded(uow_factory)
+    if action == "member":
+        body = await api.gql(OPERATIONS["member"].document, {"id": str(world.member)}, as_=key)
+        root = "member"
+    elif action == "earn":
+        body, root = await api.earn(key, world.member), "earnPoints"
+    elif action == "spend":
+        body, root = await api.spend(key, world.member), "spendPoints"
+    else:
+        tx = world.earn_tx if action == "reverse-earn" else world.spend_tx
+        body = await api.reverse(key, tx, amount="10.00" if action == "reverse-earn" else None)
+        root = "reverseTransaction"
+    if outcome == DATA:
+        assert "errors" not in body, body
+        payload = body["data"][root]
+        assert payload is not None
+        assert payload.get("errors", []) == []
+    else:
+        assert error_code(body) == outcome, body
+        assert await recorded(uow_factory) == before
+
+
+# --- A partner acts only for its own unit ------------------------------------------------------
+
+
+@pytest.mark.parametrize("unit_ref", ["MALL", "mall", "by-id"])
+async def test_partner_cannot_act_for_another_unit(unit_ref, world, api, creds, units, uow_factory):
+    hotel = await creds.partner("HOTEL")
+    other_unit = str(units["MALL"]) if unit_ref == "by-id" else unit_ref
+    async with uow_factory() as uow:  # a MALL transaction for a member HOTEL has seen
+        mall_tx = await earn(uow, world.member, "100", unit="MALL")
+    before = await recorded(uow_factory)
+    attempts = {
+        "earnPoints": await api.earn(hotel, world.member, businessUnitId=other_unit),
+        "spendPoints": await api.spend(hotel, world.member, businessUnitId=other_unit),
+        "reverseTransaction": await api.reverse(hotel, mall_tx.id),
+        "registerMember": await api.register(hotel, businessUnitId=other_unit),
+        "previewEarn": await api.gql(
+            OPERATIONS["previewEarn"].document,
+            {
+                "input": {
+                    "memberId": str(world.member),
+                    "businessUnitId": other_unit,
+                    "orderRef": "P",
+                    "amount": "10",
+                }
+            },
+            as_=hotel,
+        ),
+    }
+    for name, body in attempts.items():
+        assert error_code(body) == FORBIDDEN, (name, body)
+        assert (body["data"] or {}).get(name) is None
+    assert await recorded(uow_factory) == before
+    state = await api.state(world.member)
+    assert state["transactions"][0]["id"] == str(mall_tx.id)
+
+
+async def test_partner_sees_members_registered_at_its_unit_only(world, api, creds):
+    mall = await creds.partner("MALL")
+    member_doc = OPERATIONS["member"].document
+    seen = await api.gql(member_doc, {"id": str(world.other)}, as_=mall)
+    assert seen["data"]["member"]["id"] == str(world.other)
+    unseen = await api.gql(member_doc, {"id": str(world.member)}, as_=mall)
+    assert error_code(unseen) == FORBIDDEN
+    # Registering someone at MALL links that member to MALL only, not to HOTEL.
+    reg = await api.register(mall, phone="13722223333", businessUnitId="MALL")
+    new_id = reg["data"]["registerMember"]["member"]["id"]
+    assert (await api.gql(member_doc, {"id": new_id}, as_=mall))["data"]["member"]["id"] == new_id
+    hotel = world.headers["hotel"]
+    assert error_code(await api.gql(member_doc, {"id": new_id}, as_=hotel)) == FORBIDDEN
+    assert error_code(await api.earn(hotel, new_id)) == FORBIDDEN
+
+
+async def test_operator_token_without_a_known_role_has_no_rights(world, gql, settings):
+    claims = {"sub": "x", "kind": "operator", "roles": ["admin"], "iss": ISSUER, "exp": 4102444800}
+    headers = {"Authorization": f"Bearer {jwt.encode(claims, settings.jwt_secret, ALGORITHM)}"}
+    for op in ("member", "members", "earnPoints"):
+        operation = OPERATIONS[op]
+        body = await gql(operation.document, operation.variables(world, "ops"), as_=headers)
+        assert error_code(body) == FORBIDDEN, (op, body)

@@ -1,0 +1,130 @@
+"""No N+1: the SQL statements one request runs stay the same however long the list is.
+
+Statements are counted with a `before_cursor_execute` listener on the test engine for exactly
+one request. The pinned figures are the batches the DataLoaders make: a change that adds a
+per-row query makes the larger list cost more and fails here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+from sqlalchemy import event
+
+from tests.conftest import NOW
+from tests.helpers import earn, new_member, spend
+
+MEMBERS_WITH_EVERYTHING = """
+query($first: Int!) {
+  members(first: $first) {
+    edges { node {
+      id displayName
+      registeredVia { code }
+      points { available pending expiring(withinDays: 30) { points expiresOn } }
+      transactions(first: 5) {
+        edges { node { id points businessUnit { code } } }
+        pageInfo { hasNextPage }
+      }
+    } }
+  }
+}"""
+
+# The members page, then one batch each: balances, expiring lots, transaction pages, the units
+# members registered via, and the units of the listed transactions (a second, later batch).
+MEMBERS_STATEMENTS = 6
+
+
+@contextmanager
+def count_statements(engine) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:
+        statements.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+async def seed_members(uow_factory, count: int) -> None:
+    """Members with history at several units, some of it expiring within 30 days."""
+    for i in range(count):
+        async with uow_factory(NOW - timedelta(days=350)) as uow:  # expires in ~15 days
+            member = await new_member(uow, ("HOTEL", "MALL", "OFFICE")[i % 3])
+            await earn(uow, member, "400.00", unit="OFFICE")
+        async with uow_factory() as uow:
+            await earn(uow, member, "300.00", unit="HOTEL")
+            await earn(uow, member, "20.00", unit="MALL")
+            await earn(uow, member, "15.00", unit="TOURISM")
+            await spend(uow, member, 100, unit="CONVENIENCE", order_amount="50")
+            if i % 2:
+                await earn(uow, member, "10.00", unit="PROPERTY")
+                await earn(uow, member, "11.00", unit="HOTEL")
+
+
+async def run_counted(gql, engine, headers, query, variables) -> tuple[dict, list[str]]:
+    with count_statements(engine) as statements:
+        body = await gql(query, variables, as_=headers)
+    assert "errors" not in body, body
+    return body, statements
+
+
+async def test_member_list_costs_the_same_for_5_and_40(units, gql, creds, engine, uow_factory):
+    await seed_members(uow_factory, 40)
+    ops = creds.operator()
+    counts = {}
+    for size in (5, 40):
+        body, statements = await run_counted(
+            gql, engine, ops, MEMBERS_WITH_EVERYTHING, {"first": size}
+        )
+        edges = body["data"]["members"]["edges"]
+        assert len(edges) == size
+        # The data is really there, so every loader had rows to fetch for every member.
+        assert all(e["node"]["points"]["expiring"] for e in edges)
+        assert all(len(e["node"]["transactions"]["edges"]) == 5 for e in edges)
+        codes = {
+            t["node"]["businessUnit"]["code"]
+            for e in edges
+            for t in e["node"]["transactions"]["edges"]
+        }
+        assert {"HOTEL", "MALL", "TOURISM", "CONVENIENCE"} <= codes
+        counts[size] = len(statements)
+        assert len(statements) == MEMBERS_STATEMENTS, "\n".join(statements)
+    assert counts[5] == counts[40], counts
+
+
+async def test_one_members_long_history_costs_the_same_as_a_short_one(
+    units, gql, creds, engine, uow_factory
+):
+    async with uow_factory() as uow:
+        short = await new_member(uow, "HOTEL")
+        long = await new_member(uow, "HOTEL")
+        for member, count in ((short, 4), (long, 60)):  # both at the same four units
+            for i in range(count):
+                await earn(uow, member, "10.00", unit=("HOTEL", "MALL", "OFFICE", "TOURISM")[i % 4])
+    query = """query($id: ID!) { member(id: $id) {
+        id registeredVia { code } points { available pending expiring(withinDays: 365) { points } }
+        transactions(first: 100) { edges { node { id businessUnit { code name } } } } } }"""
+    counts = {}
+    for member in (short, long):
+        _, statements = await run_counted(
+            gql, engine, creds.member(member), query, {"id": str(member)}
+        )
+        counts[member] = len(statements)
+    assert counts[short] == counts[long] <= 6, counts
+
+
+async def test_aliased_lists_batch_per_list_at_most(units, gql, creds, engine, uow_factory):
+    """Two aliased pages: at most one balance query per list (they may share one batch,
+    depending on which page's rows arrive first), never one per member."""
+    await seed_members(uow_factory, 6)
+    query = """{ a: members(first: 3) { edges { node { points { available } } } }
+                 b: members(first: 6) { edges { node { points { available } } } } }"""
+    _, statements = await run_counted(gql, engine, creds.operator(), query, {})
+    balance_queries = [s for s in statements if "FROM member_balances" in s]
+    assert 1 <= len(balance_queries) <= 2, statements
+    assert len(statements) <= 4, statements
