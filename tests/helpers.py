@@ -3,31 +3,53 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select, update
 
 from app.domain.audit import verify_ledger
 from app.domain.earning import earn_points
+from app.domain.errors import DomainError, ErrorCode
+from app.domain.expiry import (
+    expire_member_points,
+    members_with_expired_lots,
+    members_with_releasable_lots,
+    release_member_points,
+)
 from app.domain.members import register_member
+from app.domain.reversals import reverse_transaction
 from app.domain.spending import spend_points
-from app.models import MemberBalance
+from app.models import (
+    IdempotencyKey,
+    LotAllocation,
+    MemberBalance,
+    PointsLot,
+    PointsTransaction,
+    Posting,
+    Program,
+)
 
 _phones = itertools.count(13800000000)
 _orders = itertools.count(1)
 
 
 async def new_member(uow, unit: str = "MALL", **extra) -> int:
-    member = await register_member(
-        uow, phone=str(next(_phones)), display_name="Test Member", business_unit=unit, **extra
-    )
+    extra.setdefault("display_name", "Test Member")
+    member = await register_member(uow, phone=str(next(_phones)), business_unit=unit, **extra)
     return member.id
 
 
-async def earn(uow, member_id: int, amount: str, unit: str = "HOTEL", **extra):
+async def earn(
+    uow, member_id: int, amount: str, unit: str = "HOTEL", *, ref: str | None = None, **extra
+):
     return await earn_points(
         uow,
         member_id=member_id,
         business_unit=unit,
-        order_ref=f"E{next(_orders)}",
+        order_ref=ref or f"E{next(_orders)}",
         amount=Decimal(amount),
         caller="test",
         **extra,
@@ -35,13 +57,20 @@ async def earn(uow, member_id: int, amount: str, unit: str = "HOTEL", **extra):
 
 
 async def spend(
-    uow, member_id: int, points: int, order_amount: str = "10000", unit: str = "HOTEL", **extra
+    uow,
+    member_id: int,
+    points: int,
+    order_amount: str = "10000",
+    unit: str = "HOTEL",
+    *,
+    ref: str | None = None,
+    **extra,
 ):
     return await spend_points(
         uow,
         member_id=member_id,
         business_unit=unit,
-        order_ref=f"S{next(_orders)}",
+        order_ref=ref or f"S{next(_orders)}",
         order_amount=Decimal(order_amount),
         points=points,
         caller="test",
@@ -57,3 +86,141 @@ async def assert_clean(uow_factory) -> None:
     async with uow_factory() as uow:
         problems = await verify_ledger(uow)
     assert problems == []
+
+
+# --- added for the domain suite -------------------------------------------------------------
+
+
+@contextmanager
+def raises_code(code: ErrorCode, field: str | None = None) -> Iterator[pytest.ExceptionInfo]:
+    """Expect a `DomainError` with this code (and field, if given)."""
+    with pytest.raises(DomainError) as info:
+        yield info
+    assert info.value.code == code, f"{info.value.code}: {info.value.message}"
+    if field is not None:
+        assert info.value.field == field
+
+
+def order_ref(prefix: str = "O") -> str:
+    return f"{prefix}{next(_orders)}"
+
+
+async def refund(uow, transaction_id: int, amount: str | None = None, reason: str = "refund"):
+    return await reverse_transaction(
+        uow,
+        transaction_id=transaction_id,
+        amount=None if amount is None else Decimal(amount),
+        reason=reason,
+        caller="test",
+    )
+
+
+async def cancel(uow, transaction_id: int, reason: str = "cancelled"):
+    return await reverse_transaction(
+        uow, transaction_id=transaction_id, reason=reason, caller="test"
+    )
+
+
+async def set_program(uow_factory, **policy) -> None:
+    """Change the programme's policies (the single `program` row)."""
+    async with uow_factory() as uow:
+        await uow.session.execute(update(Program).where(Program.id == 1).values(**policy))
+
+
+async def lots_of(uow, member_id: int) -> list[PointsLot]:
+    return list(
+        await uow.session.scalars(
+            select(PointsLot)
+            .where(PointsLot.member_id == member_id)
+            .order_by(PointsLot.id)
+            .execution_options(populate_existing=True)
+        )
+    )
+
+
+async def allocations_of(uow, transaction_id: int) -> list[LotAllocation]:
+    return list(
+        await uow.session.scalars(
+            select(LotAllocation)
+            .where(LotAllocation.transaction_id == transaction_id)
+            .order_by(LotAllocation.id)
+        )
+    )
+
+
+async def postings_of(uow, transaction_id: int) -> dict[tuple[str, int], int]:
+    rows = await uow.session.execute(
+        select(Posting.account_kind, Posting.account_owner, Posting.points).where(
+            Posting.transaction_id == transaction_id
+        )
+    )
+    return {(kind, owner): points for kind, owner, points in rows}
+
+
+async def transactions_of(uow, member_id: int, kind: str | None = None) -> list[PointsTransaction]:
+    query = select(PointsTransaction).where(PointsTransaction.member_id == member_id)
+    if kind is not None:
+        query = query.where(PointsTransaction.kind == kind)
+    return list(await uow.session.scalars(query.order_by(PointsTransaction.id)))
+
+
+async def ledger_snapshot(uow_factory) -> dict[str, object]:
+    """Row counts of every ledger table and all balances: equal snapshots = nothing recorded."""
+    async with uow_factory() as uow:
+        counts = {
+            model.__tablename__: await uow.session.scalar(select(func.count()).select_from(model))
+            for model in (PointsTransaction, Posting, PointsLot, LotAllocation, IdempotencyKey)
+        }
+        balances = (
+            await uow.session.execute(
+                select(
+                    MemberBalance.member_id,
+                    MemberBalance.available,
+                    MemberBalance.pending,
+                    MemberBalance.debt,
+                ).order_by(MemberBalance.member_id)
+            )
+        ).all()
+        remaining = (
+            await uow.session.execute(
+                select(PointsLot.id, PointsLot.remaining, PointsLot.state).order_by(PointsLot.id)
+            )
+        ).all()
+    return {
+        **counts,
+        "balances": [tuple(r) for r in balances],
+        "lots": [tuple(r) for r in remaining],
+    }
+
+
+async def points_of(uow_factory, member_id: int) -> tuple[int, int, int]:
+    """(available, pending, debt) of a member, read in a fresh transaction."""
+    async with uow_factory() as uow:
+        row = await balance(uow, member_id)
+        return row.available, row.pending, row.debt
+
+
+async def run_expire_job(uow_factory, now=None) -> list[PointsTransaction]:
+    """The expiry job as it runs in production: list members, then one unit of work each."""
+    async with uow_factory(now) as uow:
+        members = await members_with_expired_lots(uow)
+    done = []
+    for member_id in members:
+        async with uow_factory(now) as uow:
+            tx = await expire_member_points(uow, member_id)
+        if tx is not None:
+            done.append(tx)
+    return done
+
+
+async def run_release_job(uow_factory, now=None) -> list[PointsTransaction]:
+    """The pending-release job: list members, then one unit of work each."""
+    async with uow_factory(now) as uow:
+        members = await members_with_releasable_lots(uow)
+    done = []
+    for member_id in members:
+        async with uow_factory(now) as uow:
+            tx = await release_member_points(uow, member_id)
+        if tx is not None:
+            done.append(tx)
+    return done

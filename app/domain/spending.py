@@ -9,6 +9,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import aliased
 
 from app.domain.errors import DomainError, ErrorCode
+from app.domain.expiry import expire_member_points
 from app.domain.ledger import (
     Account,
     AllocationKind,
@@ -117,6 +118,8 @@ async def spend_points(
                 f"({unit.spend_daily_cap - used} left today)",
                 "points",
             )
+    # Lots past their expiry are not spendable even before the nightly job has swept them.
+    await expire_member_points(uow, member.id)
     if balance.available < points:
         raise DomainError(
             ErrorCode.INSUFFICIENT_POINTS,
