@@ -1,0 +1,433 @@
+"""Benchmark the gateway against the raw-SQL limit of the same work on the same PostgreSQL.
+
+    scripts/bench [--scale 100000] [--lots 20] [--workers 2] [--duration 15] [--connections 32]
+
+1. builds a data set in a database of its own (`bmg_bench` on DATABASE_URL's server, default
+   the local PostgreSQL): `--scale` members with `--lots` earned lots each;
+2. starts the gateway (`python -m app serve`) with `--workers` against it and real Redis;
+3. drives load with wrk: earnPoints, spendPoints, the mini-program home query, and a partner
+   till flow (memberByCode then earnPoints);
+4. measures the raw limit with pgbench scripts sending the SQL the gateway sends (earn, home);
+5. counts SQL statements per request for each operation (in process, by engine events);
+6. prints a table and writes it to `--out` (scripts/bench-results.md).
+Figures are measurements, never pass/fail thresholds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
+
+import asyncpg  # noqa: E402
+import httpx  # noqa: E402
+from bench_data import generate  # noqa: E402
+from bench_load import lua_list, pgbench_script, wrk_script  # noqa: E402
+
+JWT_SECRET = "bench-only-secret-0123456789abcdef-0123456789"
+PREFIX = "bmgbench:"
+OPERATIONS = ("earn", "spend", "home", "till")
+RAW = ("earn", "home")
+
+
+def need(tool: str, package: str) -> None:
+    if shutil.which(tool):
+        return
+    print(f"installing {package} (Debian package) for {tool}", file=sys.stderr)
+    subprocess.run(["apt-get", "install", "-y", "-qq", package], check=False)
+    if not shutil.which(tool):
+        subprocess.run(["apt-get", "update", "-qq"], check=False)
+        subprocess.run(["apt-get", "install", "-y", "-qq", package], check=True)
+
+
+def database_urls(base: str) -> tuple[str, str]:
+    head, _, query = base.partition("?")
+    server = head.rpartition("/")[0]
+    tail = f"?{query}" if query else ""
+    return f"{server}/postgres{tail}", f"{server}/bmg_bench{tail}"
+
+
+async def recreate(admin_url: str) -> None:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute('DROP DATABASE IF EXISTS "bmg_bench" WITH (FORCE)')
+        await conn.execute('CREATE DATABASE "bmg_bench"')
+    finally:
+        await conn.close()
+
+
+async def prepare(url: str, args: argparse.Namespace) -> dict:
+    """Organisation, data set, a HOTEL partner key, member tokens and dynamic codes."""
+    from app.auth import mint_member_token
+    from app.db import make_engine, make_sessionmaker
+    from app.domain.partners import create_partner_key
+    from app.domain.uow import unit_of_work
+    from app.seed_org import seed_organisation
+    from app.settings import Settings
+
+    settings = Settings(jwt_secret=JWT_SECRET)
+    engine = make_engine(url, pool_size=2)
+    sessions = make_sessionmaker(engine)
+    if not args.reuse:
+        async with unit_of_work(sessions, tz=settings.tz) as uow:
+            await seed_organisation(uow)
+        started = time.monotonic()
+        await generate(url, members=args.scale, lots=args.lots)
+        print(
+            f"data set: {args.scale} members x {args.lots} lots "
+            f"in {time.monotonic() - started:.0f} s",
+            file=sys.stderr,
+        )
+    async with unit_of_work(sessions, tz=settings.tz) as uow:
+        key, _ = await create_partner_key(
+            uow, business_unit="HOTEL", scopes=["earn", "spend", "read"], name="bench"
+        )
+    await engine.dispose()
+    import random
+
+    rng = random.Random(1)
+    members = [rng.randint(1, args.scale) for _ in range(500)]
+    tokens = [mint_member_token(settings, m) for m in members[:200]]
+    codes = [(f"{rng.randrange(10**17, 10**18)}", m) for m in members]
+    import redis
+
+    client = redis.Redis.from_url(args.redis_url)
+    for code, member in codes:
+        client.set(f"{PREFIX}dyncode:{code}", str(member), ex=24 * 3600)
+    client.close()
+    return {"key": key, "tokens": tokens, "codes": codes}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_gateway(url: str, args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "REDIS_URL": args.redis_url,
+        "REDIS_PREFIX": PREFIX,
+        "JWT_SECRET": JWT_SECRET,
+        "APP_ENV": "production",
+        "DB_POOL_SIZE": str(max(4, args.connections // args.workers)),
+        "LOG_LEVEL": "warning",
+    }
+    log = open(Path(tempfile.gettempdir()) / "bmg-bench-gateway.log", "w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "serve",
+            "--no-seed",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return process, base
+        except httpx.HTTPError:
+            if process.poll() is not None:
+                raise SystemExit(f"gateway exited; see {log.name}") from None
+            time.sleep(0.3)
+    process.kill()
+    raise SystemExit("gateway did not start")
+
+
+def run_wrk(base: str, kind: str, creds: dict, args: argparse.Namespace, seconds: int) -> dict:
+    script = wrk_script(
+        kind,
+        run=f"{int(time.time())}{kind[0]}{seconds}",
+        members=args.scale,
+        key=creds["key"],
+        tokens=lua_list(creds["tokens"]),
+        codes=lua_list([[code, member] for code, member in creds["codes"]]),
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script)
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            str(args.threads),
+            "-c",
+            str(args.connections),
+            "-d",
+            f"{seconds}s",
+            "--timeout",
+            "10s",
+            "-s",
+            handle.name,
+            f"{base}/graphql",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    line = next(x for x in out.splitlines() if x.startswith("BENCH "))
+    result = json.loads(line[6:])
+    result["rps"] = result["requests"] / result["seconds"]
+    if kind == "till":
+        result["rps"] /= 2  # one flow = two requests
+    return result
+
+
+def run_pgbench(url: str, kind: str, args: argparse.Namespace) -> dict:
+    workdir = Path(tempfile.mkdtemp(prefix="bmg-pgbench-"))
+    script = workdir / f"{kind}.sql"
+    script.write_text(pgbench_script(kind, members=args.scale))
+    out = subprocess.run(
+        [
+            "pgbench",
+            "-n",
+            "-c",
+            str(args.connections),
+            "-j",
+            str(args.threads),
+            "-T",
+            str(args.duration),
+            "-f",
+            str(script),
+            "-l",
+            "--log-prefix",
+            str(workdir / "log"),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=workdir,
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"pgbench {kind} failed:\n{out.stderr[-2000:]}")
+    tps = float(re.search(r"tps = ([\d.]+)", out.stdout).group(1))
+    latencies = sorted(
+        int(line.split()[2]) / 1000
+        for log in workdir.glob("log*")
+        for line in log.read_text().splitlines()
+    )
+    shutil.rmtree(workdir, ignore_errors=True)
+    return {
+        "rps": tps,
+        "p50_ms": latencies[len(latencies) // 2],
+        "p99_ms": latencies[int(len(latencies) * 0.99)],
+    }
+
+
+async def statements_per_request(url: str, creds: dict, args: argparse.Namespace) -> dict:
+    """SQL statements each operation sends, counted in process through the real app."""
+    from sqlalchemy import event
+
+    from app.db import make_engine, make_sessionmaker
+    from app.graphql.context import Services
+    from app.main import create_app, make_redis
+    from app.settings import Settings
+
+    settings = Settings(jwt_secret=JWT_SECRET, redis_url=args.redis_url, redis_prefix=PREFIX)
+    engine = make_engine(url, pool_size=2)
+    services = Services(
+        settings=settings, sessions=make_sessionmaker(engine), redis=make_redis(settings)
+    )
+    seen: list[str] = []
+    event.listen(
+        engine.sync_engine, "before_cursor_execute", lambda *a: seen.append(" ".join(a[2].split()))
+    )
+    key = {"X-Api-Key": creds["key"]}
+    code, member = creds["codes"][0]
+    stamp = int(time.time())
+    earn = (
+        "mutation($i: EarnPointsInput!){earnPoints(input:$i){points errors{code}}}",
+        {
+            "i": {
+                "memberId": str(member),
+                "businessUnitId": "HOTEL",
+                "amount": "88.00",
+                "orderRef": f"C{stamp}",
+                "idempotencyKey": f"C{stamp}",
+            }
+        },
+    )
+    requests = {
+        "earn": [(earn, key)],
+        "spend": [
+            (
+                (
+                    "mutation($i: SpendPointsInput!){spendPoints(input:$i){cnyDeducted "
+                    "errors{code}}}",
+                    {
+                        "i": {
+                            "memberId": str(member),
+                            "businessUnitId": "HOTEL",
+                            "points": 100,
+                            "orderAmount": "1000.00",
+                            "orderRef": f"D{stamp}",
+                            "idempotencyKey": f"D{stamp}",
+                        }
+                    },
+                ),
+                key,
+            )
+        ],
+        "home": [
+            (
+                (
+                    "{ me { id displayName points { available pending expiring(withinDays: 30)"
+                    " { expiresOn points } } transactions(first: 10) { edges { node { id kind"
+                    " points orderRef createdAt businessUnit { code } } } } } }",
+                    {},
+                ),
+                {"Authorization": f"Bearer {creds['tokens'][0]}"},
+            )
+        ],
+        "till": [
+            ((f'{{ memberByCode(code: "{code}") {{ id }} }}', {}), key),
+            (
+                (
+                    earn[0],
+                    {"i": {**earn[1]["i"], "orderRef": f"E{stamp}", "idempotencyKey": f"E{stamp}"}},
+                ),
+                key,
+            ),
+        ],
+    }
+    counts, texts = {}, {}
+    transport = httpx.ASGITransport(app=create_app(services=services))
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
+        for kind, calls in requests.items():
+            seen.clear()
+            for (query, variables), headers in calls:
+                body = (
+                    await http.post(
+                        "/graphql", json={"query": query, "variables": variables}, headers=headers
+                    )
+                ).json()
+                if body.get("errors"):
+                    raise SystemExit(f"{kind} failed: {body['errors']}")
+            counts[kind] = len(seen)
+            texts[kind] = list(seen)
+    await engine.dispose()
+    return {"counts": counts, "texts": texts}
+
+
+def report(args, results: dict, raw: dict, statements: dict) -> str:
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} "
+        f"({os.cpu_count()} cores, {platform.python_implementation()} "
+        f"{platform.python_version()}): {args.scale:,} members x {args.lots} lots, "
+        f"gateway workers {args.workers}, {args.connections} connections, "
+        f"{args.duration} s per operation. Command: `scripts/bench --scale {args.scale} "
+        f"--lots {args.lots} --workers {args.workers} --duration {args.duration} "
+        f"--connections {args.connections}`.",
+        "",
+        "| operation | gateway req/s | p50 ms | p99 ms | errors | raw SQL tx/s | raw p50 ms "
+        "| raw p99 ms | gateway / raw | SQL statements |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for kind in args.ops:
+        g = results[kind]
+        r = raw.get(kind)
+        name = {"till": "till flow (code + earn)", "home": "home query"}.get(kind, kind)
+        lines.append(
+            f"| {name} | {g['rps']:.0f} | {g['p50_ms']:.1f} | {g['p99_ms']:.1f} | "
+            f"{g['errors'] + g['socket_errors']} | "
+            + (
+                f"{r['rps']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
+                f"{g['rps'] / r['rps']:.2f} | "
+                if r
+                else "— | — | — | — | "
+            )
+            + f"{statements['counts'].get(kind, '—')} |"
+        )
+    lines += ["", "Statements each operation sends (what the raw scripts mirror):", ""]
+    for kind, texts in statements["texts"].items():
+        lines.append(f"- **{kind}**: " + "; ".join(f"`{t[:90]}`" for t in texts))
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", type=int, default=100_000, help="members (up to 1,000,000)")
+    parser.add_argument("--lots", type=int, default=20, help="earned lots per member")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="wrk / pgbench threads")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--duration", type=int, default=15, help="seconds per operation")
+    parser.add_argument("--ops", default=",".join(OPERATIONS))
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+    )
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    )
+    parser.add_argument("--reuse", action="store_true", help="keep the existing bmg_bench data")
+    parser.add_argument("--out", default=str(ROOT / "scripts" / "bench-results.md"))
+    args = parser.parse_args()
+    args.ops = [op for op in args.ops.split(",") if op]
+    if not 1 <= args.scale <= 1_000_000:
+        raise SystemExit("--scale must be 1 .. 1,000,000")
+    need("wrk", "wrk")
+    need("pgbench", "postgresql-contrib")
+    admin_url, url = database_urls(args.database_url)
+    if not args.reuse:
+        from app import migrate
+
+        asyncio.run(recreate(admin_url))
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(migrate.upgrade, url).result()
+    creds = asyncio.run(prepare(url, args))
+    statements = asyncio.run(statements_per_request(url, creds, args))
+    process, base = start_gateway(url, args)
+    results = {}
+    try:
+        for kind in args.ops:
+            run_wrk(base, kind, creds, args, seconds=3)  # warm-up: caches, pools, JIT-free
+            results[kind] = run_wrk(base, kind, creds, args, seconds=args.duration)
+            print(f"gateway {kind}: {results[kind]}", file=sys.stderr)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    raw = {}
+    for kind in RAW:
+        if kind in args.ops:
+            raw[kind] = run_pgbench(url, kind, args)
+            print(f"raw {kind}: {raw[kind]}", file=sys.stderr)
+    text = report(args, results, raw, statements)
+    Path(args.out).write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
