@@ -56,28 +56,41 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
+    import logging
+
     import uvicorn
 
+    from app.logging import configure_logging, log_config
     from app.migrate import upgrade
 
+    level = (args.log_level or settings.log_level).upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise SystemExit(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {level!r}")
+    configure_logging(args.log_format, level)
+    log = logging.getLogger("app.serve")
     url = _database_url(settings)
     upgrade(url)
     if not args.no_seed and settings.env != "production":
         from app.seed import seed_demo
 
         report = asyncio.run(_with_sessions(settings, url, lambda s: seed_demo(s, tz=settings.tz)))
-        print(report, file=sys.stderr)
+        log.info("demo seed: %s", report)
     os.environ["DATABASE_URL"] = url  # workers share the resolved (possibly embedded) server
     if settings.redis_url is None and args.workers > 1:
-        print("REDIS_URL is unset: each worker has its own in-process Redis", file=sys.stderr)
-    print(f"GraphQL at http://{args.host}:{args.port}/graphql", file=sys.stderr)
+        log.warning(
+            "REDIS_URL is unset: each worker has its own in-process Redis "
+            "(dynamic codes and live updates do not cross workers)"
+        )
+    log.info("GraphQL at http://%s:%s/graphql", args.host, args.port)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
         host=args.host,
         port=args.port,
         workers=args.workers,
-        log_level="info",
+        log_config=log_config(args.log_format, level),
+        log_level=level.lower(),
+        access_log=False,  # app.request logs one line per request, with its request id
     )
 
 
@@ -124,10 +137,34 @@ def cmd_job(settings: Settings, args: argparse.Namespace) -> None:
 
     job = {"expire": expire_points, "release-pending": release_pending}[args.command]
     now = _now(args.now)
-    report = asyncio.run(
-        _with_sessions(settings, _database_url(settings), lambda s: job(s, now=now, tz=settings.tz))
-    )
+
+    async def run(sessions):
+        from app.main import make_redis
+
+        redis = make_redis(settings)  # members whose points change are announced
+        try:
+            return await job(
+                sessions, now=now, tz=settings.tz, redis=redis, redis_prefix=settings.redis_prefix
+            )
+        finally:
+            await redis.aclose()
+
+    report = asyncio.run(_with_sessions(settings, _database_url(settings), run))
     print(f"{args.command}: {report.members} members, {report.points} points")
+
+
+def cmd_evaluate_tiers(settings: Settings, args: argparse.Namespace) -> None:
+    from app.jobs.tiers import evaluate_tiers
+
+    now = _now(args.now)
+    report = asyncio.run(
+        _with_sessions(
+            settings,
+            _database_url(settings),
+            lambda s: evaluate_tiers(s, now=now, tz=settings.tz),
+        )
+    )
+    print(report)
 
 
 def cmd_verify(settings: Settings, args: argparse.Namespace) -> None:
@@ -155,6 +192,19 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument(
         "--no-seed", action="store_true", help="do not seed the demo group (never in production)"
+    )
+    serve.add_argument(
+        "--log-format",
+        choices=["json", "text"],
+        default="json",
+        help="logs on stderr: one JSON object per line (default) or text",
+    )
+    serve.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        default=None,
+        help="default: LOG_LEVEL or INFO (one line per request at INFO)",
     )
     serve.set_defaults(run=cmd_serve)
 
@@ -192,6 +242,12 @@ def parser() -> argparse.ArgumentParser:
         job = sub.add_parser(name, help=text)
         job.add_argument("--now", default=None, help="ISO time with offset (testing)")
         job.set_defaults(run=cmd_job)
+
+    tiers = sub.add_parser(
+        "evaluate-tiers", help="apply tier validity ends: keep, or downgrade per policy"
+    )
+    tiers.add_argument("--now", default=None, help="ISO time with offset (testing)")
+    tiers.set_defaults(run=cmd_evaluate_tiers)
 
     sub.add_parser(
         "verify-ledger", help="recompute balances and lots; exit 1 on drift"

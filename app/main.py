@@ -7,19 +7,22 @@ import logging
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.unset import UnsetType
 
 from app.auth import InvalidToken, decode_token
 from app.db import make_engine, make_sessionmaker, resolve_database_url
 from app.domain.partners import authenticate_partner_key
 from app.domain.principals import Principal
 from app.graphql.context import Context, Services
-from app.graphql.loaders import Loaders
 from app.graphql.schema import build_schema
+from app.request_log import RequestLog, current_request, new_request_id
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -54,6 +57,21 @@ async def authenticate(services: Services, headers: Any) -> Principal | None:
     return None
 
 
+def connection_headers(params: Any) -> dict[str, str]:
+    """Credentials from a websocket's connection_init payload, as lower-case header names:
+    {"Authorization": "Bearer ..."} (what GraphiQL sends) or {"headers": {...}}."""
+    if not isinstance(params, dict):
+        return {}
+    nested = params.get("headers")
+    items = {**params, **nested} if isinstance(nested, dict) else params
+    return {k.lower(): v for k, v in items.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def caller_kind(principal: Principal | None) -> str:
+    """What the request log says about the caller: never the token or key."""
+    return principal.kind if principal is not None else "anonymous"
+
+
 class GatewayGraphQL(GraphQL[Context, None]):
     def __init__(self, services: Services, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -61,9 +79,30 @@ class GatewayGraphQL(GraphQL[Context, None]):
 
     async def get_context(self, request: Any, response: Any) -> Context:
         principal = await authenticate(self.services, request.headers)
-        ctx = Context(self.services, principal, request=request, response=response)
-        ctx.loaders = Loaders(ctx)
+        record = current_request()
+        ctx = Context(
+            self.services,
+            principal,
+            request=request,
+            response=response,
+            request_id=record.id if record else new_request_id(),
+            websocket=isinstance(request, WebSocket),
+        )
+        ctx.refresh_loaders()
+        if record is not None:
+            record.caller = caller_kind(principal)
         return ctx
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Browsers cannot set headers on a websocket: credentials in the connection_init
+        payload replace those of the upgrade request."""
+        headers = connection_headers(context.connection_params)
+        if "authorization" in headers or "x-api-key" in headers:
+            context.principal = await authenticate(self.services, headers)
+            record = current_request()
+            if record is not None:
+                record.caller = caller_kind(context.principal)
+        return await super().on_ws_connect(context)
 
 
 def create_app(
@@ -79,6 +118,7 @@ def create_app(
         services = Services(
             settings=settings, sessions=make_sessionmaker(owned_engine), redis=make_redis(settings)
         )
+    services.metrics.watch_pool(owned_engine or services.sessions.kw.get("bind"))
     graphql = GatewayGraphQL(
         services,
         schema=build_schema(introspection=settings.introspection),
@@ -107,6 +147,10 @@ def create_app(
         ready = all(v == "ok" for v in checks.values())
         return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
 
+    async def metrics(request: Request) -> Response:
+        body, content_type = services.metrics.render()
+        return Response(body, media_type=content_type)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         yield
@@ -120,7 +164,9 @@ def create_app(
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics),
         ],
+        middleware=[Middleware(RequestLog)],
         lifespan=lifespan,
     )
     app.state.services = services

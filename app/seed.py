@@ -1,8 +1,9 @@
 """The demo group: the organisation plus members with months of history across all formats.
 
 History is made by the real domain functions (register, earn, spend, refund, cancel and the
-release / expiry jobs) while a simulated clock moves day by day, so the ledger holds exactly
-what production would have recorded. Each simulated day is one unit of work: the nightly jobs,
+release / expiry / tier jobs) while a simulated clock moves day by day, so the ledger holds
+exactly what production would have recorded, tiers included: members reach Silver or Gold by
+their orders, as they would in production. Each simulated day is one unit of work: the nightly jobs,
 then every member's events of the day in time order, each at its own moment (`uow.now`). A
 spend or reversal runs in a savepoint, so a refused one does not undo the rest of the day.
 Behaviour is drawn from `random.Random(rng_seed)`; only the referral codes (drawn by the
@@ -40,6 +41,7 @@ from app.domain.expiry import (
 from app.domain.members import link_member, register_member
 from app.domain.reversals import reverse_transaction
 from app.domain.spending import spend_points
+from app.domain.tiers import current_standing, evaluate_expiry, members_due_for_review
 from app.domain.uow import UnitOfWork, unit_of_work
 from app.models import BusinessUnit, Member, MemberBalance, PointsLot, PointsTransaction
 from app.seed_org import seed_organisation
@@ -164,11 +166,14 @@ class Simulation:
                 await self.apply(dataclasses.replace(uow, now=event.at), event)
 
     async def run_jobs(self, uow: UnitOfWork) -> None:
-        """Release pending lots past their return window, then expire lots past expiry."""
+        """Release pending lots past their return window, expire lots past expiry, then apply
+        the ends of tier validity (keep or downgrade)."""
         for member_id in await members_with_releasable_lots(uow, limit=1_000_000):
             await release_member_points(uow, member_id)
         for member_id in await members_with_expired_lots(uow, limit=1_000_000):
             await expire_member_points(uow, member_id)
+        for member_id in await members_due_for_review(uow, limit=1_000_000):
+            await evaluate_expiry(uow, member_id, actor="seed:evaluate-tiers")
 
     def plan_day(self, day: date) -> None:
         """Today's registrations, purchases and bills, drawn from each persona's habits."""
@@ -280,7 +285,8 @@ class Simulation:
         available = await uow.session.scalar(
             select(MemberBalance.available).where(MemberBalance.member_id == p.member_id)
         )
-        ceiling = int(amount * unit.spend_max_share / unit.point_value_cny)
+        bonus = (await current_standing(uow, p.member_id)).tier.spend_value_bonus
+        ceiling = int(amount * unit.spend_max_share / (unit.point_value_cny * (1 + bonus)))
         most = min(available or 0, ceiling, unit.spend_daily_cap or ceiling)
         most -= most % unit.spend_step
         if most < unit.spend_min_points:

@@ -43,6 +43,7 @@ class Settings:
     redis_prefix: str = "bmg:"
     dynamic_code_ttl_seconds: int = 60
     db_pool_size: int = 10
+    log_level: str = "INFO"
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -64,4 +65,5 @@ class Settings:
             env=env,
             redis_prefix=os.environ.get("REDIS_PREFIX", "bmg:"),
             db_pool_size=int(os.environ.get("DB_POOL_SIZE", "10")),
+            log_level=(os.environ.get("LOG_LEVEL") or "INFO").upper(),
         )

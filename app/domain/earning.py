@@ -1,8 +1,14 @@
-"""Earning: price an order in points (preview) and record it as a lot on the ledger."""
+"""Earning: price an order in points (preview) and record it as a lot on the ledger.
+
+The price is a list of breakdown lines stored on the transaction (`detail["breakdown"]`): the
+base rate, then the member's tier multiplier as its own line. The tier that multiplies an order
+is the member's tier *before* that order: an order that lifts the member to a higher tier earns
+at the old tier's rate, and the new multiplier applies from the next order on.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal
 
@@ -20,9 +26,16 @@ from app.domain.ledger import (
 )
 from app.domain.members import get_member
 from app.domain.money import parse_amount
+from app.domain.tiers import (
+    current_standing,
+    evaluate_upgrade,
+    load_tiers,
+    plain,
+    settle_standing,
+)
 from app.domain.units import earn_rate, get_merchant, get_program, get_unit
 from app.domain.uow import UnitOfWork
-from app.models import BusinessUnit, Merchant, PointsLot, PointsTransaction
+from app.models import BusinessUnit, Merchant, PointsLot, PointsTransaction, Tier
 
 
 @dataclass(frozen=True)
@@ -56,8 +69,10 @@ async def quote_earn(
     amount: Decimal | str,
     merchant: str | int | None = None,
     category: str | None = None,
+    member_id: int | str | None = None,
 ) -> EarnQuote:
-    """Price an order in points: base rate (merchant > category > unit), rounded down."""
+    """Price an order in points: base rate (merchant > category > unit), rounded down; with a
+    member, times their current tier's multiplier (its own line). Nothing is recorded."""
     value = parse_amount(amount, "amount")
     unit = await get_unit(uow.session, business_unit)
     shop = await get_merchant(uow.session, unit, merchant) if merchant not in (None, "") else None
@@ -70,7 +85,28 @@ async def quote_earn(
         points=points,
         detail=f"{value} CNY x {rate.points_per_cny.normalize()} pt/CNY, rounded down",
     )
-    return EarnQuote(unit, shop, value, category, points, [line])
+    quote = EarnQuote(unit, shop, value, category, points, [line])
+    if member_id is None:
+        return quote
+    member = await get_member(uow, member_id)
+    assert member.id is not None
+    return apply_tier(quote, (await current_standing(uow, member.id)).tier)
+
+
+def apply_tier(quote: EarnQuote, tier: Tier) -> EarnQuote:
+    """Add the tier line: floor(base x multiplier) - base points, on the rounded-down base."""
+    multiplier = tier.earn_multiplier
+    if multiplier == 1:
+        return quote
+    base = quote.lines[0].points
+    total = int((base * multiplier).to_integral_value(rounding=ROUND_DOWN))
+    line = BreakdownLine(
+        kind="TIER",
+        rule=f"tier:{tier.code} x{plain(multiplier)}",
+        points=total - base,
+        detail=f"{base} base pts x {plain(multiplier)} = {plain(base * multiplier)}, rounded down",
+    )
+    return replace(quote, points=quote.points + line.points, lines=[*quote.lines, line])
 
 
 async def earn_points(
@@ -85,7 +121,9 @@ async def earn_points(
     category: str | None = None,
     caller_ref: str | None = None,
 ) -> PointsTransaction:
-    """Record the points an order earns as one lot (pending for the unit's return window)."""
+    """Record the points an order earns as one lot (pending for the unit's return window), at
+    the member's tier before this order; then upgrade the member if the order crossed a tier's
+    threshold, in the same transaction."""
     order_ref = order_reference(order_ref)
     quote = await quote_earn(
         uow, business_unit=business_unit, amount=amount, merchant=merchant, category=category
@@ -96,6 +134,9 @@ async def earn_points(
     # under the member's lock: a concurrent retry of this order waits, then sees it as DUPLICATE
     await ensure_new_order(uow, unit.id, TxKind.EARN, order_ref)
     program = await get_program(uow.session)
+    tiers = await load_tiers(uow.session)
+    standing = await settle_standing(uow, member.id, actor=caller, tiers=tiers, program=program)
+    quote = apply_tier(quote, standing.tier)
     pending_until = uow.now + timedelta(days=unit.pending_days) if unit.pending_days > 0 else None
     state = LotState.PENDING if pending_until else LotState.AVAILABLE
     tx = PointsTransaction(
@@ -115,7 +156,11 @@ async def earn_points(
         created_at=uow.now,
     )
     if quote.points == 0:
-        return await record(uow, tx, [])
+        await record(uow, tx, [])
+        await evaluate_upgrade(
+            uow, member.id, actor=caller, standing=standing, tiers=tiers, program=program
+        )
+        return tx
     funder = unit.id
     await record(
         uow,
@@ -143,4 +188,7 @@ async def earn_points(
         balance.available += quote.points
         repay_debt(uow, balance, tx, [lot])
     await uow.session.flush()
+    await evaluate_upgrade(
+        uow, member.id, actor=caller, standing=standing, tiers=tiers, program=program
+    )
     return tx

@@ -1,4 +1,9 @@
-"""Spending: points pay part of an order at a unit's point value; the rest is cash."""
+"""Spending: points pay part of an order at a unit's point value; the rest is cash.
+
+A member's tier may raise what points are worth (`spend_value_bonus`, e.g. gold +5%): the CNY
+value is points x the unit's point value x (1 + bonus), rounded down to the cent, and the
+maximum share of the order is checked on that raised value.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ from app.domain.ledger import (
 )
 from app.domain.members import get_member
 from app.domain.money import allocate_largest_remainder, cents_down, parse_amount
+from app.domain.tiers import plain, settle_standing
 from app.domain.units import get_merchant, get_unit
 from app.domain.uow import UnitOfWork
 from app.models import BusinessUnit, PointsTransaction
@@ -31,12 +37,15 @@ from app.models import BusinessUnit, PointsTransaction
 MAX_POINTS = 100_000_000
 
 
-def points_value(unit: BusinessUnit, points: int) -> Decimal:
-    """CNY that `points` are worth at `unit`, rounded down to the cent."""
-    return cents_down(unit.point_value_cny * points)
+def points_value(unit: BusinessUnit, points: int, bonus: Decimal = Decimal(0)) -> Decimal:
+    """CNY that `points` are worth at `unit` (raised by a tier's `bonus`), rounded down to the
+    cent."""
+    return cents_down(unit.point_value_cny * points * (1 + bonus))
 
 
-def check_spend_rules(unit: BusinessUnit, points: int, order_amount: Decimal) -> Decimal:
+def check_spend_rules(
+    unit: BusinessUnit, points: int, order_amount: Decimal, bonus: Decimal = Decimal(0)
+) -> Decimal:
     """Minimum, step and maximum share of the order; returns the CNY the points pay."""
     if not isinstance(points, int) or points <= 0 or points > MAX_POINTS:
         raise DomainError(
@@ -52,7 +61,7 @@ def check_spend_rules(unit: BusinessUnit, points: int, order_amount: Decimal) ->
         raise DomainError(
             ErrorCode.INVALID_INPUT, f"points must be a multiple of {unit.spend_step}", "points"
         )
-    value = points_value(unit, points)
+    value = points_value(unit, points, bonus)
     ceiling = cents_down(order_amount * unit.spend_max_share)
     if value > ceiling:
         raise DomainError(
@@ -109,6 +118,11 @@ async def spend_points(
     balance = await lock_balance(uow, member.id)
     # under the member's lock: a concurrent retry of this order waits, then sees it as DUPLICATE
     await ensure_new_order(uow, unit.id, TxKind.SPEND, ref)
+    tier = (await settle_standing(uow, member.id, actor=caller)).tier
+    rule = f"spend:{unit.code}@{unit.point_value_cny.normalize()}CNY/pt"
+    if tier.spend_value_bonus:
+        value = check_spend_rules(unit, points, amount, tier.spend_value_bonus)
+        rule += f"+tier:{tier.code} +{plain(tier.spend_value_bonus * 100)}%"
     if unit.spend_daily_cap is not None:
         used = await spent_today(uow, member.id, unit.id)
         if used + points > unit.spend_daily_cap:
@@ -132,7 +146,7 @@ async def spend_points(
             member_id=member.id,
             kind=TxKind.SPEND.value,
             source="ORDER",
-            rule=f"spend:{unit.code}@{unit.point_value_cny.normalize()}CNY/pt",
+            rule=rule,
             business_unit_id=unit.id,
             merchant_id=shop.id if shop else None,
             order_ref=ref,

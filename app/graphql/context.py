@@ -1,16 +1,23 @@
-"""Per-request context: the caller, a database and Redis handle, the clock, DataLoaders."""
+"""Per-request context: the caller, a database and Redis handle, the clock, DataLoaders.
+
+Over a websocket one context serves the whole connection (every operation on it), so its
+DataLoaders are renewed per operation (`FreshLoaders`) and per subscription event.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from strawberry.extensions import SchemaExtension
 
 from app.domain.principals import Principal
 from app.domain.uow import unit_of_work
+from app.graphql.loaders import Loaders
+from app.metrics import Metrics
 from app.settings import Settings
 
 
@@ -22,6 +29,7 @@ class Services:
     sessions: async_sessionmaker
     redis: Any
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 @dataclass
@@ -31,6 +39,9 @@ class Context:
     request: Any = None
     response: Any = None
     loaders: Any = None
+    request_id: str = ""
+    connection_params: dict[str, Any] | None = None  # a websocket's connection_init payload
+    websocket: bool = False
 
     @property
     def settings(self) -> Settings:
@@ -43,6 +54,20 @@ class Context:
     def now(self) -> datetime:
         return self.services.clock()
 
+    def refresh_loaders(self) -> None:
+        """New, empty DataLoaders (nothing cached from earlier operations)."""
+        self.loaders = Loaders(self)
+
     def uow(self):
         """A unit of work (one committed transaction) at the current time."""
         return unit_of_work(self.services.sessions, now=self.now(), tz=self.settings.tz)
+
+
+class FreshLoaders(SchemaExtension):
+    """Give each operation on a websocket its own DataLoaders (HTTP requests have them already)."""
+
+    def on_execute(self) -> Iterator[None]:
+        ctx = self.execution_context.context
+        if isinstance(ctx, Context) and ctx.websocket:
+            ctx.refresh_loaders()
+        yield

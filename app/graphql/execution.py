@@ -15,6 +15,7 @@ from app.domain.errors import DomainError, ErrorCode, PermissionDenied
 from app.domain.idempotency import run_once
 from app.domain.uow import UnitOfWork
 from app.graphql.errors import UserError, forbidden, user_error
+from app.graphql.observability import record_user_errors
 
 Effect = Callable[[UnitOfWork], Awaitable[dict[str, Any]]]
 
@@ -47,15 +48,20 @@ async def execute(
             )
             return {**outcome.result, "replayed": outcome.replayed}, []
     except DomainError as error:
-        return {}, [user_error(error)]
+        return _refused(user_error(error))
     except PermissionDenied as error:
         raise forbidden(str(error)) from None
     except IntegrityError:
         # A concurrent request won a uniqueness race (same phone, order, external id).
-        return {}, [
+        return _refused(
             UserError(
                 code=ErrorCode.DUPLICATE,
                 message="a conflicting request was recorded at the same moment",
                 field=None,
             )
-        ]
+        )
+
+
+def _refused(error: UserError) -> tuple[dict[str, Any], list[UserError]]:
+    record_user_errors([error])  # counted in metrics by code
+    return {}, [error]

@@ -9,8 +9,23 @@ from typing import Any
 from aiodataloader import DataLoader
 from sqlalchemy import func, select
 
+from app.domain.growth import growth_values
 from app.domain.ledger import LotState
-from app.models import BusinessUnit, Member, MemberBalance, PointsLot, PointsTransaction
+from app.domain.tiers import load_tiers
+from app.domain.units import get_program
+from app.models import (
+    BusinessUnit,
+    Member,
+    MemberBalance,
+    MemberTier,
+    PointsLot,
+    PointsTransaction,
+    Program,
+    Tier,
+    TierHistory,
+)
+
+TIER_HISTORY_LIMIT = 50
 
 
 class Loaders:
@@ -23,6 +38,10 @@ class Loaders:
         self.balance = DataLoader(self._balances)
         self.transactions = DataLoader(self._transactions)
         self.expiring = DataLoader(self._expiring)
+        self.tier_ladder = DataLoader(self._tier_ladder)
+        self.member_tier = DataLoader(self._member_tiers)
+        self.growth = DataLoader(self._growth)
+        self.tier_history = DataLoader(self._tier_history)
 
     async def _read(self, statement):
         async with self.ctx.services.sessions() as session:
@@ -111,3 +130,48 @@ class Loaders:
             for member_id in member_ids:
                 result[(member_id, days)] = by_member.get(member_id, [])
         return [result[key] for key in keys]
+
+    async def _tier_ladder(self, keys: list[int]) -> list[tuple[list[Tier], Program]]:
+        """Any key -> (tiers lowest first, programme policies): two statements per request."""
+        async with self.ctx.services.sessions() as session:
+            ladder = (await load_tiers(session), await get_program(session))
+        return [ladder for _ in keys]
+
+    async def _member_tiers(self, member_ids: list[int]) -> list[MemberTier | None]:
+        rows = await self._read(select(MemberTier).where(MemberTier.member_id.in_(member_ids)))
+        found = {row[0].member_id: row[0] for row in rows}
+        return [found.get(i) for i in member_ids]
+
+    async def _growth(self, member_ids: list[int]):
+        """Growth value now, on the programme's basis: one statement for all the members."""
+        _, program = await self.tier_ladder.load(0)
+        async with self.ctx.services.sessions() as session:
+            values = await growth_values(
+                session,
+                member_ids,
+                at=self.ctx.now(),
+                tz=self.ctx.settings.tz,
+                basis=program.tier_basis,
+            )
+        return [values[i] for i in member_ids]
+
+    async def _tier_history(self, member_ids: list[int]) -> list[list[TierHistory]]:
+        """Each member's latest tier changes, newest first (at most TIER_HISTORY_LIMIT)."""
+        rank = (
+            func.row_number()
+            .over(partition_by=TierHistory.member_id, order_by=TierHistory.id.desc())
+            .label("rank")
+        )
+        ranked = (
+            select(TierHistory.id, rank).where(TierHistory.member_id.in_(member_ids)).subquery()
+        )
+        rows = await self._read(
+            select(TierHistory)
+            .join(ranked, ranked.c.id == TierHistory.id)
+            .where(ranked.c.rank <= TIER_HISTORY_LIMIT)
+            .order_by(TierHistory.member_id, TierHistory.id.desc())
+        )
+        by_member: dict[int, list[TierHistory]] = defaultdict(list)
+        for (change,) in rows:
+            by_member[change.member_id].append(change)
+        return [by_member.get(i, []) for i in member_ids]

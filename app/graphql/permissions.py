@@ -83,3 +83,16 @@ class CanReverse(_Forbidding):
         return (
             principal.has_scope("earn") or principal.has_scope("spend") or principal.has_role("ops")
         )
+
+
+class CanWatchPoints(_Forbidding):
+    """A member watches their own points (memberId omitted or their own); ops any member's."""
+
+    message = "A member may watch only their own points."
+
+    def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
+        principal = _principal(info)
+        if principal.is_member:
+            wanted = kwargs.get("member_id")
+            return wanted is None or str(wanted).strip() == str(principal.member_id)
+        return principal.has_role("ops")

@@ -13,6 +13,7 @@ from app.domain.errors import DomainError, PermissionDenied
 from app.domain.members import get_member
 from app.domain.principals import ensure_acts_for_unit, ensure_can_see_member
 from app.domain.units import get_unit
+from app.events import publish_points_changed
 from app.graphql.errors import UserError, domain_graphql_error, forbidden
 from app.graphql.execution import execute
 from app.graphql.permissions import CanEarn, CanReverse, CanSpend, IsAuthenticated
@@ -113,8 +114,11 @@ async def _authorise_till(uow, principal, member_id: str, unit_ref: str) -> None
 
 
 async def _after(info: Info, result: dict[str, Any]) -> tuple[TransactionRow, PointsBalance]:
-    async with info.context.services.sessions() as session:
+    """The committed transaction and the member's balance; live subscribers are told."""
+    ctx = info.context
+    async with ctx.services.sessions() as session:
         row = await session.get(TransactionRow, result["transaction_id"])
+    await publish_points_changed(ctx.redis, ctx.settings.redis_prefix, row.member_id)
     return row, await load_balance(info, row.member_id)
 
 
@@ -135,6 +139,7 @@ class PointsQuery:
                 await _authorise_till(uow, ctx.principal, input.member_id, input.business_unit_id)
                 quote = await earning.quote_earn(
                     uow,
+                    member_id=input.member_id,
                     business_unit=input.business_unit_id,
                     amount=input.amount,
                     merchant=input.merchant_id,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import partial
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
-    MaskErrors,
+    AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
@@ -15,38 +17,81 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 
+from app.graphql.context import FreshLoaders
+from app.graphql.live import PointsSubscription
 from app.graphql.members import MemberMutation, MemberQuery
+from app.graphql.observability import MaskInternalErrors, Observability, is_unexpected
 from app.graphql.org import OrgQuery
 from app.graphql.points import PointsMutation, PointsQuery
+from app.graphql.tiers import TierMutation, TierQuery
 
-Query = merge_types("Query", (MemberQuery, OrgQuery, PointsQuery))
-Mutation = merge_types("Mutation", (MemberMutation, PointsMutation))
+Query = merge_types("Query", (MemberQuery, OrgQuery, PointsQuery, TierQuery))
+Mutation = merge_types("Mutation", (MemberMutation, PointsMutation, TierMutation))
+Subscription = merge_types("Subscription", (PointsSubscription,))
+
+__all__ = ["build_schema", "is_unexpected", "schema"]
 
 
-def is_unexpected(error: GraphQLError) -> bool:
-    """Mask only errors that came from an unexpected exception, not deliberate GraphQL errors."""
-    original = error.original_error
-    return original is not None and not isinstance(original, GraphQLError)
+class GatewaySchema(strawberry.Schema):
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        """Run a query or mutation. Subscriptions are served over graphql-transport-ws only
+        (Schema.stream), never as one-shot HTTP requests: those get HTTP 400."""
+        allowed = set(allowed_operation_types or DEFAULT_ALLOWED_OPERATION_TYPES)
+        return await super().execute(
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            allowed - {OperationType.SUBSCRIPTION},
+            operation_extensions,
+        )
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Log nothing here: unexpected errors are logged with the request id where they are
+        masked (MaskInternalErrors); the others are answers to the client, counted in metrics."""
 
 
 def build_schema(*, introspection: bool = True) -> strawberry.Schema:
+    # The limiters build their rule classes per instance, which would make every request miss
+    # the validation cache (keyed by the rule classes): build them once, add them per request.
+    limits = [
+        *QueryDepthLimiter(max_depth=10).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=30).validation_rules,
+    ]
     extensions = [
-        partial(QueryDepthLimiter, max_depth=10),
-        partial(MaxAliasesLimiter, max_alias_count=30),
+        partial(AddValidationRules, limits),
         partial(MaxTokensLimiter, max_token_count=2000),
         partial(ParserCache, maxsize=256),
         partial(ValidationCache, maxsize=256),
-        partial(MaskErrors, should_mask_error=is_unexpected, error_message="Internal error."),
+        MaskInternalErrors,
+        Observability,
+        FreshLoaders,
     ]
     if not introspection:
         from strawberry.extensions import DisableIntrospection
 
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(
+    return GatewaySchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=True),
     )

@@ -15,6 +15,7 @@ from app.domain.ledger import TxKind
 from app.domain.members import mask_phone
 from app.graphql.errors import domain_graphql_error, forbidden
 from app.graphql.pagination import PageInfo, decode_cursor, encode_cursor, page_size
+from app.graphql.tier_types import MemberTier, TierChange, load_member_tier, load_tier_history
 from app.models import BusinessUnit as BusinessUnitRow
 from app.models import Member as MemberRow
 from app.models import PointsTransaction as TransactionRow
@@ -51,6 +52,9 @@ class BusinessUnit:
     earn_points_per_cny: Decimal
     pending_days: int
     spend_rules: SpendRules
+    growth_weight: Decimal = strawberry.field(
+        description="Weight of one CNY spent here in tier growth value."
+    )
 
     @classmethod
     def from_row(cls, row: BusinessUnitRow) -> BusinessUnit:
@@ -68,6 +72,7 @@ class BusinessUnit:
                 max_share_of_order=row.spend_max_share,
                 daily_cap=row.spend_daily_cap,
             ),
+            growth_weight=row.growth_weight,
         )
 
 
@@ -204,6 +209,14 @@ class Member:
     @strawberry.field
     async def points(self, info: Info) -> PointsBalance:
         return await load_balance(info, self.member_id)
+
+    @strawberry.field(description="Current tier, growth value and what the next tier needs.")
+    async def tier(self, info: Info) -> MemberTier:
+        return await load_member_tier(info, self.member_id)
+
+    @strawberry.field(description="Tier changes and renewals with their reasons, newest first.")
+    async def tier_history(self, info: Info) -> list[TierChange]:
+        return await load_tier_history(info, self.member_id)
 
     @strawberry.field(description="Newest first; keyset cursor; `first` at most 100.")
     async def transactions(

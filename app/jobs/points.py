@@ -1,10 +1,15 @@
-"""Expire lots past their expiry and release pending lots past their return window."""
+"""Expire lots past their expiry and release pending lots past their return window.
+
+Given a Redis handle, each member whose points changed is announced (app.events) after their
+own transaction has committed, so open `pointsChanged` subscriptions see the new balance.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -16,6 +21,7 @@ from app.domain.expiry import (
     release_member_points,
 )
 from app.domain.uow import UnitOfWork, unit_of_work
+from app.events import publish_points_changed
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,8 @@ async def _per_member(
     tz: ZoneInfo,
     find: Callable[[UnitOfWork], Awaitable[list[int]]],
     apply: Callable[[UnitOfWork, int], Awaitable],
+    redis: Any = None,
+    redis_prefix: str = "",
 ) -> JobReport:
     """Apply to each member found, one transaction per member, until none are left."""
     members = points = 0
@@ -46,15 +54,45 @@ async def _per_member(
             if tx is not None:
                 members += 1
                 points += abs(tx.points)
+                if redis is not None:
+                    await publish_points_changed(redis, redis_prefix, member_id)
 
 
-async def expire_points(sessions: async_sessionmaker, *, now: datetime, tz: ZoneInfo) -> JobReport:
+async def expire_points(
+    sessions: async_sessionmaker,
+    *,
+    now: datetime,
+    tz: ZoneInfo,
+    redis: Any = None,
+    redis_prefix: str = "bmg:",
+) -> JobReport:
     """Expire every lot past its expiry; breakage to each lot's funder."""
-    return await _per_member(sessions, now, tz, members_with_expired_lots, expire_member_points)
+    return await _per_member(
+        sessions,
+        now,
+        tz,
+        members_with_expired_lots,
+        expire_member_points,
+        redis=redis,
+        redis_prefix=redis_prefix,
+    )
 
 
 async def release_pending(
-    sessions: async_sessionmaker, *, now: datetime, tz: ZoneInfo
+    sessions: async_sessionmaker,
+    *,
+    now: datetime,
+    tz: ZoneInfo,
+    redis: Any = None,
+    redis_prefix: str = "bmg:",
 ) -> JobReport:
     """Make pending lots past their return window spendable."""
-    return await _per_member(sessions, now, tz, members_with_releasable_lots, release_member_points)
+    return await _per_member(
+        sessions,
+        now,
+        tz,
+        members_with_releasable_lots,
+        release_member_points,
+        redis=redis,
+        redis_prefix=redis_prefix,
+    )

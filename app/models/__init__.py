@@ -13,6 +13,7 @@ from app.models.ledger import (
 )
 from app.models.members import Member, MemberUnitLink
 from app.models.org import BusinessUnit, CategoryRate, Merchant, Program
+from app.models.tiers import MemberTier, Tier, TierHistory
 
 metadata = SQLModel.metadata
 
@@ -23,6 +24,7 @@ __all__ = [
     "LotAllocation",
     "Member",
     "MemberBalance",
+    "MemberTier",
     "MemberUnitLink",
     "Merchant",
     "PartnerKey",
@@ -30,5 +32,7 @@ __all__ = [
     "PointsTransaction",
     "Posting",
     "Program",
+    "Tier",
+    "TierHistory",
     "metadata",
 ]

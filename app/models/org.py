@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import Column, Numeric, UniqueConstraint
+from sqlalchemy import CheckConstraint, Column, Numeric, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -25,6 +25,10 @@ class BusinessUnit(SQLModel, table=True):
     spend_step: int = Field(default=1)
     spend_max_share: Decimal = Field(sa_column=Column(Numeric(5, 4), nullable=False))
     spend_daily_cap: int | None = Field(default=None)
+    growth_weight: Decimal = Field(
+        default=Decimal(1),
+        sa_column=Column(Numeric(6, 3), nullable=False, server_default=text("1")),
+    )
 
 
 class Merchant(SQLModel, table=True):
@@ -54,12 +58,31 @@ class CategoryRate(SQLModel, table=True):
 
 
 class Program(SQLModel, table=True):
-    """Programme-wide policies (one row): expiry, refunds of spent points, restore grace."""
+    """Programme-wide policies (one row): expiry, refunds of spent points, restore grace, tiers.
+
+    Tiers: growth value is measured on `tier_basis` (SPEND: CNY weighted per unit, POINTS: points
+    earned, VISITS: orders); a tier reached is valid `tier_validity_months`; at the end a member
+    below the retention threshold drops per `downgrade_policy` (ONE_LEVEL or TO_WINDOW).
+    """
 
     __tablename__ = "program"
+    __table_args__ = (
+        CheckConstraint(
+            "tier_basis IN ('SPEND', 'POINTS', 'VISITS')"
+            " AND downgrade_policy IN ('ONE_LEVEL', 'TO_WINDOW') AND tier_validity_months > 0",
+            name="ck_program_tiers",
+        ),
+    )
 
     id: int = Field(default=1, primary_key=True)
     expiry_mode: str = Field(default="ROLLING", max_length=16)
     rolling_months: int = Field(default=12)
     refund_shortfall: str = Field(default="NEGATIVE", max_length=16)
     restore_grace_days: int = Field(default=30)
+    tier_basis: str = Field(
+        default="SPEND", max_length=8, sa_column_kwargs={"server_default": "SPEND"}
+    )
+    tier_validity_months: int = Field(default=12, sa_column_kwargs={"server_default": "12"})
+    downgrade_policy: str = Field(
+        default="ONE_LEVEL", max_length=12, sa_column_kwargs={"server_default": "ONE_LEVEL"}
+    )

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from datetime import timedelta
 
 import httpx
@@ -15,6 +13,7 @@ import pytest
 
 from app.settings import DEV_JWT_SECRET
 from tests.conftest import NOW
+from tests.e2e.servers import GatewayProcess
 from tests.helpers import assert_clean, balance, earn, new_member
 
 
@@ -89,39 +88,21 @@ async def test_jobs_run_twice_and_take_now(units, database_url, uow_factory):
     assert naive.returncode != 0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def test_serve_logs_json_by_default():
+    from app.cli import parser
+
+    default = parser().parse_args(["serve"])
+    assert (default.log_format, default.log_level) == ("json", None)
+    chosen = parser().parse_args(["serve", "--log-format", "text", "--log-level", "warning"])
+    assert (chosen.log_format, chosen.log_level) == ("text", "WARNING")
 
 
 @pytest.fixture
-def server(units, database_url):
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": database_url}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--port", str(port), "--no-seed"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            if process.poll() is not None:
-                raise AssertionError(process.stderr.read()) from None
-            time.sleep(0.2)
-    else:
-        process.kill()
-        raise AssertionError("server did not start")
-    yield base
-    process.terminate()
-    process.wait(timeout=20)
+def server(units, database_url, tmp_path):
+    gateway = GatewayProcess(database_url, tmp_path / "gateway.log")
+    gateway.wait_ready()
+    yield gateway.base
+    gateway.stop()
 
 
 async def test_serve_answers_graphql_and_probes(server, database_url):

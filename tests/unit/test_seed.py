@@ -10,7 +10,15 @@ from sqlalchemy import func, select
 
 from app.domain.audit import verify_ledger
 from app.domain.uow import unit_of_work
-from app.models import BusinessUnit, Member, MemberBalance, PointsLot, PointsTransaction
+from app.models import (
+    BusinessUnit,
+    Member,
+    MemberBalance,
+    MemberTier,
+    PointsLot,
+    PointsTransaction,
+    TierHistory,
+)
 from app.seed import seed_demo
 from app.seed_people import make_people
 from tests.conftest import NOW, TZ
@@ -49,6 +57,17 @@ async def test_seed_builds_a_living_programme_once(clean_db, sessions):
         )
         assert expiring_soon > 0 and report.expiring_30d > 0
         assert report.expired > 0
+        # tiers come from the orders: some members qualified, each with its history row
+        tiers = dict(
+            (
+                await session.execute(
+                    select(MemberTier.tier_code, func.count()).group_by(MemberTier.tier_code)
+                )
+            ).all()
+        )
+        assert tiers.get("SILVER", 0) + tiers.get("GOLD", 0) > 0, tiers
+        upgrades = await session.scalar(select(func.count()).where(TierHistory.source == "AUTO"))
+        assert upgrades >= sum(tiers.values())
         latest = await session.scalar(select(func.max(PointsTransaction.created_at)))
         assert latest <= NOW
         assert await verify_ledger(uow) == []

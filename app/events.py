@@ -1,0 +1,62 @@
+"""Points-changed events over Redis pub/sub, so every gateway worker hears every change.
+
+Publishers call `publish_points_changed` after their transaction has committed; a subscriber
+iterates `points_changes`, which says "subscribed" once and then "changed" once per burst of
+messages, and reads the fresh balance from the database itself (a message carries no data).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncGenerator
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+CHANGED = "changed"
+
+
+def points_channel(prefix: str, member_id: int) -> str:
+    return f"{prefix}points:{member_id}"
+
+
+async def publish_points_changed(redis: Any, prefix: str, member_id: int) -> bool:
+    """Announce that a member's points changed; False (logged) when Redis is unreachable.
+
+    The change itself is committed already: a lost announcement must not fail the caller.
+    """
+    try:
+        await redis.publish(points_channel(prefix, member_id), CHANGED)
+    except Exception:
+        log.warning("points-changed event for member %s not published", member_id, exc_info=True)
+        return False
+    return True
+
+
+async def points_changes(redis: Any, prefix: str, member_id: int) -> AsyncGenerator[None, None]:
+    """Yield once when the subscription is confirmed, then once per burst of changes.
+
+    Reading the balance after the first yield misses nothing: any change committed after that
+    read is announced on a channel already subscribed. Messages that queued up while the
+    consumer was busy are drained together, so a burst of changes costs one read.
+    """
+    pubsub = redis.pubsub()
+    try:
+        await pubsub.subscribe(points_channel(prefix, member_id))
+        while True:  # wait for Redis to confirm the subscription
+            message = await pubsub.get_message(timeout=None)
+            if message is not None and message["type"] == "subscribe":
+                break
+        yield
+        while True:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
+            if message is None:
+                continue
+            while await pubsub.get_message(ignore_subscribe_messages=True, timeout=0) is not None:
+                pass
+            yield
+    finally:
+        with contextlib.suppress(Exception):  # a real server also drops it on disconnect
+            await pubsub.unsubscribe()
+        await pubsub.aclose()
