@@ -1,32 +1,15 @@
 """The points API end to end: register, resolve a code, earn, spend, reverse, list."""
 
+from tests.api.conftest import REGISTER, REVERSE, SPEND
 from tests.helpers import assert_clean, new_member
 
-REGISTER = """
-mutation($input: RegisterMemberInput!) {
-  registerMember(input: $input) {
-    member { id displayName phoneMasked } errors { code field message }
-  }
-}"""
+# EARN here also selects the breakdown (the shared one does not).
 EARN = """
 mutation($input: EarnPointsInput!) {
   earnPoints(input: $input) {
     transaction { id kind points orderRef businessUnit { code } }
     points breakdown { kind rule points } balance { available pending } replayed
     errors { code field message }
-  }
-}"""
-SPEND = """
-mutation($input: SpendPointsInput!) {
-  spendPoints(input: $input) {
-    transaction { id points } pointsSpent cnyDeducted cashDue balance { available } replayed
-    errors { code field message }
-  }
-}"""
-REVERSE = """
-mutation($input: ReverseTransactionInput!) {
-  reverseTransaction(input: $input) {
-    transaction { id kind points } balance { available debt } errors { code field }
   }
 }"""
 
