@@ -70,47 +70,55 @@ class EarnPreview:
     business_unit: BusinessUnit
 
 
+# Payload fields default to "nothing happened", so a refused request is just `X(errors=...)`.
 @strawberry.type
 class EarnPointsPayload:
-    transaction: PointsTransaction | None
-    points: int | None
-    breakdown: list[EarnBreakdownLine]
-    balance: PointsBalance | None
-    replayed: bool
-    errors: list[UserError]
+    transaction: PointsTransaction | None = None
+    points: int | None = None
+    breakdown: list[EarnBreakdownLine] = strawberry.field(default_factory=list)
+    balance: PointsBalance | None = None
+    replayed: bool = False
+    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class SpendPointsPayload:
-    transaction: PointsTransaction | None
-    points_spent: int | None
-    cny_deducted: Decimal | None = strawberry.field(description="What the points paid.")
-    cash_due: Decimal | None = strawberry.field(description="What is left to pay in cash.")
-    balance: PointsBalance | None
-    replayed: bool
-    errors: list[UserError]
+    transaction: PointsTransaction | None = None
+    points_spent: int | None = None
+    cny_deducted: Decimal | None = strawberry.field(
+        default=None, description="What the points paid."
+    )
+    cash_due: Decimal | None = strawberry.field(
+        default=None, description="What is left to pay in cash."
+    )
+    balance: PointsBalance | None = None
+    replayed: bool = False
+    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class ReverseTransactionPayload:
-    transaction: PointsTransaction | None
-    balance: PointsBalance | None
-    replayed: bool
-    errors: list[UserError]
+    transaction: PointsTransaction | None = None
+    balance: PointsBalance | None = None
+    replayed: bool = False
+    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 def _fields(obj: Any) -> dict[str, Any]:
     return {k: (str(v) if v is not None else None) for k, v in vars(obj).items()}
 
 
-async def _authorise_till(uow, principal, member_id: str, unit_ref: str) -> None:
-    """A partner acts for its own unit and for members presented to it."""
+async def _authorise_till(uow, principal, member_id: str, unit_ref: str) -> int:
+    """A partner acts for its own unit and for members presented to it; returns the unit id,
+    which the domain then finds in the session without another query."""
     unit = await get_unit(uow.session, unit_ref)
+    assert unit.id is not None  # a stored row
     ensure_acts_for_unit(principal, unit.id)
     if principal.has_role("ops"):
         await get_member(uow, member_id)  # ops see every member: an unknown one is NOT_FOUND
-        return
-    await ensure_can_see_member(uow, principal, int(member_id) if member_id.isdigit() else -1)
+    else:
+        await ensure_can_see_member(uow, principal, int(member_id) if member_id.isdigit() else -1)
+    return unit.id
 
 
 async def _after(info: Info, result: dict[str, Any]) -> tuple[TransactionRow, PointsBalance]:
@@ -136,11 +144,13 @@ class PointsQuery:
         ctx = info.context
         try:
             async with ctx.uow() as uow:
-                await _authorise_till(uow, ctx.principal, input.member_id, input.business_unit_id)
+                unit_id = await _authorise_till(
+                    uow, ctx.principal, input.member_id, input.business_unit_id
+                )
                 quote = await earning.quote_earn(
                     uow,
                     member_id=input.member_id,
-                    business_unit=input.business_unit_id,
+                    business_unit=unit_id,
                     amount=input.amount,
                     merchant=input.merchant_id,
                     category=input.category,
@@ -163,11 +173,13 @@ class PointsMutation:
         ctx = info.context
 
         async def effect(uow):
-            await _authorise_till(uow, ctx.principal, input.member_id, input.business_unit_id)
+            unit_id = await _authorise_till(
+                uow, ctx.principal, input.member_id, input.business_unit_id
+            )
             tx = await earning.earn_points(
                 uow,
                 member_id=input.member_id,
-                business_unit=input.business_unit_id,
+                business_unit=unit_id,
                 order_ref=input.order_ref,
                 amount=input.amount,
                 merchant=input.merchant_id,
@@ -186,14 +198,7 @@ class PointsMutation:
             key_required=True,
         )
         if errors:
-            return EarnPointsPayload(
-                transaction=None,
-                points=None,
-                breakdown=[],
-                balance=None,
-                replayed=False,
-                errors=errors,
-            )
+            return EarnPointsPayload(errors=errors)
         row, balance = await _after(info, result)
         return EarnPointsPayload(
             transaction=PointsTransaction.from_row(row),
@@ -209,11 +214,13 @@ class PointsMutation:
         ctx = info.context
 
         async def effect(uow):
-            await _authorise_till(uow, ctx.principal, input.member_id, input.business_unit_id)
+            unit_id = await _authorise_till(
+                uow, ctx.principal, input.member_id, input.business_unit_id
+            )
             tx = await spending.spend_points(
                 uow,
                 member_id=input.member_id,
-                business_unit=input.business_unit_id,
+                business_unit=unit_id,
                 order_ref=input.order_ref,
                 order_amount=input.order_amount,
                 points=input.points,
@@ -232,15 +239,7 @@ class PointsMutation:
             key_required=True,
         )
         if errors:
-            return SpendPointsPayload(
-                transaction=None,
-                points_spent=None,
-                cny_deducted=None,
-                cash_due=None,
-                balance=None,
-                replayed=False,
-                errors=errors,
-            )
+            return SpendPointsPayload(errors=errors)
         row, balance = await _after(info, result)
         return SpendPointsPayload(
             transaction=PointsTransaction.from_row(row),
@@ -289,9 +288,7 @@ class PointsMutation:
             key_required=True,
         )
         if errors:
-            return ReverseTransactionPayload(
-                transaction=None, balance=None, replayed=False, errors=errors
-            )
+            return ReverseTransactionPayload(errors=errors)
         row, balance = await _after(info, result)
         return ReverseTransactionPayload(
             transaction=PointsTransaction.from_row(row),
