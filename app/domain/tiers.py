@@ -39,6 +39,7 @@ from app.domain.expiry import add_months
 from app.domain.growth import growth_value
 from app.domain.ledger import lock_balance
 from app.domain.members import get_member
+from app.domain.operator_log import log_operator_action
 from app.domain.units import get_program
 from app.domain.uow import UnitOfWork
 from app.models import MemberTier, Program, Tier, TierHistory
@@ -399,4 +400,13 @@ async def grant_tier(
     )
     row = await _member_tier_row(uow, member.id, lock=True)
     await _record(uow, member.id, row, [change], actor)
+    await log_operator_action(
+        uow,
+        actor=actor,
+        action="tier.grant",
+        target_kind="member",
+        target_id=member.id,
+        reason=reason,
+        detail={"from": standing.tier.code, "to": target.code, "until": until},
+    )
     return change.standing

@@ -26,11 +26,12 @@ from app.graphql.context import FreshLoaders
 from app.graphql.live import PointsSubscription
 from app.graphql.members import MemberMutation, MemberQuery
 from app.graphql.observability import MaskInternalErrors, Observability, is_unexpected
+from app.graphql.operations import OperationsQuery
 from app.graphql.org import OrgQuery
 from app.graphql.points import PointsMutation, PointsQuery
 from app.graphql.tiers import TierMutation, TierQuery
 
-Query = merge_types("Query", (MemberQuery, OrgQuery, PointsQuery, TierQuery))
+Query = merge_types("Query", (MemberQuery, OrgQuery, PointsQuery, TierQuery, OperationsQuery))
 Mutation = merge_types("Mutation", (MemberMutation, PointsMutation, TierMutation))
 Subscription = merge_types("Subscription", (PointsSubscription,))
 

@@ -12,6 +12,7 @@ from app.models.ledger import (
     Posting,
 )
 from app.models.members import Member, MemberUnitLink
+from app.models.operations import OperatorAction
 from app.models.org import BusinessUnit, CategoryRate, Merchant, Program
 from app.models.tiers import MemberTier, Tier, TierHistory
 
@@ -27,6 +28,7 @@ __all__ = [
     "MemberTier",
     "MemberUnitLink",
     "Merchant",
+    "OperatorAction",
     "PartnerKey",
     "PointsLot",
     "PointsTransaction",
