@@ -49,11 +49,18 @@ async def authenticate(services: Services, headers: Any) -> Principal | None:
             return None
     api_key = headers.get("x-api-key")
     if api_key:
+        now = services.clock()
+        principal = services.partner_keys.get(api_key, now)
+        if principal is not None:
+            return principal
         async with services.sessions() as session, session.begin():
             from app.domain.uow import UnitOfWork
 
-            uow = UnitOfWork(session=session, now=services.clock(), tz=services.settings.tz)
-            return await authenticate_partner_key(uow, api_key)
+            uow = UnitOfWork(session=session, now=now, tz=services.settings.tz)
+            principal = await authenticate_partner_key(uow, api_key)
+        if principal is not None:
+            services.partner_keys.put(api_key, principal, now)
+        return principal
     return None
 
 

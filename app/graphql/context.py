@@ -18,6 +18,7 @@ from app.domain.principals import Principal
 from app.domain.uow import unit_of_work
 from app.graphql.loaders import Loaders
 from app.metrics import Metrics
+from app.partner_cache import PartnerKeyCache
 from app.settings import Settings
 
 
@@ -30,6 +31,10 @@ class Services:
     redis: Any
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     metrics: Metrics = field(default_factory=Metrics)
+    partner_keys: PartnerKeyCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.partner_keys = PartnerKeyCache(seconds=self.settings.partner_key_cache_seconds)
 
 
 @dataclass

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
 from aiodataloader import DataLoader
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.growth import growth_values
 from app.domain.ledger import LotState
@@ -43,8 +46,16 @@ class Loaders:
         self.growth = DataLoader(self._growth)
         self.tier_history = DataLoader(self._tier_history)
 
-    async def _read(self, statement):
+    @asynccontextmanager
+    async def _session(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads only, on an AUTOCOMMIT connection: no BEGIN and no ROLLBACK
+        round trips around its statements (each loader reads its own snapshot anyway)."""
         async with self.ctx.services.sessions() as session:
+            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            yield session
+
+    async def _read(self, statement):
+        async with self._session() as session:
             return (await session.execute(statement)).all()
 
     async def _units(self, ids: list[int]) -> list[BusinessUnit | None]:
@@ -133,7 +144,7 @@ class Loaders:
 
     async def _tier_ladder(self, keys: list[int]) -> list[tuple[list[Tier], Program]]:
         """Any key -> (tiers lowest first, programme policies): two statements per request."""
-        async with self.ctx.services.sessions() as session:
+        async with self._session() as session:
             ladder = (await load_tiers(session), await get_program(session))
         return [ladder for _ in keys]
 
@@ -145,7 +156,7 @@ class Loaders:
     async def _growth(self, member_ids: list[int]):
         """Growth value now, on the programme's basis: one statement for all the members."""
         _, program = await self.tier_ladder.load(0)
-        async with self.ctx.services.sessions() as session:
+        async with self._session() as session:
             values = await growth_values(
                 session,
                 member_ids,

@@ -314,7 +314,7 @@ async def test_invalid_credentials_behave_as_anonymous(kind, world, gql, setting
     assert await recorded(uow_factory) == before
 
 
-async def test_revoked_or_tampered_partner_key_is_anonymous(world, gql, creds, uow_factory):
+async def test_revoked_or_tampered_partner_key_is_anonymous(world, gql, creds, uow_factory, clock):
     hotel = await creds.partner("HOTEL")
     earn_op = OPERATIONS["earnPoints"]
     ok = await gql(earn_op.document, earn_op.variables(world, "hotel"), as_=hotel)
@@ -330,6 +330,10 @@ async def test_revoked_or_tampered_partner_key_is_anonymous(world, gql, creds, u
         await uow.session.execute(
             update(PartnerKey).where(PartnerKey.prefix == prefix).values(revoked_at=uow.now)
         )
+    # the gateway remembers an authenticated key for PARTNER_KEY_CACHE_SECONDS (30 s)
+    body = await gql(OPERATIONS["member"].document, {"id": str(world.member)}, as_=hotel)
+    assert error_code(body) is None, body
+    clock.advance(seconds=30)
     variables = earn_op.variables(world, "hotel")
     variables["input"] |= {"orderRef": "AUTH-E2", "idempotencyKey": "earn-2"}
     body = await gql(earn_op.document, variables, as_=hotel)
