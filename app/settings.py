@@ -44,6 +44,7 @@ class Settings:
     dynamic_code_ttl_seconds: int = 60
     db_pool_size: int = 10
     log_level: str = "INFO"
+    format_sources: str = ""  # FORMAT_SOURCES: JSON, which unit reads its data from where
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -66,4 +67,5 @@ class Settings:
             redis_prefix=os.environ.get("REDIS_PREFIX", "bmg:"),
             db_pool_size=int(os.environ.get("DB_POOL_SIZE", "10")),
             log_level=(os.environ.get("LOG_LEVEL") or "INFO").upper(),
+            format_sources=os.environ.get("FORMAT_SOURCES", ""),
         )

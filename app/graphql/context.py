@@ -19,6 +19,7 @@ from app.domain.uow import unit_of_work
 from app.graphql.loaders import Loaders
 from app.metrics import Metrics
 from app.settings import Settings
+from app.sources.registry import SourceRegistry, build_sources
 
 
 @dataclass
@@ -30,6 +31,17 @@ class Services:
     redis: Any
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     metrics: Metrics = field(default_factory=Metrics)
+    # Each unit's format data source; None: built from settings.format_sources.
+    sources: SourceRegistry = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.sources is None:
+            self.sources = build_sources(
+                self.settings.format_sources,
+                sessions=self.sessions,
+                record=self.metrics.source_call,
+                on_breaker=self.metrics.breaker_changed,
+            )
 
 
 @dataclass
