@@ -121,7 +121,13 @@ def after_cursor(spec: KindTable, unit: str, cursor: ActivityCursor) -> ColumnEl
         return at <= cursor.occurred_at
     if mine > theirs:
         return at < cursor.occurred_at
-    return tuple_(at, spec.table.c.external_ref) < tuple_(cursor.occurred_at, cursor.external_ref)
+    return tuple_(at, _ref(spec.table)) < tuple_(cursor.occurred_at, cursor.external_ref)
+
+
+def _ref(table: Table) -> Any:
+    """The unit's reference compared byte-wise, as Python compares strings (the database's
+    own collation may order "R-2" and "R1" differently), so SQL pages and merges agree."""
+    return table.c.external_ref.collate("C")
 
 
 class DatabaseSource:
@@ -173,7 +179,7 @@ class DatabaseSource:
         t = spec.table
         at = t.c[spec.at]
         rank = func.row_number().over(
-            partition_by=t.c.member_id, order_by=(at.desc(), t.c.external_ref.desc())
+            partition_by=t.c.member_id, order_by=(at.desc(), _ref(t).desc())
         )
         inner = select(t, rank.label("rank")).where(
             t.c.member_id.in_(list(member_ids)), t.c.business_unit_id == self._unit_id()
