@@ -27,6 +27,7 @@ from strawberry import Info
 from strawberry.scalars import JSON
 
 from app.domain.errors import DomainError, ErrorCode
+from app.graphql.activity_details import ActivityDetail, kind_detail
 from app.graphql.activity_loaders import source_loaders
 from app.graphql.errors import domain_graphql_error, forbidden
 from app.graphql.pagination import PageInfo, page_size
@@ -57,8 +58,9 @@ class Activity:
     description: str
     detail: JSON = strawberry.field(
         description="What is particular to the kind: nights/roomType, plate/minutes, "
-        "merchantCode/category, period/billType, storeCode/items."
+        "merchantCode/category, period/billType, storeCode/items; as the unit sent it."
     )
+    item: strawberry.Private[ActivityItem]
 
     @classmethod
     def from_item(cls, item: ActivityItem) -> Activity:
@@ -71,7 +73,14 @@ class Activity:
             amount=item.amount,
             description=item.description,
             detail=item.detail,
+            item=item,
         )
+
+    @strawberry.field(
+        description="The kind's own fields, typed (null where the unit left one out)."
+    )
+    def kind_detail(self) -> ActivityDetail:
+        return kind_detail(self.item)
 
     @strawberry.field
     async def business_unit(self, info: Info) -> BusinessUnit | None:

@@ -82,6 +82,8 @@ class HttpSource:
             on_change=(lambda state: on_breaker(unit, state)) if on_breaker else None,
         )
         self.in_flight = asyncio.Semaphore(config.max_concurrency)
+        if on_breaker is not None:
+            on_breaker(unit, self.breaker.state)  # the gauge shows the unit from the start
 
     async def activity(
         self, member_ids: Sequence[int], *, limit: int, before: ActivityCursor | None

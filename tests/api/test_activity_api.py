@@ -25,7 +25,11 @@ query($id: ID!, $unit: ID, $first: Int, $after: String) {
   member(id: $id) {
     activity(businessUnitId: $unit, first: $first, after: $after) {
       edges { cursor node { kind externalRef businessUnitCode amount occurredAt detail
-                            businessUnit { code } } }
+                            businessUnit { code } kindDetail { __typename
+                              ... on StayDetail { nights roomType }
+                              ... on ParkingDetail { plate minutes }
+                              ... on ReceiptDetail { merchantCode category }
+                              ... on OrderDetail { storeCode items } } } }
       pageInfo { hasNextPage endCursor }
     }
   }
@@ -82,6 +86,14 @@ async def test_a_member_pages_through_every_units_activity(units, gql, creds, uo
     times = [n["occurredAt"] for n in nodes(everything)]
     assert times == sorted(times, reverse=True)
     assert all(n["businessUnit"]["code"] == n["businessUnitCode"] for n in nodes(everything))
+    typed = {n["kind"]: n["kindDetail"] for n in nodes(everything)}
+    assert typed["STAY"]["__typename"] == "StayDetail" and typed["STAY"]["nights"] >= 1
+    assert typed["RECEIPT"] == {
+        "__typename": "ReceiptDetail",
+        "merchantCode": None,
+        "category": None,
+    }
+    assert typed["ORDER"]["storeCode"].startswith("S") and typed["ORDER"]["items"] >= 1
 
     pages, after = [], None
     while True:
@@ -192,6 +204,7 @@ async def test_a_remote_hotel_lists_alongside_the_database_units(
     hotel = [n for n in nodes(body) if n["businessUnitCode"] == "HOTEL"]
     assert [n["externalRef"] for n in hotel] == ["PMS-1"]  # the PMS, not the demo table
     assert hotel[0]["detail"] == {"nights": 1, "roomType": "DELUXE"}
+    assert hotel[0]["kindDetail"] == {"__typename": "StayDetail", "nights": 1, "roomType": "DELUXE"}
     assert {n["businessUnitCode"] for n in nodes(body)} == {"HOTEL", "MALL", "CONVENIENCE"}
     formats = {
         f["businessUnit"]["code"]: f for f in overview["data"]["member"]["overview"]["formats"]

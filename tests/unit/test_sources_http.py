@@ -231,3 +231,18 @@ async def test_requests_in_flight_never_exceed_the_cap(pms):
         await source.aclose()
     assert [r for page in results for r in page] == list(range(10))
     assert pms.hits == 10 and pms.max_in_flight == 3
+
+
+def test_kind_detail_reads_what_a_remote_sent_leniently():
+    from app.graphql.activity_details import BillDetail, StayDetail, kind_detail
+    from app.sources import ActivityItem
+
+    def item(kind: ActivityKind, detail: dict, ended_at=None) -> ActivityItem:
+        return ActivityItem(7, "HOTEL", kind, "X-1", T0, Decimal("1.00"), "", ended_at, detail)
+
+    assert kind_detail(item(ActivityKind.STAY, {"nights": "two", "roomType": "SUITE"})) == (
+        StayDetail(nights=None, room_type="SUITE")
+    )
+    assert kind_detail(item(ActivityKind.BILL, {"period": "2026-05"}, ended_at=T0)) == BillDetail(
+        period="2026-05", bill_type=None, paid=True
+    )
