@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from aiodataloader import DataLoader
 from sqlalchemy import func, select
 
+from app.domain.growth import window_start
 from app.domain.ledger import TxKind
 from app.models import BusinessUnit, PointsTransaction
 from app.sources import ActivityCursor, ActivityItem, FormatUsage, SourceUnavailable
@@ -67,9 +69,8 @@ class SourceLoaders:
         results = await _per_group(groups, call)
         return [_pick(results[unit], member_id) for unit, member_id in keys]
 
-    def window_start(self):
-        from app.domain.growth import window_start
-
+    def window_start(self) -> datetime:
+        """Start (exclusive) of the overview's 12 months: the tier growth window."""
         return window_start(self.ctx.now(), self.ctx.settings.tz)
 
     async def _unit_points(self, member_ids: list[int]) -> list[dict[int, tuple[int, int]]]:
