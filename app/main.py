@@ -22,8 +22,10 @@ from app.domain.partners import authenticate_partner_key
 from app.domain.principals import Principal
 from app.graphql.context import Context, Services
 from app.graphql.schema import build_schema
+from app.metrics import Metrics
 from app.request_log import RequestLog, current_request, new_request_id
 from app.settings import Settings
+from app.sources import build_sources
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +124,19 @@ def create_app(
     owned_engine = None
     if services is None:
         owned_engine = make_engine(resolve_database_url(settings), pool_size=settings.db_pool_size)
+        sessions = make_sessionmaker(owned_engine)
+        registry = Metrics()
         services = Services(
-            settings=settings, sessions=make_sessionmaker(owned_engine), redis=make_redis(settings)
+            settings=settings,
+            sessions=sessions,
+            redis=make_redis(settings),
+            metrics=registry,
+            sources=build_sources(
+                settings.format_sources,
+                sessions=sessions,
+                record=registry.source_call,
+                on_breaker=registry.breaker_changed,
+            ),
         )
     services.metrics.watch_pool(owned_engine or services.sessions.kw.get("bind"))
     graphql = GatewayGraphQL(
@@ -162,6 +175,7 @@ def create_app(
     async def lifespan(app: Starlette):
         yield
         if owned_engine is not None:
+            await services.sources.aclose()
             await owned_engine.dispose()
             await services.redis.aclose()
 

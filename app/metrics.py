@@ -104,6 +104,19 @@ class Metrics:
             ["operation"],
             registry=self.registry,
         )
+        self.source_calls = Counter(
+            "bmg_source_calls",
+            "Per-format data source calls by unit and outcome (ok, retry, timeout, error,"
+            " contract, rejected: refused by an open circuit breaker).",
+            ["unit", "outcome"],
+            registry=self.registry,
+        )
+        self.source_breaker = Gauge(
+            "bmg_source_breaker_state",
+            "Circuit breaker of a unit's remote source: 0 closed, 1 half-open, 2 open.",
+            ["unit"],
+            registry=self.registry,
+        )
         ProcessCollector(registry=self.registry)
         self._pool: PoolCollector | None = None
 
@@ -112,6 +125,14 @@ class Metrics:
         if self._pool is None and engine is not None:
             self._pool = PoolCollector(engine)
             self.registry.register(self._pool)
+
+    def source_call(self, unit: str, outcome: str) -> None:
+        """Count one call (or attempt) of a unit's data source."""
+        self.source_calls.labels(unit, outcome).inc()
+
+    def breaker_changed(self, unit: str, state: str) -> None:
+        """Note a unit's circuit breaker moving to `state` (closed, half_open, open)."""
+        self.source_breaker.labels(unit).set({"closed": 0, "half_open": 1, "open": 2}[state])
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""

@@ -46,6 +46,7 @@ from app.domain.uow import UnitOfWork, unit_of_work
 from app.models import BusinessUnit, Member, MemberBalance, PointsLot, PointsTransaction
 from app.seed_org import seed_organisation
 from app.seed_people import HOURS, Persona, make_people
+from app.seed_sources import seed_format_activity
 
 CALLER = "seed:demo"
 CENT = Decimal("0.01")
@@ -135,6 +136,8 @@ async def seed_demo(
         day += timedelta(days=1)
     async with unit_of_work(sessions, now=now, tz=tz) as uow:
         await simulation.run_jobs(uow)
+    async with unit_of_work(sessions, now=now, tz=tz) as uow:
+        await seed_format_activity(uow)  # the formats' own records (app/sources demo data)
     async with unit_of_work(sessions, now=now, tz=tz) as uow:
         return await _report(uow, time.perf_counter() - started)
 

@@ -45,6 +45,7 @@ class Settings:
     db_pool_size: int = 10
     log_level: str = "INFO"
     partner_key_cache_seconds: float = 30.0
+    format_sources: str = ""  # FORMAT_SOURCES: JSON, which unit reads its data from where
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -68,4 +69,5 @@ class Settings:
             db_pool_size=int(os.environ.get("DB_POOL_SIZE", "10")),
             log_level=(os.environ.get("LOG_LEVEL") or "INFO").upper(),
             partner_key_cache_seconds=float(os.environ.get("PARTNER_KEY_CACHE_SECONDS", "30")),
+            format_sources=os.environ.get("FORMAT_SOURCES", ""),
         )

@@ -20,6 +20,7 @@ from app.graphql.loaders import Loaders
 from app.metrics import Metrics
 from app.partner_cache import PartnerKeyCache
 from app.settings import Settings
+from app.sources.registry import SourceRegistry, build_sources
 
 
 @dataclass
@@ -32,9 +33,18 @@ class Services:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     metrics: Metrics = field(default_factory=Metrics)
     partner_keys: PartnerKeyCache = field(init=False)
+    # Each unit's format data source; None: built from settings.format_sources.
+    sources: SourceRegistry = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         self.partner_keys = PartnerKeyCache(seconds=self.settings.partner_key_cache_seconds)
+        if self.sources is None:
+            self.sources = build_sources(
+                self.settings.format_sources,
+                sessions=self.sessions,
+                record=self.metrics.source_call,
+                on_breaker=self.metrics.breaker_changed,
+            )
 
 
 @dataclass

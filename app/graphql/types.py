@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry import Info
@@ -19,6 +20,9 @@ from app.graphql.tier_types import MemberTier, TierChange, load_member_tier, loa
 from app.models import BusinessUnit as BusinessUnitRow
 from app.models import Member as MemberRow
 from app.models import PointsTransaction as TransactionRow
+
+if TYPE_CHECKING:
+    from app.graphql.activity import ActivityConnection, MemberOverview
 
 
 @strawberry.enum
@@ -245,6 +249,32 @@ class Member:
                 end_cursor=edges[-1].cursor if edges else None,
             ),
         )
+
+    @strawberry.field(
+        description="Activity at the formats (stays, parking, receipts, bills, orders), newest "
+        "first: one unit (id or code) or every unit the caller may see; null with a "
+        "SOURCE_UNAVAILABLE error when a unit's source fails."
+    )
+    async def activity(
+        self,
+        info: Info,
+        business_unit_id: strawberry.ID | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Annotated[ActivityConnection, strawberry.lazy("app.graphql.activity")] | None:
+        from app.graphql.activity import member_activity
+
+        return await member_activity(
+            info, self.member_id, business_unit_id=business_unit_id, first=first, after=after
+        )
+
+    @strawberry.field(description="The member 360 view: points, tier, and each format's figures.")
+    async def overview(
+        self, info: Info
+    ) -> Annotated[MemberOverview, strawberry.lazy("app.graphql.activity")]:
+        from app.graphql.activity import member_overview
+
+        return await member_overview(info, self.member_id)
 
     @strawberry.field(description="Member only: a code valid for about a minute, for the till.")
     async def dynamic_code(self, info: Info) -> DynamicCode:

@@ -3,6 +3,13 @@
 from sqlmodel import SQLModel
 
 from app.models.access import PartnerKey
+from app.models.formats import (
+    ConvenienceOrder,
+    HotelStay,
+    MallReceipt,
+    ParkingSession,
+    PropertyBill,
+)
 from app.models.ledger import (
     IdempotencyKey,
     LotAllocation,
@@ -21,19 +28,24 @@ metadata = SQLModel.metadata
 __all__ = [
     "BusinessUnit",
     "CategoryRate",
+    "ConvenienceOrder",
+    "HotelStay",
     "IdempotencyKey",
     "LotAllocation",
+    "MallReceipt",
     "Member",
     "MemberBalance",
     "MemberTier",
     "MemberUnitLink",
     "Merchant",
     "OperatorAction",
+    "ParkingSession",
     "PartnerKey",
     "PointsLot",
     "PointsTransaction",
     "Posting",
     "Program",
+    "PropertyBill",
     "Tier",
     "TierHistory",
     "metadata",

@@ -6,7 +6,7 @@ import random
 import re
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from app.domain.audit import verify_ledger
 from app.domain.uow import unit_of_work
@@ -68,6 +68,9 @@ async def test_seed_builds_a_living_programme_once(clean_db, sessions):
         assert tiers.get("SILVER", 0) + tiers.get("GOLD", 0) > 0, tiers
         upgrades = await session.scalar(select(func.count()).where(TierHistory.source == "AUTO"))
         assert upgrades >= sum(tiers.values())
+        # the formats' own records (per-format data sources) exist for the seeded orders
+        for table in ("hotel_stays", "mall_receipts", "parking_sessions", "convenience_orders"):
+            assert await session.scalar(text(f"SELECT count(*) FROM {table}")) > 0, table
         latest = await session.scalar(select(func.max(PointsTransaction.created_at)))
         assert latest <= NOW
         assert await verify_ledger(uow) == []
