@@ -114,14 +114,23 @@ def create_app(
     settings = settings or (services.settings if services else Settings.from_env())
     owned_engine = None
     if services is None:
-        owned_engine = make_engine(resolve_database_url(settings), pool_size=settings.db_pool_size)
+        owned_engine = make_engine(
+            resolve_database_url(settings),
+            pool_size=settings.db_pool_size,
+            statement_timeout_ms=settings.db_statement_timeout_ms,
+        )
         services = Services(
             settings=settings, sessions=make_sessionmaker(owned_engine), redis=make_redis(settings)
         )
     services.metrics.watch_pool(owned_engine or services.sessions.kw.get("bind"))
     graphql = GatewayGraphQL(
         services,
-        schema=build_schema(introspection=settings.introspection),
+        schema=build_schema(
+            introspection=settings.introspection,
+            max_depth=settings.max_query_depth,
+            max_aliases=settings.max_query_aliases,
+            max_tokens=settings.max_query_tokens,
+        ),
         graphql_ide="graphiql" if settings.graphiql else None,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
     )
