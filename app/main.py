@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http.base import HTTPException
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UnsetType
 
@@ -76,6 +77,16 @@ class GatewayGraphQL(GraphQL[Context, None]):
     def __init__(self, services: Services, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.services = services
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """A request body (or GET `variables`/`extensions`) is one JSON object: a batch (a JSON
+        array of operations) or a bare scalar is refused with HTTP 400, never run or a 500."""
+        parsed = super().parse_json(data)
+        if isinstance(parsed, list):
+            raise HTTPException(400, "Batching is not supported: send one operation per request.")
+        if not isinstance(parsed, dict):
+            raise HTTPException(400, "Expected a JSON object.")
+        return parsed
 
     async def get_context(self, request: Any, response: Any) -> Context:
         principal = await authenticate(self.services, request.headers)

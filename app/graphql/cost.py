@@ -8,10 +8,10 @@ expanded, `@skip`/`@include` obeyed, variables resolved):
   a field returning an object, 0 for a scalar or enum leaf. Introspection (`__schema`,
   `__type`, `__typename`) costs nothing: it is served from memory, bounded by the depth and
   token limits, and off in production.
-- Size: for a connection (a field with a `first` argument) the `first` asked for, or the
-  default page size when absent, capped at the page maximum (100) exactly as the resolvers
-  clamp it; for a list without paging its expected length from `LIST_SIZES` (default 10);
-  1 otherwise. A connection's `edges` list is size 1: its page is already counted.
+- Size: for a connection's `edges` the page asked for by the connection field's `first`
+  argument, or the default page size when absent, capped at the page maximum (100) exactly
+  as the resolvers clamp it (its `pageInfo` is counted once); for another list its expected
+  length from `LIST_SIZES` (default 10); 1 otherwise.
 
 The cost depends on the variables (`first: $n`), so it is computed per request at execution
 time (`app.graphql.limits.QueryCost`), not in a validation rule: the validation cache is keyed
@@ -122,7 +122,12 @@ class _Walker:
         self.expanding: set[str] = set()  # cycle guard (validation forbids cycles anyway)
 
     def selection_cost(
-        self, parent: Any, selection_set: SelectionSetNode | None, *, mutation_root: bool = False
+        self,
+        parent: Any,
+        selection_set: SelectionSetNode | None,
+        *,
+        mutation_root: bool = False,
+        page: int = 1,
     ) -> int:
         if selection_set is None:
             return 0
@@ -131,10 +136,12 @@ class _Walker:
             if not self._included(node):
                 continue
             if isinstance(node, FieldNode):
-                total += self.field_cost(parent, node, mutation_root=mutation_root)
+                total += self.field_cost(parent, node, mutation_root=mutation_root, page=page)
             elif isinstance(node, InlineFragmentNode):
                 on = self._type(node.type_condition.name.value) if node.type_condition else parent
-                total += self.selection_cost(on, node.selection_set, mutation_root=mutation_root)
+                total += self.selection_cost(
+                    on, node.selection_set, mutation_root=mutation_root, page=page
+                )
             elif isinstance(node, FragmentSpreadNode):
                 name = node.name.value
                 fragment = self.fragments.get(name)
@@ -143,12 +150,12 @@ class _Walker:
                 self.expanding.add(name)
                 on = self._type(fragment.type_condition.name.value)
                 total += self.selection_cost(
-                    on, fragment.selection_set, mutation_root=mutation_root
+                    on, fragment.selection_set, mutation_root=mutation_root, page=page
                 )
                 self.expanding.discard(name)
         return total
 
-    def field_cost(self, parent: Any, node: FieldNode, *, mutation_root: bool) -> int:
+    def field_cost(self, parent: Any, node: FieldNode, *, mutation_root: bool, page: int) -> int:
         name = node.name.value
         if name.startswith("__"):
             return 0
@@ -166,16 +173,18 @@ class _Walker:
             own = OBJECT_COST if is_composite_type(named) else 0
         if node.selection_set is None:
             return own
-        size = self._size(parent, definition, node, key)
-        return own + size * self.selection_cost(named, node.selection_set)
+        if "first" in definition.args:  # a connection: its edges are the page
+            return own + self.selection_cost(named, node.selection_set, page=self._page_size(node))
+        return own + self._size(parent, definition, key, page) * self.selection_cost(
+            named, node.selection_set
+        )
 
-    def _size(self, parent: Any, definition: GraphQLField, node: FieldNode, key: str) -> int:
-        if "first" in definition.args:
-            return self._page_size(node)
+    @staticmethod
+    def _size(parent: Any, definition: GraphQLField, key: str, page: int) -> int:
         if not is_list_type(get_nullable_type(definition.type)):
             return 1
-        if node.name.value == "edges" and parent.name.endswith("Connection"):
-            return 1
+        if parent.name.endswith("Connection") and key.endswith(".edges"):
+            return page
         return LIST_SIZES.get(key, DEFAULT_LIST_SIZE)
 
     def _page_size(self, node: FieldNode) -> int:

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 from graphql import ExecutionResult as GraphQLExecutionResult
-from graphql import GraphQLError
+from graphql import GraphQLError, parse
 from graphql.execution.values import get_variable_values
 from redis.exceptions import RedisError
 from strawberry.extensions import SchemaExtension
@@ -80,6 +81,19 @@ def throttled(cost: int, remaining: int, retry_after: int) -> GraphQLError:
             "remaining": remaining,
         },
     )
+
+
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
+
+
+def hide_suggestions(errors: list[GraphQLError]) -> None:
+    """Strip "Did you mean ...?" from error messages: graphql-core suggests the names of
+    fields, arguments, types, enum values and input fields, which would map the schema for a
+    caller while introspection is off (Strawberry's `disable_field_suggestions` covers fields
+    only)."""
+    for error in errors:
+        if "Did you mean" in error.message:
+            error.message = _SUGGESTION.sub("", error.message)
 
 
 def _metrics(context: Any) -> Any:
@@ -172,8 +186,23 @@ class QueryCost(SchemaExtension):
         return throttled(cost, pour.remaining, pour.retry_after_seconds)
 
 
+def _operation_name(query: str | None, operation_name: str | None) -> str | None:
+    """The name the client gave, or the one in the document (parsed again: timeouts only)."""
+    if operation_name or not query:
+        return operation_name
+    try:
+        operation = select_operation(parse(query), None)
+    except (GraphQLError, QueryCostError):
+        return None
+    return operation.name.value if operation.name else None
+
+
 async def within_request_timeout(
-    run: Awaitable[ExecutionResult], *, context: Any, operation_name: str | None
+    run: Awaitable[ExecutionResult],
+    *,
+    context: Any,
+    query: str | None,
+    operation_name: str | None,
 ) -> ExecutionResult:
     """The operation's result, or a TIMEOUT error once it ran `request_timeout_seconds`."""
     settings = getattr(context, "settings", None)
@@ -185,6 +214,7 @@ async def within_request_timeout(
             return await run
     except TimeoutError:
         request_id = getattr(context, "request_id", "") or new_request_id()
+        operation_name = _operation_name(query, operation_name)
         log.warning(
             "operation %s stopped after %s s",
             operation_name or "anonymous",

@@ -23,7 +23,7 @@ from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from app.graphql.context import FreshLoaders
-from app.graphql.limits import QueryCost, within_request_timeout
+from app.graphql.limits import QueryCost, hide_suggestions, within_request_timeout
 from app.graphql.live import PointsSubscription
 from app.graphql.members import MemberMutation, MemberQuery
 from app.graphql.observability import MaskInternalErrors, Observability, is_unexpected
@@ -63,7 +63,7 @@ class GatewaySchema(strawberry.Schema):
             operation_extensions,
         )
         return await within_request_timeout(
-            run, context=context_value, operation_name=operation_name
+            run, context=context_value, query=query, operation_name=operation_name
         )
 
     def process_errors(
@@ -71,6 +71,7 @@ class GatewaySchema(strawberry.Schema):
     ) -> None:
         """Log nothing here: unexpected errors are logged with the request id where they are
         masked (MaskInternalErrors); the others are answers to the client, counted in metrics."""
+        hide_suggestions(errors)
 
 
 def build_schema(
