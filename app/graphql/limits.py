@@ -137,17 +137,20 @@ class QueryCost(SchemaExtension):
         schema = execution.schema._schema
         try:
             operation = select_operation(document, execution.operation_name)
+            variables = get_variable_values(
+                schema, operation.variable_definitions or (), execution.variables or {}
+            )
+            if isinstance(variables, list):
+                return None
+            coerced = getattr(variables, "coerced", variables)  # graphql-core 3.3 wraps them
+            return query_cost(
+                schema, document, operation_name=execution.operation_name, variables=coerced
+            )
         except QueryCostError:
             return None
-        variables = get_variable_values(
-            schema, operation.variable_definitions or (), execution.variables or {}
-        )
-        if isinstance(variables, list):
+        except Exception:  # a bug in pricing must not take every request down with it
+            log.exception("could not price the operation; running it unpriced")
             return None
-        coerced = getattr(variables, "coerced", variables)  # graphql-core 3.3 wraps them
-        return query_cost(
-            schema, document, operation_name=execution.operation_name, variables=coerced
-        )
 
     async def _charge(self, settings: Any, cost: int) -> GraphQLError | None:
         context = self.execution_context.context
