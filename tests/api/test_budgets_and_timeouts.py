@@ -19,6 +19,7 @@ from app.domain import earning
 from app.graphql.context import Services
 from app.main import create_app
 from app.models import PointsTransaction
+from app.settings import Settings
 from tests.api.conftest import EARN, GraphQLClient, error_code
 from tests.api.test_observability import scrape, value
 from tests.helpers import new_member
@@ -245,3 +246,56 @@ async def test_a_statement_cancelled_by_postgres_answers_statement_timeout(
     )
     assert value(samples, "bmg_graphql_errors_total", operation="Price", code="INTERNAL") == 0
     assert any("statement timeout" in r.getMessage() for r in caplog.records)
+
+
+# --- Settings ------------------------------------------------------------------------------
+
+
+def test_limits_come_from_the_environment(monkeypatch):
+    for name, raw in {
+        "MAX_QUERY_DEPTH": "7",
+        "MAX_QUERY_ALIASES": "12",
+        "MAX_QUERY_TOKENS": "900",
+        "MAX_QUERY_COST": "1500",
+        "QUERY_BUDGET_CAPACITY": "3000",
+        "QUERY_BUDGET_LEAK_PER_SECOND": "12.5",
+        "QUERY_BUDGET_PARTNER_FACTOR": "4",
+        "REQUEST_TIMEOUT_SECONDS": "2.5",
+        "DB_STATEMENT_TIMEOUT_MS": "750",
+    }.items():
+        monkeypatch.setenv(name, raw)
+    settings = Settings.from_env()
+    assert (settings.max_query_depth, settings.max_query_aliases, settings.max_query_tokens) == (
+        7,
+        12,
+        900,
+    )
+    assert (settings.max_query_cost, settings.query_budget_capacity) == (1500, 3000)
+    assert (settings.query_budget_leak_per_second, settings.query_budget_partner_factor) == (
+        12.5,
+        4,
+    )
+    assert (settings.request_timeout_seconds, settings.db_statement_timeout_ms) == (2.5, 750)
+
+
+async def test_the_gateway_applies_its_settings(database_url, redis_prefix, units):
+    settings = Settings(
+        database_url=database_url,
+        redis_prefix=redis_prefix,
+        db_statement_timeout_ms=1234,
+        max_query_depth=3,
+    )
+    app = create_app(settings)
+    services = app.state.services
+    try:
+        async with services.sessions() as session:
+            assert await session.scalar(text("SHOW statement_timeout")) == "1234ms"
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://g") as http:
+            gql = GraphQLClient(http)
+            assert "errors" not in await gql("{ businessUnits { spendRules { step } } }")
+            deep = await gql("{ me { transactions { edges { node { id } } } } }")
+            assert any("depth of 3" in e["message"] for e in deep["errors"]), deep
+    finally:
+        await services.sessions.kw["bind"].dispose()
+        await services.redis.aclose()
