@@ -73,15 +73,37 @@ def ensure_database(url: str) -> None:
     raise RuntimeError("ensure_database must be called outside a running event loop")
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """An async engine for `url` with the gateway's pool settings."""
+def make_engine(
+    url: str, *, pool_size: int = 10, statement_timeout_ms: int | None = None
+) -> AsyncEngine:
+    """An async engine for `url` with the gateway's pool settings; with `statement_timeout_ms`
+    PostgreSQL cancels any statement of its connections that runs longer (jobs and the CLI
+    pass none: their batches may take longer than a request should)."""
+    server_settings = {"timezone": "UTC"}
+    if statement_timeout_ms:
+        server_settings["statement_timeout"] = str(int(statement_timeout_ms))
     return create_async_engine(
         to_async_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=False,
-        connect_args={"server_settings": {"timezone": "UTC"}},
+        connect_args={"server_settings": server_settings},
     )
+
+
+QUERY_CANCELED = "57014"  # SQLSTATE of a statement cancelled (statement_timeout, or by hand)
+
+
+def is_statement_timeout(error: BaseException | None) -> bool:
+    """Whether `error` (or what it wraps: SQLAlchemy's `.orig`, a `__cause__`) is a statement
+    PostgreSQL cancelled."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if getattr(error, "sqlstate", None) == QUERY_CANCELED:
+            return True
+        error = getattr(error, "orig", None) or error.__cause__
+    return False
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:

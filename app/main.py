@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http.base import HTTPException
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UnsetType
 
@@ -86,6 +87,16 @@ class GatewayGraphQL(GraphQL[Context, None]):
         super().__init__(**kwargs)
         self.services = services
 
+    def parse_json(self, data: str | bytes) -> Any:
+        """A request body (or GET `variables`/`extensions`) is one JSON object: a batch (a JSON
+        array of operations) or a bare scalar is refused with HTTP 400, never run or a 500."""
+        parsed = super().parse_json(data)
+        if isinstance(parsed, list):
+            raise HTTPException(400, "Batching is not supported: send one operation per request.")
+        if not isinstance(parsed, dict):
+            raise HTTPException(400, "Expected a JSON object.")
+        return parsed
+
     async def get_context(self, request: Any, response: Any) -> Context:
         principal = await authenticate(self.services, request.headers)
         record = current_request()
@@ -123,7 +134,11 @@ def create_app(
     settings = settings or (services.settings if services else Settings.from_env())
     owned_engine = None
     if services is None:
-        owned_engine = make_engine(resolve_database_url(settings), pool_size=settings.db_pool_size)
+        owned_engine = make_engine(
+            resolve_database_url(settings),
+            pool_size=settings.db_pool_size,
+            statement_timeout_ms=settings.db_statement_timeout_ms,
+        )
         sessions = make_sessionmaker(owned_engine)
         registry = Metrics()
         services = Services(
@@ -141,7 +156,12 @@ def create_app(
     services.metrics.watch_pool(owned_engine or services.sessions.kw.get("bind"))
     graphql = GatewayGraphQL(
         services,
-        schema=build_schema(introspection=settings.introspection),
+        schema=build_schema(
+            introspection=settings.introspection,
+            max_depth=settings.max_query_depth,
+            max_aliases=settings.max_query_aliases,
+            max_tokens=settings.max_query_tokens,
+        ),
         graphql_ide="graphiql" if settings.graphiql else None,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
     )

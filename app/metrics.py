@@ -117,6 +117,17 @@ class Metrics:
             ["unit"],
             registry=self.registry,
         )
+        self.throttled = Counter(
+            "bmg_graphql_throttled",
+            "Operations refused because the caller's query budget was spent, by caller kind.",
+            ["caller"],
+            registry=self.registry,
+        )
+        self.budget_unavailable = Counter(
+            "bmg_graphql_budget_unavailable",
+            "Operations let through unmetered because Redis could not be asked (fail open).",
+            registry=self.registry,
+        )
         ProcessCollector(registry=self.registry)
         self._pool: PoolCollector | None = None
 

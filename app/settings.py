@@ -46,6 +46,16 @@ class Settings:
     log_level: str = "INFO"
     partner_key_cache_seconds: float = 30.0
     format_sources: str = ""  # FORMAT_SOURCES: JSON, which unit reads its data from where
+    # Limits and protection (README "Limits and protection")
+    max_query_depth: int = 10
+    max_query_aliases: int = 30
+    max_query_tokens: int = 2000
+    max_query_cost: int = 5000
+    query_budget_capacity: int = 20000
+    query_budget_leak_per_second: float = 200.0
+    query_budget_partner_factor: int = 10
+    request_timeout_seconds: float = 10.0
+    db_statement_timeout_ms: int = 5000
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -70,4 +80,15 @@ class Settings:
             log_level=(os.environ.get("LOG_LEVEL") or "INFO").upper(),
             partner_key_cache_seconds=float(os.environ.get("PARTNER_KEY_CACHE_SECONDS", "30")),
             format_sources=os.environ.get("FORMAT_SOURCES", ""),
+            max_query_depth=int(os.environ.get("MAX_QUERY_DEPTH", "10")),
+            max_query_aliases=int(os.environ.get("MAX_QUERY_ALIASES", "30")),
+            max_query_tokens=int(os.environ.get("MAX_QUERY_TOKENS", "2000")),
+            max_query_cost=int(os.environ.get("MAX_QUERY_COST", "5000")),
+            query_budget_capacity=int(os.environ.get("QUERY_BUDGET_CAPACITY", "20000")),
+            query_budget_leak_per_second=float(
+                os.environ.get("QUERY_BUDGET_LEAK_PER_SECOND", "200")
+            ),
+            query_budget_partner_factor=int(os.environ.get("QUERY_BUDGET_PARTNER_FACTOR", "10")),
+            request_timeout_seconds=float(os.environ.get("REQUEST_TIMEOUT_SECONDS", "10")),
+            db_statement_timeout_ms=int(os.environ.get("DB_STATEMENT_TIMEOUT_MS", "5000")),
         )

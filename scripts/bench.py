@@ -130,6 +130,8 @@ def start_gateway(url: str, args: argparse.Namespace) -> tuple[subprocess.Popen,
         "APP_ENV": "production",
         "DB_POOL_SIZE": str(max(4, args.connections // args.workers)),
         "LOG_LEVEL": "warning",
+        # A handful of callers at full speed: per-caller budgets off (the cost limit stays on).
+        "QUERY_BUDGET_CAPACITY": "0",
     }
     log = open(Path(tempfile.gettempdir()) / "bmg-bench-gateway.log", "w")
     process = subprocess.Popen(

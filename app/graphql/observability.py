@@ -20,6 +20,8 @@ from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.types import ExecutionContext
 
+from app.db import is_statement_timeout
+from app.graphql.limits import statement_timeout_error
 from app.metrics import Metrics
 from app.request_log import current_request, new_request_id
 
@@ -50,6 +52,8 @@ def error_code(error: GraphQLError) -> str:
     code = (error.extensions or {}).get("code")
     if code:
         return str(code)
+    if is_statement_timeout(error.original_error):
+        return "STATEMENT_TIMEOUT"
     return "INTERNAL" if is_unexpected(error) else "BAD_REQUEST"
 
 
@@ -139,6 +143,8 @@ class MaskInternalErrors(MaskErrors):
         context = self.execution_context.context
         request_id = getattr(context, "request_id", "") or new_request_id()
         original = error.original_error
+        if is_statement_timeout(original):
+            return statement_timeout_error(error, request_id)
         log.error(
             "unexpected error in %s",
             self.execution_context.operation_name or "anonymous operation",

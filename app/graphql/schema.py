@@ -23,6 +23,7 @@ from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from app.graphql.context import FreshLoaders
+from app.graphql.limits import QueryCost, hide_suggestions, within_request_timeout
 from app.graphql.live import PointsSubscription
 from app.graphql.members import MemberMutation, MemberQuery
 from app.graphql.observability import MaskInternalErrors, Observability, is_unexpected
@@ -49,10 +50,11 @@ class GatewaySchema(strawberry.Schema):
         allowed_operation_types: Iterable[OperationType] | None = None,
         operation_extensions: dict[str, Any] | None = None,
     ) -> ExecutionResult:
-        """Run a query or mutation. Subscriptions are served over graphql-transport-ws only
-        (Schema.stream), never as one-shot HTTP requests: those get HTTP 400."""
+        """Run a query or mutation, stopped after the request timeout. Subscriptions are served
+        over graphql-transport-ws only (Schema.stream), never as one-shot HTTP requests: those
+        get HTTP 400."""
         allowed = set(allowed_operation_types or DEFAULT_ALLOWED_OPERATION_TYPES)
-        return await super().execute(
+        run = super().execute(
             query,
             variable_values,
             context_value,
@@ -61,29 +63,40 @@ class GatewaySchema(strawberry.Schema):
             allowed - {OperationType.SUBSCRIPTION},
             operation_extensions,
         )
+        return await within_request_timeout(
+            run, context=context_value, query=query, operation_name=operation_name
+        )
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         """Log nothing here: unexpected errors are logged with the request id where they are
         masked (MaskInternalErrors); the others are answers to the client, counted in metrics."""
+        hide_suggestions(errors)
 
 
-def build_schema(*, introspection: bool = True) -> strawberry.Schema:
+def build_schema(
+    *,
+    introspection: bool = True,
+    max_depth: int = 10,
+    max_aliases: int = 30,
+    max_tokens: int = 2000,
+) -> strawberry.Schema:
     # The limiters build their rule classes per instance, which would make every request miss
     # the validation cache (keyed by the rule classes): build them once, add them per request.
     limits = [
-        *QueryDepthLimiter(max_depth=10).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=30).validation_rules,
+        *QueryDepthLimiter(max_depth=max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
     ]
     extensions = [
         partial(AddValidationRules, limits),
-        partial(MaxTokensLimiter, max_token_count=2000),
+        partial(MaxTokensLimiter, max_token_count=max_tokens),
         partial(ParserCache, maxsize=256),
         partial(ValidationCache, maxsize=256),
         MaskInternalErrors,
         Observability,
         FreshLoaders,
+        QueryCost,
     ]
     if not introspection:
         from strawberry.extensions import DisableIntrospection
