@@ -3,6 +3,7 @@
 from sqlmodel import SQLModel
 
 from app.models.access import PartnerKey
+from app.models.activities import ActivityEvent, ActivityRule
 from app.models.ledger import (
     IdempotencyKey,
     LotAllocation,
@@ -19,6 +20,8 @@ from app.models.tiers import MemberTier, Tier, TierHistory
 metadata = SQLModel.metadata
 
 __all__ = [
+    "ActivityEvent",
+    "ActivityRule",
     "BusinessUnit",
     "CategoryRate",
     "IdempotencyKey",
