@@ -11,13 +11,15 @@ from sqlalchemy import func, select
 
 from app.domain.activities import grant_registration_bonus, record_activity, reward_referral
 from app.domain.activity_progress import activity_progress
-from app.domain.activity_rules import seed_activity_rules, update_rule
+from app.domain.activity_rules import list_rules, seed_activity_rules, update_rule
+from app.domain.audit import verify_ledger
 from app.domain.birthdays import celebrates_on, grant_birthday_gift
 from app.domain.errors import DomainError, ErrorCode
 from app.domain.ledger import GROUP
 from app.domain.members import get_member
+from app.domain.uow import unit_of_work
 from app.jobs.activities import grant_birthday_gifts
-from app.models import ActivityEvent, OperatorAction
+from app.models import ActivityEvent, Member, OperatorAction
 from tests.conftest import TZ
 from tests.helpers import (
     assert_clean,
@@ -419,3 +421,24 @@ async def test_caps_hold_under_concurrent_requests(rules, uow_factory):
     assert sorted(same_ref, key=str) == [30] + [ErrorCode.DUPLICATE] * 3
     assert await points_of(uow_factory, member) == (100 + 100 + 10 + 30, 0, 0)
     await assert_clean(uow_factory)
+
+
+async def test_the_demo_seed_has_the_rules_and_a_streak_one_day_from_its_bonus(clean_db, sessions):
+    from app.seed import seed_demo
+
+    now = datetime(2026, 6, 15, 4, 0, tzinfo=UTC)
+    await seed_demo(sessions, tz=TZ, now=now, members=6)
+    async with unit_of_work(sessions, now=now, tz=TZ) as uow:
+        rules = await list_rules(uow)
+        registered = await uow.session.scalar(
+            select(func.count()).where(ActivityEvent.kind == "REGISTRATION")
+        )
+        showcase = await uow.session.scalar(select(func.min(Member.id)))
+        progress = await activity_progress(uow, member_id=showcase)
+        assert await verify_ledger(uow) == []
+    assert len(rules) == 7 and registered == 6
+    assert (progress.streak, progress.checked_in_today, progress.check_ins_to_bonus) == (
+        6,
+        False,
+        1,
+    )
