@@ -72,6 +72,7 @@ class Grant:
     reference: str | None = None
     dedupe_key: str | None = None
     streak: int | None = None
+    caller_ref: str | None = None
     subject_member_id: int | None = None
     issuer_unit_id: int | None = None
 
@@ -96,12 +97,15 @@ async def record_activity(
     caller: str,
     reference: str | None = None,
     issuer_unit_id: int | None = None,
+    caller_ref: str | None = None,
 ) -> ActivityResult:
     """Reward a CHECK_IN, SHARE, REVIEW or SURVEY by its rule; LIMIT_REACHED past a cap, and
     DUPLICATE for a reference already rewarded (nothing recorded either way)."""
     activity = parse_kind(kind)
     if activity not in RECORDABLE:
-        raise DomainError(ErrorCode.INVALID_INPUT, f"{activity.value} is granted by the engine")
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, f"{activity.value} is granted by the engine", "kind"
+        )
     reference = (reference or "").strip() or None
     if reference is not None and len(reference) > 100:
         raise DomainError(
@@ -152,6 +156,7 @@ async def record_activity(
             dedupe_key=dedupe_key,
             streak=streak,
             issuer_unit_id=issuer_unit_id,
+            caller_ref=caller_ref,
         ),
     )
     return ActivityResult(tx, tx.points, streak)
@@ -253,7 +258,7 @@ async def grant(uow: UnitOfWork, spec: Grant) -> PointsTransaction:
             **({"referred_member_id": spec.subject_member_id} if spec.subject_member_id else {}),
         },
         caller=spec.caller[:64],
-        caller_ref=spec.reference,
+        caller_ref=(spec.caller_ref or spec.reference or None),
         created_at=uow.now,
     )
     legs = [(Account.MEMBER_AVAILABLE, member.id, points), (Account.ISSUED, GROUP, -points)]

@@ -239,6 +239,7 @@ class ActivityMutation:
                 caller=principal.caller,
                 reference=input.reference,
                 issuer_unit_id=principal.unit_id if principal.is_partner else None,
+                caller_ref=input.idempotency_key,
             )
             return {"transaction_id": result.transaction.id, "streak": result.streak}
 

@@ -31,6 +31,7 @@ from tests.helpers import (
     postings_of,
     raises_code,
     refund,
+    run_expire_job,
     spend,
     transactions_of,
 )
@@ -267,6 +268,22 @@ async def test_operators_edit_rules_in_the_audit_trail_and_bad_values_are_refuse
             await update_rule(uow, kind="SHARE", changes={"points": 1}, actor="o", reason=" ")
     async with uow_factory() as uow:
         assert await uow.session.scalar(select(func.count()).select_from(OperatorAction)) == 1
+
+
+async def test_activity_points_expire_by_the_programme_with_breakage_to_the_group(
+    rules, uow_factory, clock
+):
+    member = await member_in(uow_factory)
+    await act(uow_factory, member, "SURVEY")
+    async with uow_factory() as uow:
+        [_, survey] = await lots_of(uow, member)
+    assert survey.expires_at == datetime(2027, 6, 15, 12, 0, tzinfo=TZ)  # rolling 12 months
+    [expiry] = await run_expire_job(uow_factory, clock.now + timedelta(days=366))
+    async with uow_factory() as uow:
+        postings = await postings_of(uow, expiry.id)
+    assert postings == {("MEMBER_AVAILABLE", member): -120, ("BREAKAGE", GROUP): 120}
+    assert await points_of(uow_factory, member) == (0, 0, 0)
+    await assert_clean(uow_factory)
 
 
 # --- referral -------------------------------------------------------------------------------
