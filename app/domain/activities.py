@@ -174,9 +174,16 @@ async def grant_registration_bonus(uow: UnitOfWork, *, member_id: int) -> Points
     line = _line("REGISTRATION", "activity:REGISTRATION", rule.points, "welcome points")
     return await grant(
         uow,
-        Grant(member, balance, ActivityKind.REGISTRATION, "REGISTRATION", [line], ENGINE,
-              dedupe_key="once"),
-    )  # fmt: skip
+        Grant(
+            member=member,
+            balance=balance,
+            kind=ActivityKind.REGISTRATION,
+            source="REGISTRATION",
+            lines=[line],
+            caller=ENGINE,
+            dedupe_key="once",
+        ),
+    )
 
 
 async def reward_referral(
@@ -221,12 +228,12 @@ async def reward_referral(
     return await grant(
         uow,
         Grant(
-            referrer,
-            balance,
-            ActivityKind.REFERRAL,
-            "REFERRAL",
-            [line],
-            order_tx.caller,
+            member=referrer,
+            balance=balance,
+            kind=ActivityKind.REFERRAL,
+            source="REFERRAL",
+            lines=[line],
+            caller=order_tx.caller,
             reference=order_tx.order_ref,
             dedupe_key=key,
             subject_member_id=member.id,

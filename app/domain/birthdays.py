@@ -76,6 +76,14 @@ async def grant_birthday_gift(uow: UnitOfWork, member_id: int) -> PointsTransact
     line = _line("BIRTHDAY", "activity:BIRTHDAY", rule.points, f"birthday gift {key}")
     return await grant(
         uow,
-        Grant(member, balance, ActivityKind.BIRTHDAY, "BIRTHDAY", [line], f"{ENGINE}:birthday",
-              reference=f"birthday:{key}", dedupe_key=key),
-    )  # fmt: skip
+        Grant(
+            member=member,
+            balance=balance,
+            kind=ActivityKind.BIRTHDAY,
+            source="BIRTHDAY",
+            lines=[line],
+            caller=f"{ENGINE}:birthday",
+            reference=f"birthday:{key}",
+            dedupe_key=key,
+        ),
+    )
