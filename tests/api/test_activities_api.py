@@ -263,3 +263,16 @@ async def test_an_activity_entry_cannot_be_reversed(rules, api, gql, creds, uow_
     body = await api.reverse(creds.operator(), done["transaction"]["id"])
     assert body["data"]["reverseTransaction"]["errors"][0]["code"] == "INVALID_INPUT"
     await assert_clean(uow_factory)
+
+
+async def test_a_replayed_registration_grants_the_welcome_points_once(
+    rules, api, creds, uow_factory
+):
+    hotel = await creds.partner("HOTEL")
+    first = await api.register(hotel, idempotencyKey="reg-1")
+    again = await api.register(hotel, idempotencyKey="reg-1")
+    member = first["data"]["registerMember"]["member"]["id"]
+    assert again["data"]["registerMember"]["member"]["id"] == member
+    state = await api.state(member)
+    assert (state["available"], [t["kind"] for t in state["transactions"]]) == (100, ["ACTIVITY"])
+    await assert_clean(uow_factory)

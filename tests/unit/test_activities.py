@@ -459,3 +459,26 @@ async def test_the_demo_seed_has_the_rules_and_a_streak_one_day_from_its_bonus(c
         False,
         1,
     )
+
+
+async def test_concurrent_first_purchases_pay_the_referrer_within_the_cap(rules, uow_factory):
+    async with uow_factory() as uow:
+        await update_rule(
+            uow, kind="REFERRAL", changes={"lifetime_cap": 2}, actor="operator:t", reason="cap"
+        )
+    referrer, first = await referred_pair(uow_factory)
+    async with uow_factory() as uow:
+        code = (await get_member(uow, referrer)).referral_code
+        others = [await new_member(uow, "HOTEL", referral_code=code) for _ in range(3)]
+
+    async def buy(member: int) -> None:
+        async with uow_factory() as uow:
+            await earn(uow, member, "100", "HOTEL")
+
+    # two orders of one member at once, and three other referred members' first orders
+    await asyncio.gather(buy(first), buy(first), *(buy(m) for m in others))
+    rewards = await referral_txs(uow_factory, referrer)
+    assert len(rewards) == 2
+    assert len({t.detail["referred_member_id"] for t in rewards}) == 2
+    assert await points_of(uow_factory, referrer) == (100 + 400, 0, 0)
+    await assert_clean(uow_factory)
