@@ -133,9 +133,14 @@ def cmd_partner_key(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_job(settings: Settings, args: argparse.Namespace) -> None:
+    from app.jobs.activities import grant_birthday_gifts
     from app.jobs.points import expire_points, release_pending
 
-    job = {"expire": expire_points, "release-pending": release_pending}[args.command]
+    job = {
+        "expire": expire_points,
+        "release-pending": release_pending,
+        "grant-birthday-gifts": grant_birthday_gifts,
+    }[args.command]
     now = _now(args.now)
 
     async def run(sessions):
@@ -238,6 +243,7 @@ def parser() -> argparse.ArgumentParser:
     for name, text in (
         ("expire", "expire points past their expiry"),
         ("release-pending", "release pending points past their return window"),
+        ("grant-birthday-gifts", "give today's birthday gifts (group time zone), once a year"),
     ):
         job = sub.add_parser(name, help=text)
         job.add_argument("--now", default=None, help="ISO time with offset (testing)")

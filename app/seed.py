@@ -44,6 +44,7 @@ from app.domain.spending import spend_points
 from app.domain.tiers import current_standing, evaluate_expiry, members_due_for_review
 from app.domain.uow import UnitOfWork, unit_of_work
 from app.models import BusinessUnit, Member, MemberBalance, PointsLot, PointsTransaction
+from app.seed_activities import seed_demo_check_ins, seed_demo_rules
 from app.seed_org import seed_organisation
 from app.seed_people import HOURS, Persona, make_people
 from app.seed_sources import seed_format_activity
@@ -125,6 +126,7 @@ async def seed_demo(
         if await uow.session.scalar(select(func.count()).select_from(BusinessUnit)):
             return SeedReport(seeded=False, note="the database already has business units")
         await seed_organisation(uow)
+        await seed_demo_rules(uow)
         units = {u.code: u for u in await uow.session.scalars(select(BusinessUnit))}
     simulation = Simulation(people, units, rng, tz)
     if people:  # the showcase member's latest mall visit is still in its return window
@@ -136,6 +138,9 @@ async def seed_demo(
         day += timedelta(days=1)
     async with unit_of_work(sessions, now=now, tz=tz) as uow:
         await simulation.run_jobs(uow)
+    await seed_demo_check_ins(
+        sessions, member_id=people[0].member_id if people else None, now=now, tz=tz
+    )
     async with unit_of_work(sessions, now=now, tz=tz) as uow:
         await seed_format_activity(uow)  # the formats' own records (app/sources demo data)
     async with unit_of_work(sessions, now=now, tz=tz) as uow:
@@ -402,7 +407,7 @@ async def _report(uow: UnitOfWork, seconds: float) -> SeedReport:
         seeded=True,
         members=await uow.session.scalar(select(func.count()).select_from(Member)) or 0,
         transactions=await uow.session.scalar(select(func.count()).select_from(tx)) or 0,
-        points_issued=by_kind.get("EARN", 0),
+        points_issued=by_kind.get("EARN", 0) + by_kind.get("ACTIVITY", 0),
         points_redeemed=-(by_kind.get("SPEND", 0) + by_kind.get("SPEND_REVERSAL", 0)),
         available=int(available or 0),
         pending=int(pending or 0),

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal
 
+from app.domain.activities import reward_referral
 from app.domain.expiry import expiry_for
 from app.domain.ledger import (
     Account,
@@ -188,6 +189,7 @@ async def earn_points(
         balance.available += quote.points
         repay_debt(uow, balance, tx, [lot])
     await uow.session.flush()
+    await reward_referral(uow, member_id=member.id, order_tx=tx)
     await evaluate_upgrade(
         uow, member.id, actor=caller, standing=standing, tiers=tiers, program=program
     )

@@ -34,6 +34,7 @@ class TxKind(StrEnum):
     SPEND_REVERSAL = "SPEND_REVERSAL"
     EXPIRY = "EXPIRY"
     RELEASE = "RELEASE"
+    ACTIVITY = "ACTIVITY"  # non-purchase reward: check-in, registration, referral, birthday
 
 
 class LotState(StrEnum):

@@ -9,6 +9,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
+from app.domain.activities import grant_registration_bonus
 from app.domain.errors import DomainError, ErrorCode
 from app.domain.units import get_unit
 from app.domain.uow import UnitOfWork
@@ -99,6 +100,7 @@ async def register_member(
         uow, member_id=member_id, unit_id=unit.id, via="REGISTRATION", external_id=external_id
     )
     await uow.session.flush()
+    await grant_registration_bonus(uow, member_id=member_id)  # by the rule; none without one
     return await get_member(uow, member_id)
 
 

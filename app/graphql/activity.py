@@ -37,7 +37,11 @@ from app.models import BusinessUnit as BusinessUnitRow
 from app.sources import ActivityCursor, ActivityItem, SourceUnavailable
 from app.sources import ActivityKind as Kind
 
-strawberry.enum(Kind, name="ActivityKind")
+strawberry.enum(
+    Kind,
+    name="FormatActivityKind",
+    description="What a format source item is: a hotel stay, a parking session, ...",
+)
 
 
 @strawberry.enum(description="Where a unit's format data comes from.")

@@ -3,6 +3,7 @@
 from sqlmodel import SQLModel
 
 from app.models.access import PartnerKey
+from app.models.activities import ActivityEvent, ActivityRule
 from app.models.formats import (
     ConvenienceOrder,
     HotelStay,
@@ -26,6 +27,8 @@ from app.models.tiers import MemberTier, Tier, TierHistory
 metadata = SQLModel.metadata
 
 __all__ = [
+    "ActivityEvent",
+    "ActivityRule",
     "BusinessUnit",
     "CategoryRate",
     "ConvenienceOrder",
