@@ -104,6 +104,13 @@ class Metrics:
             ["operation"],
             registry=self.registry,
         )
+        self.abuse = Counter(
+            "bmg_abuse_events",
+            "Anti-abuse screening: refused (by limit), flag (raised, by kind), unscreened (Redis"
+            " down, by policy).",
+            ["event", "label"],
+            registry=self.registry,
+        )
         ProcessCollector(registry=self.registry)
         self._pool: PoolCollector | None = None
 

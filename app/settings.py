@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from app.domain.abuse import AbusePolicy
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -44,6 +46,7 @@ class Settings:
     dynamic_code_ttl_seconds: int = 60
     db_pool_size: int = 10
     log_level: str = "INFO"
+    abuse: AbusePolicy = field(default_factory=AbusePolicy)
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -66,4 +69,5 @@ class Settings:
             redis_prefix=os.environ.get("REDIS_PREFIX", "bmg:"),
             db_pool_size=int(os.environ.get("DB_POOL_SIZE", "10")),
             log_level=(os.environ.get("LOG_LEVEL") or "INFO").upper(),
+            abuse=AbusePolicy.from_env(os.environ),
         )

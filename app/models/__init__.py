@@ -2,6 +2,7 @@
 
 from sqlmodel import SQLModel
 
+from app.models.abuse import AbuseFlag
 from app.models.access import PartnerKey
 from app.models.ledger import (
     IdempotencyKey,
@@ -19,6 +20,7 @@ from app.models.tiers import MemberTier, Tier, TierHistory
 metadata = SQLModel.metadata
 
 __all__ = [
+    "AbuseFlag",
     "BusinessUnit",
     "CategoryRate",
     "IdempotencyKey",
