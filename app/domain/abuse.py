@@ -215,7 +215,7 @@ async def _velocity(
     if full is None:
         screen.admitted.append(([w.key for w in windows], entry))
         return
-    by_device = ":device:" in full.key
+    by_device = full.key == screen.key("earn", "device", device)
     screen.observe("refused", "device" if by_device else "member")
     screen.alerts.append(
         Alert(
