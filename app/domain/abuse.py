@@ -10,8 +10,9 @@ recorded. With no `EarnScreen` it does nothing (jobs, imports and tests keep tod
 - Shared device: more than N distinct members earning (or registering) on one device within a
   window raises a SHARED_DEVICE flag; the earn itself goes through.
 - Refund loop (earn, refund, earn again by the same member at the same unit within a window):
-  a REFUND_LOOP flag, and by policy the new earn's points are held as pending for a hold period
-  (released by the pending-release job after it, or at once when an operator clears the flag).
+  a REFUND_LOOP flag; with ABUSE_REFUND_LOOP_HOLD_DAYS > 0 (default 0: flag only, since an
+  honest size exchange looks the same) the new earn's points are also held as pending for that
+  long (released by the pending-release job after it, or when an operator clears the flag).
   Found in the database, so it works while Redis is down.
 - Redis down: policy `allow` (default: fail open; the earn goes through unscreened, its ledger
   entry says so in detail["screening"], a warning is logged and counted) or `deny` (fail closed:
@@ -67,7 +68,7 @@ class AbusePolicy:
     device_member_limit: int = 5
     device_member_window_seconds: int = 86400
     refund_loop_window_hours: int = 24
-    refund_loop_hold_days: int = 7
+    refund_loop_hold_days: int = 0  # flag only: a size exchange is a refund loop too
     redis_down: str = "allow"
 
     @classmethod

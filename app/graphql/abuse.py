@@ -53,6 +53,19 @@ async def after_screening(ctx: Any, screen: abuse.EarnScreen, *, committed: bool
         log.exception("could not record abuse alerts")
 
 
+async def note_registration_device(ctx: Any, member: Any, device_id: str) -> None:
+    """A member registered on a device: counts toward the device's distinct members."""
+    screen = earn_screen(ctx)
+    await abuse.note_device_member(
+        screen,
+        now=ctx.now(),
+        member_id=member.id,
+        device_id=device_id,
+        unit_id=member.registered_via_unit_id,
+    )
+    await after_screening(ctx, screen, committed=True)
+
+
 @strawberry.type(description="A suspicious pattern at the tills, for operators to review.")
 class AbuseFlag:
     id: strawberry.ID
