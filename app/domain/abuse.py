@@ -222,7 +222,7 @@ async def _velocity(
         Alert(
             FlagKind.VELOCITY,
             f"device:{device}" if by_device else f"member:{member_id}",
-            member_id,
+            None if by_device else member_id,  # a device's flag is about no one member
             device,
             unit_id,
             {"limit": full.limit, "windowSeconds": full.seconds, "lastMemberId": member_id},

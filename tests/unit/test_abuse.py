@@ -111,7 +111,13 @@ async def test_a_device_over_its_limit_refuses_any_member(units, uow_factory, sc
         await screened_earn(uow_factory, screen_for(policy), members[4], device_id="POS-1")
     await screened_earn(uow_factory, screen_for(policy), members[4], device_id="POS-2")
     [flag] = await flags(uow_factory)
-    assert (flag.kind, flag.subject, flag.device_id) == ("VELOCITY", "device:POS-1", "POS-1")
+    assert (flag.kind, flag.subject, flag.device_id, flag.member_id) == (
+        "VELOCITY",
+        "device:POS-1",
+        "POS-1",
+        None,
+    )
+    assert flag.detail["lastMemberId"] == members[4]
 
 
 async def test_many_members_on_one_device_raise_one_flag(units, uow_factory, screen_for):
