@@ -22,6 +22,7 @@ from tests.helpers import (
     raises_code,
     refund,
     run_release_job,
+    transactions_of,
 )
 
 POLICY = AbusePolicy(refund_loop_window_hours=24, refund_loop_hold_days=7)
@@ -166,6 +167,11 @@ async def test_confirming_takes_the_held_points_back(member, uow_factory, clock,
     async with uow_factory() as uow:
         await review_flag(uow, flag_id=flag.id, decision="CONFIRM", note="farming", actor="op")
     assert await points_of(uow_factory, member) == (0, 0, 0)
+    async with uow_factory() as uow:
+        [action] = list(await uow.session.scalars(select(OperatorAction)))
+        taken_back = (await transactions_of(uow, member, "EARN_REVERSAL"))[-1]
+    assert (action.action, action.detail["withdrawnPoints"]) == ("abuse_flag.confirm", 200)
+    assert (taken_back.points, taken_back.reason) == (-200, f"abuse flag {flag.id} confirmed")
     released = await run_release_job(uow_factory, clock.now + timedelta(days=8))
     assert sum(tx.points for tx in released) == 0
     assert await points_of(uow_factory, member) == (0, 0, 0)
