@@ -128,6 +128,13 @@ class Metrics:
             "Operations let through unmetered because Redis could not be asked (fail open).",
             registry=self.registry,
         )
+        self.abuse = Counter(
+            "bmg_abuse_events",
+            "Anti-abuse screening: refused (by limit), flag (raised, by kind), unscreened (Redis"
+            " down, by policy).",
+            ["event", "label"],
+            registry=self.registry,
+        )
         ProcessCollector(registry=self.registry)
         self._pool: PoolCollector | None = None
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from app.domain.abuse import AbusePolicy
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -56,6 +58,7 @@ class Settings:
     query_budget_partner_factor: int = 10
     request_timeout_seconds: float = 10.0
     db_statement_timeout_ms: int = 5000
+    abuse: AbusePolicy = field(default_factory=AbusePolicy)
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -91,4 +94,5 @@ class Settings:
             query_budget_partner_factor=int(os.environ.get("QUERY_BUDGET_PARTNER_FACTOR", "10")),
             request_timeout_seconds=float(os.environ.get("REQUEST_TIMEOUT_SECONDS", "10")),
             db_statement_timeout_ms=int(os.environ.get("DB_STATEMENT_TIMEOUT_MS", "5000")),
+            abuse=AbusePolicy.from_env(os.environ),
         )

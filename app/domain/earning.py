@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal
 
+from app.domain.abuse import EarnScreen, screen_earn
 from app.domain.activities import reward_referral
 from app.domain.expiry import expiry_for
 from app.domain.ledger import (
@@ -121,6 +122,8 @@ async def earn_points(
     merchant: str | int | None = None,
     category: str | None = None,
     caller_ref: str | None = None,
+    device_id: str | None = None,
+    screen: EarnScreen | None = None,
 ) -> PointsTransaction:
     """Record the points an order earns as one lot (pending for the unit's return window), at
     the member's tier before this order; then upgrade the member if the order crossed a tier's
@@ -139,6 +142,10 @@ async def earn_points(
     standing = await settle_standing(uow, member.id, actor=caller, tiers=tiers, program=program)
     quote = apply_tier(quote, standing.tier)
     pending_until = uow.now + timedelta(days=unit.pending_days) if unit.pending_days > 0 else None
+    screening = await screen_earn(
+        uow, screen, member_id=member.id, unit_id=unit.id, device_id=device_id
+    )
+    pending_until = screening.pending_until(pending_until)  # a refund loop may hold the points
     state = LotState.PENDING if pending_until else LotState.AVAILABLE
     tx = PointsTransaction(
         member_id=member.id,
@@ -151,7 +158,7 @@ async def earn_points(
         category=quote.category,
         order_amount=quote.amount,
         points=quote.points,
-        detail={"breakdown": [line.__dict__ for line in quote.lines]},
+        detail={"breakdown": [line.__dict__ for line in quote.lines], **screening.detail},
         caller=caller,
         caller_ref=caller_ref,
         created_at=uow.now,

@@ -17,6 +17,7 @@ class ErrorCode(StrEnum):
     DUPLICATE = "DUPLICATE"
     ALREADY_REVERSED = "ALREADY_REVERSED"
     CODE_EXPIRED = "CODE_EXPIRED"
+    UNAVAILABLE = "UNAVAILABLE"  # a check the rule needs cannot run now; retry shortly
 
 
 class DomainError(Exception):

@@ -27,7 +27,7 @@ from app.domain.ledger import (
     take,
 )
 from app.domain.uow import UnitOfWork
-from app.models import PointsLot, PointsTransaction, Program
+from app.models import MemberBalance, PointsLot, PointsTransaction, Program
 
 
 def add_months(moment: datetime, months: int) -> datetime:
@@ -147,6 +147,19 @@ async def release_member_points(uow: UnitOfWork, member_id: int) -> PointsTransa
     )
     if not lots:
         return None
+    return await release_lots(uow, balance, lots, caller="job:release-pending")
+
+
+async def release_lots(
+    uow: UnitOfWork,
+    balance: MemberBalance,
+    lots: list[PointsLot],
+    *,
+    caller: str,
+    rule: str = "pending-release",
+) -> PointsTransaction:
+    """Move these pending lots of one member (balance locked by the caller) to available."""
+    member_id = balance.member_id
     total = sum(lot.remaining for lot in lots)
     tx = await record(
         uow,
@@ -154,9 +167,9 @@ async def release_member_points(uow: UnitOfWork, member_id: int) -> PointsTransa
             member_id=member_id,
             kind=TxKind.RELEASE.value,
             source="SYSTEM",
-            rule="pending-release",
+            rule=rule,
             points=total,
-            caller="job:release-pending",
+            caller=caller,
             created_at=uow.now,
         ),
         [(Account.MEMBER_PENDING, member_id, -total), (Account.MEMBER_AVAILABLE, member_id, total)],

@@ -9,10 +9,12 @@ from sqlalchemy import or_, select
 from strawberry import Info
 
 from app.domain import members as member_rules
+from app.domain.abuse import device_reference
 from app.domain.dynamic_codes import resolve_code
 from app.domain.errors import DomainError, ErrorCode, PermissionDenied
 from app.domain.principals import ensure_acts_for_unit, ensure_can_see_member
 from app.domain.units import get_unit
+from app.graphql.abuse import note_registration_device
 from app.graphql.errors import UserError, domain_graphql_error, forbidden
 from app.graphql.execution import execute
 from app.graphql.pagination import PageInfo, decode_cursor, encode_cursor, page_size
@@ -147,6 +149,9 @@ class RegisterMemberInput:
         default=None, description="The unit's own customer id for this member."
     )
     idempotency_key: str | None = None
+    device_id: str | None = strawberry.field(
+        default=None, description="The device registering (anti-abuse: members per device)."
+    )
 
 
 @strawberry.type
@@ -167,6 +172,7 @@ class MemberMutation:
         ctx = info.context
 
         async def effect(uow):
+            device_reference(input.device_id)  # a malformed device id: INVALID_INPUT
             unit = await get_unit(uow.session, input.business_unit_id)
             ensure_acts_for_unit(ctx.principal, unit.id)
             member = await member_rules.register_member(
@@ -190,4 +196,6 @@ class MemberMutation:
         if errors:
             return RegisterMemberPayload(member=None, errors=errors)
         row = await ctx.loaders.member.load(result["member_id"])
+        if input.device_id:
+            await note_registration_device(ctx, row, input.device_id)
         return RegisterMemberPayload(member=Member.from_row(row), errors=[])

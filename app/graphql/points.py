@@ -14,6 +14,7 @@ from app.domain.members import get_member
 from app.domain.principals import ensure_acts_for_unit, ensure_can_see_member
 from app.domain.units import get_unit
 from app.events import publish_points_changed
+from app.graphql.abuse import after_screening, earn_screen
 from app.graphql.errors import UserError, domain_graphql_error, forbidden
 from app.graphql.execution import execute
 from app.graphql.permissions import CanEarn, CanReverse, CanSpend, IsAuthenticated
@@ -32,6 +33,9 @@ class EarnPointsInput:
     merchant_id: strawberry.ID | None = None
     category: str | None = None
     idempotency_key: str | None = strawberry.field(default=None, description=KEY_HELP)
+    device_id: str | None = strawberry.field(
+        default=None, description="The till or device (anti-abuse velocity limits per device)."
+    )
 
 
 @strawberry.input
@@ -186,17 +190,25 @@ class PointsMutation:
                 category=input.category,
                 caller=ctx.principal.caller,
                 caller_ref=input.idempotency_key,
+                device_id=input.device_id,
+                screen=screen,
             )
             return {"transaction_id": tx.id}
 
-        result, errors = await execute(
-            ctx,
-            operation="earnPoints",
-            effect=effect,
-            idempotency_key=input.idempotency_key,
-            payload=_fields(input),
-            key_required=True,
-        )
+        screen = earn_screen(ctx)
+        committed = False
+        try:
+            result, errors = await execute(
+                ctx,
+                operation="earnPoints",
+                effect=effect,
+                idempotency_key=input.idempotency_key,
+                payload=_fields(input),
+                key_required=True,
+            )
+            committed = not errors
+        finally:
+            await after_screening(ctx, screen, committed=committed)
         if errors:
             return EarnPointsPayload(errors=errors)
         row, balance = await _after(info, result)

@@ -22,6 +22,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from app.graphql.abuse import AbuseMutation, AbuseQuery
 from app.graphql.activities import ActivityMutation, ActivityQuery
 from app.graphql.context import FreshLoaders
 from app.graphql.limits import QueryCost, hide_suggestions, within_request_timeout
@@ -34,9 +35,20 @@ from app.graphql.points import PointsMutation, PointsQuery
 from app.graphql.tiers import TierMutation, TierQuery
 
 Query = merge_types(
-    "Query", (MemberQuery, OrgQuery, PointsQuery, TierQuery, OperationsQuery, ActivityQuery)
+    "Query",
+    (
+        MemberQuery,
+        OrgQuery,
+        PointsQuery,
+        TierQuery,
+        OperationsQuery,
+        ActivityQuery,
+        AbuseQuery,
+    ),
 )
-Mutation = merge_types("Mutation", (MemberMutation, PointsMutation, TierMutation, ActivityMutation))
+Mutation = merge_types(
+    "Mutation", (MemberMutation, PointsMutation, TierMutation, ActivityMutation, AbuseMutation)
+)
 Subscription = merge_types("Subscription", (PointsSubscription,))
 
 __all__ = ["build_schema", "is_unexpected", "schema"]

@@ -2,6 +2,7 @@
 
 from sqlmodel import SQLModel
 
+from app.models.abuse import AbuseFlag
 from app.models.access import PartnerKey
 from app.models.activities import ActivityEvent, ActivityRule
 from app.models.formats import (
@@ -27,6 +28,7 @@ from app.models.tiers import MemberTier, Tier, TierHistory
 metadata = SQLModel.metadata
 
 __all__ = [
+    "AbuseFlag",
     "ActivityEvent",
     "ActivityRule",
     "BusinessUnit",
