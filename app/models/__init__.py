@@ -3,6 +3,7 @@
 from sqlmodel import SQLModel
 
 from app.models.access import PartnerKey
+from app.models.campaigns import Campaign, CampaignMemberUsage
 from app.models.ledger import (
     IdempotencyKey,
     LotAllocation,
@@ -20,6 +21,8 @@ metadata = SQLModel.metadata
 
 __all__ = [
     "BusinessUnit",
+    "Campaign",
+    "CampaignMemberUsage",
     "CategoryRate",
     "IdempotencyKey",
     "LotAllocation",
