@@ -141,15 +141,15 @@ def raw_bonus(campaign: Campaign, basis: int) -> BreakdownLine:
 def price_offer(offer: Offer, facts: OrderFacts, limits: Limits) -> Award | None:
     """The campaign's line and the CAP lines its limits add; None when it gives nothing."""
     campaign = offer.campaign
-    assert campaign.id is not None
+    cid = campaign.id or 0  # 0: an unsaved campaign (a simulation)
     base = raw_bonus(campaign, facts.basis)
     if base.points <= 0:
         return None
-    tag = {"campaign_id": campaign.id, "funder": offer.funder}
+    tag = {"campaign_id": cid, "funder": offer.funder}
     lines = [BreakdownLine(**{**base.as_dict(), **tag})]
     granted = base.points
     if campaign.per_member_cap is not None:
-        used = limits.member_used.get(campaign.id, 0)
+        used = limits.member_used.get(cid, 0)
         left = max(0, campaign.per_member_cap - used)
         if granted > left:
             detail = f"per-member cap {campaign.per_member_cap} pts, {used} already given"
@@ -157,7 +157,7 @@ def price_offer(offer: Offer, facts: OrderFacts, limits: Limits) -> Award | None
             lines.append(BreakdownLine("CAP", rule, left - granted, detail, **tag))  # type: ignore[arg-type]
             granted = left
     if campaign.budget is not None:
-        left = limits.budget_left.get(campaign.id, campaign.budget - campaign.spent)
+        left = limits.budget_left.get(cid, campaign.budget - campaign.spent)
         if granted > left:
             detail = f"budget {campaign.budget} pts, {max(left, 0)} left"
             rule = f"cap:{campaign.code} budget"
