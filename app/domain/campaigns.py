@@ -266,8 +266,23 @@ async def change_usage(uow: UnitOfWork, member_id: int, change: dict[int, int]) 
         [{"cid": cid, "delta": points} for cid, points in change.items()],
         execution_options={"synchronize_session": False},
     )
+    usage = CampaignMemberUsage.__table__  # type: ignore[attr-defined]
+    back = {cid: points for cid, points in change.items() if points < 0}
+    if back:  # a refund: the usage rows exist (an INSERT would trip the check first)
+        await uow.session.execute(
+            update(usage)
+            .where(
+                usage.c.campaign_id == bindparam("cid", type_=Integer),
+                usage.c.member_id == member_id,
+            )
+            .values(points=usage.c.points + bindparam("delta", type_=Integer)),
+            [{"cid": cid, "delta": points} for cid, points in back.items()],
+        )
+    given = {cid: points for cid, points in change.items() if points > 0}
+    if not given:
+        return
     stmt = insert(CampaignMemberUsage).values(
-        [{"campaign_id": cid, "member_id": member_id, "points": p} for cid, p in change.items()]
+        [{"campaign_id": cid, "member_id": member_id, "points": p} for cid, p in given.items()]
     )
     await uow.session.execute(
         stmt.on_conflict_do_update(
