@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -35,7 +35,7 @@ class CampaignSpec:
     kind: str
     starts_at: datetime
     ends_at: datetime | None = None
-    rate: Decimal | None = None
+    rate: Decimal | str | None = None
     points: int | None = None
     min_amount: Decimal | str | None = None
     business_units: list[str] = field(default_factory=list)
@@ -67,7 +67,12 @@ def _kind_values(spec: CampaignSpec) -> tuple[Decimal | None, int | None, Decima
     except ValueError:
         raise _bad("kind must be MULTIPLIER, FIXED or THRESHOLD", "kind") from None
     minimum = None if spec.min_amount is None else parse_amount(spec.min_amount, "minAmount")
-    rate = spec.rate
+    try:
+        rate = None if spec.rate is None else Decimal(str(spec.rate))
+    except InvalidOperation:
+        raise _bad("rate is not a number", "rate") from None
+    if rate is not None and not rate.is_finite():
+        raise _bad("rate is not a number", "rate")
     if kind == CampaignKind.FIXED:
         if spec.points is None or not 1 <= spec.points <= MAX_FIXED:
             raise _bad(f"a FIXED campaign gives 1-{MAX_FIXED} points", "points")
@@ -123,6 +128,8 @@ async def build_campaign(uow: UnitOfWork, spec: CampaignSpec) -> Campaign:
     if not 1 <= len(name) <= 120:
         raise _bad("name must be 1-120 characters", "name")
     rate, points, minimum = _kind_values(spec)
+    if spec.starts_at is None:
+        raise _bad("startsAt is required", "startsAt")
     starts_at = _aware(spec.starts_at, "startsAt")
     ends_at = _aware(spec.ends_at, "endsAt")
     if ends_at is not None and starts_at is not None and ends_at <= starts_at:
@@ -161,7 +168,7 @@ async def build_campaign(uow: UnitOfWork, spec: CampaignSpec) -> Campaign:
         categories=_codes(spec.categories, "categories"),
         tier_codes=tiers,
         weekdays=weekdays,
-        birthday_month=spec.birthday_month,
+        birthday_month=bool(spec.birthday_month),
         budget=_limit(spec.budget, "budget"),
         per_member_cap=_limit(spec.per_member_cap, "perMemberCap"),
         exclusive_group=group,

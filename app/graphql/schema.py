@@ -22,6 +22,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from app.graphql.campaigns import CampaignMutation, CampaignQuery
 from app.graphql.context import FreshLoaders
 from app.graphql.live import PointsSubscription
 from app.graphql.members import MemberMutation, MemberQuery
@@ -31,8 +32,10 @@ from app.graphql.org import OrgQuery
 from app.graphql.points import PointsMutation, PointsQuery
 from app.graphql.tiers import TierMutation, TierQuery
 
-Query = merge_types("Query", (MemberQuery, OrgQuery, PointsQuery, TierQuery, OperationsQuery))
-Mutation = merge_types("Mutation", (MemberMutation, PointsMutation, TierMutation))
+Query = merge_types(
+    "Query", (MemberQuery, OrgQuery, PointsQuery, TierQuery, OperationsQuery, CampaignQuery)
+)
+Mutation = merge_types("Mutation", (MemberMutation, PointsMutation, TierMutation, CampaignMutation))
 Subscription = merge_types("Subscription", (PointsSubscription,))
 
 __all__ = ["build_schema", "is_unexpected", "schema"]
