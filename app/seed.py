@@ -44,6 +44,7 @@ from app.domain.spending import spend_points
 from app.domain.tiers import current_standing, evaluate_expiry, members_due_for_review
 from app.domain.uow import UnitOfWork, unit_of_work
 from app.models import BusinessUnit, Member, MemberBalance, PointsLot, PointsTransaction
+from app.seed_campaigns import seed_demo_campaigns
 from app.seed_org import seed_organisation
 from app.seed_people import HOURS, Persona, make_people
 
@@ -135,6 +136,7 @@ async def seed_demo(
         day += timedelta(days=1)
     async with unit_of_work(sessions, now=now, tz=tz) as uow:
         await simulation.run_jobs(uow)
+        await seed_demo_campaigns(uow)  # after the history: they run from today on
     async with unit_of_work(sessions, now=now, tz=tz) as uow:
         return await _report(uow, time.perf_counter() - started)
 
