@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import select, tuple_
 
@@ -22,7 +23,7 @@ from app.domain.errors import DomainError, ErrorCode
 from app.domain.ledger import TxKind
 from app.domain.tiers import load_tiers
 from app.domain.uow import UnitOfWork
-from app.models import Campaign, Member, PointsTransaction
+from app.models import Campaign, Member, Merchant, PointsTransaction
 
 MAX_PERIOD = timedelta(days=400)
 BATCH = 2000
@@ -74,8 +75,9 @@ async def simulate_campaign(
     last = (since, 0)
     while True:
         query = (
-            select(PointsTransaction, Member.birthday)
+            select(PointsTransaction, Member.birthday, Merchant.category)
             .join(Member, Member.id == PointsTransaction.member_id)
+            .outerjoin(Merchant, Merchant.id == PointsTransaction.merchant_id)
             .where(
                 PointsTransaction.kind == TxKind.EARN.value,
                 PointsTransaction.created_at >= since,
@@ -88,39 +90,44 @@ async def simulate_campaign(
         if unit_id is not None:
             query = query.where(PointsTransaction.business_unit_id == unit_id)
         rows = (await uow.session.execute(query)).all()
-        for tx, birthday in rows:
-            _simulate_order(uow, offer, tx, birthday, lowest, limits, used, report)
+        for tx, birthday, shop_category in rows:
+            facts = _facts(tx, birthday, tx.category or shop_category, lowest)
+            _simulate_order(uow, offer, tx.member_id, facts, limits, used, report)
+            uow.session.expunge(tx)  # a long period must not pile up in the session
         if len(rows) < BATCH:
             return report
         last = (rows[-1][0].created_at, rows[-1][0].id)
 
 
+def _facts(tx: PointsTransaction, birthday, category: str | None, lowest: str) -> OrderFacts:
+    """The order as the filters see it (its category, else its merchant's, as at the till)."""
+    basis, tier = _basis_and_tier(tx, lowest)
+    return OrderFacts(
+        at=tx.created_at,
+        unit_id=tx.business_unit_id or 0,
+        merchant_id=tx.merchant_id,
+        category=category,
+        amount=tx.order_amount or Decimal(0),
+        tier_code=tier,
+        birthday=birthday,
+        basis=basis,
+    )
+
+
 def _simulate_order(
     uow: UnitOfWork,
     offer: Offer,
-    tx: PointsTransaction,
-    birthday,
-    lowest: str,
+    member_id: int,
+    facts: OrderFacts,
     limits: Limits,
     used: dict[int, dict[int, int]],
     report: SimulationReport,
 ) -> None:
     report.orders_examined += 1
-    basis, tier = _basis_and_tier(tx, lowest)
-    facts = OrderFacts(
-        at=tx.created_at,
-        unit_id=tx.business_unit_id or 0,
-        merchant_id=tx.merchant_id,
-        category=tx.category,
-        amount=tx.order_amount or 0,  # type: ignore[arg-type]
-        tier_code=tier,
-        birthday=birthday,
-        basis=basis,
-    )
     campaign = offer.campaign
     if not matches(campaign, facts, uow.tz, window=False):
         return
-    limits.member_used = used[tx.member_id]
+    limits.member_used = used[member_id]
     award = price_offer(offer, facts, limits)
     if award is None:
         return
@@ -135,10 +142,10 @@ def _simulate_order(
         return
     cid = campaign.id or 0
     report.points += award.granted
-    report.members.add(tx.member_id)
+    report.members.add(member_id)
     report.per_unit[facts.unit_id] += award.granted
     limits.member_used[cid] = limits.member_used.get(cid, 0) + award.granted
     if campaign.budget is not None:
         limits.budget_left[cid] -= award.granted
         if limits.budget_left[cid] == 0 and report.budget_exhausted_at is None:
-            report.budget_exhausted_at = tx.created_at
+            report.budget_exhausted_at = facts.at
