@@ -312,3 +312,22 @@ async def test_an_earns_statements_do_not_grow_with_the_number_of_campaigns(
         else:
             assert kinds == ["BASE"] + ["CAMPAIGN"] * 6
     assert counts[0] == counts[1], counts
+
+
+async def test_a_replayed_create_returns_the_first_campaign_once(units, gql, creds, uow_factory):
+    ops = creds.operator()
+    first = await gql(
+        CREATE, {"input": {**double_week()["input"], "idempotencyKey": "c1"}}, as_=ops
+    )
+    again = await gql(
+        CREATE, {"input": {**double_week()["input"], "idempotencyKey": "c1"}}, as_=ops
+    )
+    assert again["data"]["createCampaign"]["replayed"] is True
+    assert (
+        again["data"]["createCampaign"]["campaign"] == first["data"]["createCampaign"]["campaign"]
+    )
+    other = double_week(name="Another name")["input"]
+    conflict = await gql(CREATE, {"input": {**other, "idempotencyKey": "c1"}}, as_=ops)
+    assert conflict["data"]["createCampaign"]["errors"][0]["code"] == "IDEMPOTENCY_CONFLICT"
+    assert await rows(uow_factory, Campaign) == 1
+    assert await rows(uow_factory, OperatorAction) == 1
