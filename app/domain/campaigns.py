@@ -125,7 +125,8 @@ def raw_bonus(campaign: Campaign, basis: int) -> BreakdownLine:
     rate = campaign.rate or Decimal(0)
     if campaign.kind == CampaignKind.FIXED:
         points = campaign.points or 0
-        return BreakdownLine("CAMPAIGN", f"campaign:{campaign.code} +{points}", points, "fixed")
+        rule = f"campaign:{campaign.code} +{points}"
+        return BreakdownLine("CAMPAIGN", rule, points, f"fixed bonus of {points} pts")
     if campaign.kind == CampaignKind.MULTIPLIER:
         exact = basis * (rate - 1)
         rule = f"campaign:{campaign.code} x{_num(rate)}"
@@ -142,28 +143,29 @@ def price_offer(offer: Offer, facts: OrderFacts, limits: Limits) -> Award | None
     """The campaign's line and the CAP lines its limits add; None when it gives nothing."""
     campaign = offer.campaign
     cid = campaign.id or 0  # 0: an unsaved campaign (a simulation)
-    base = raw_bonus(campaign, facts.basis)
-    if base.points <= 0:
+    raw = raw_bonus(campaign, facts.basis)
+    if raw.points <= 0:
         return None
-    tag = {"campaign_id": cid, "funder": offer.funder}
-    lines = [BreakdownLine(**{**base.as_dict(), **tag})]
-    granted = base.points
+
+    def tagged(kind: str, rule: str, points: int, detail: str) -> BreakdownLine:
+        return BreakdownLine(kind, rule, points, detail, campaign_id=cid, funder=offer.funder)
+
+    lines = [tagged(raw.kind, raw.rule, raw.points, raw.detail)]
+    granted = raw.points
     if campaign.per_member_cap is not None:
         used = limits.member_used.get(cid, 0)
         left = max(0, campaign.per_member_cap - used)
         if granted > left:
             detail = f"per-member cap {campaign.per_member_cap} pts, {used} already given"
-            rule = f"cap:{campaign.code} member"
-            lines.append(BreakdownLine("CAP", rule, left - granted, detail, **tag))  # type: ignore[arg-type]
+            lines.append(tagged("CAP", f"cap:{campaign.code} member", left - granted, detail))
             granted = left
     if campaign.budget is not None:
-        left = limits.budget_left.get(cid, campaign.budget - campaign.spent)
+        left = max(0, limits.budget_left.get(cid, campaign.budget - campaign.spent))
         if granted > left:
-            detail = f"budget {campaign.budget} pts, {max(left, 0)} left"
-            rule = f"cap:{campaign.code} budget"
-            lines.append(BreakdownLine("CAP", rule, max(left, 0) - granted, detail, **tag))  # type: ignore[arg-type]
-            granted = max(left, 0)
-    return Award(offer, base.points, granted, tuple(lines))
+            detail = f"budget {campaign.budget} pts, {left} left"
+            lines.append(tagged("CAP", f"cap:{campaign.code} budget", left - granted, detail))
+            granted = left
+    return Award(offer, raw.points, granted, tuple(lines))
 
 
 def price_offers(
