@@ -45,6 +45,7 @@ from app.domain.tiers import current_standing, evaluate_expiry, members_due_for_
 from app.domain.uow import UnitOfWork, unit_of_work
 from app.models import BusinessUnit, Member, MemberBalance, PointsLot, PointsTransaction
 from app.seed_activities import seed_demo_check_ins, seed_demo_rules
+from app.seed_campaigns import seed_demo_campaigns
 from app.seed_org import seed_organisation
 from app.seed_people import HOURS, Persona, make_people
 from app.seed_sources import seed_format_activity
@@ -143,6 +144,8 @@ async def seed_demo(
     )
     async with unit_of_work(sessions, now=now, tz=tz) as uow:
         await seed_format_activity(uow)  # the formats' own records (app/sources demo data)
+    async with unit_of_work(sessions, now=now, tz=tz) as uow:
+        await seed_demo_campaigns(uow)  # after the history: they run from today on
     async with unit_of_work(sessions, now=now, tz=tz) as uow:
         return await _report(uow, time.perf_counter() - started)
 

@@ -49,6 +49,11 @@ CHECKS = {
              AND p.account_kind IN ('MEMBER_AVAILABLE', 'MEMBER_PENDING')
         WHERE t.kind <> 'RELEASE'
         GROUP BY t.id HAVING t.points <> COALESCE(SUM(p.points), 0)""",
+    "campaign spent differs from what its members received": """
+        SELECT c.id, c.spent, COALESCE(u.total, 0) FROM campaigns c
+        LEFT JOIN (SELECT campaign_id, SUM(points) AS total FROM campaign_member_usage
+                   GROUP BY campaign_id) u ON u.campaign_id = c.id
+        WHERE c.spent <> COALESCE(u.total, 0)""",
 }
 
 

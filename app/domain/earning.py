@@ -1,9 +1,13 @@
-"""Earning: price an order in points (preview) and record it as a lot on the ledger.
+"""Earning: price an order in points (preview) and record it on the ledger.
 
 The price is a list of breakdown lines stored on the transaction (`detail["breakdown"]`): the
-base rate, then the member's tier multiplier as its own line. The tier that multiplies an order
-is the member's tier *before* that order: an order that lifts the member to a higher tier earns
-at the old tier's rate, and the new multiplier applies from the next order on.
+base rate, the member's tier multiplier, then each campaign that applies and each cap that cut
+one (app.domain.campaigns states the campaign rules). The tier that multiplies an order is the
+member's tier *before* that order: an order that lifts the member to a higher tier earns at
+the old tier's rate, and the new multiplier applies from the next order on.
+
+One earn records one lot for the order's own points (base + tier, funded by the unit) and one
+lot per campaign bonus (funded by the campaign's funder), all in one journal transaction.
 """
 
 from __future__ import annotations
@@ -12,10 +16,13 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal
 
-from app.domain.abuse import EarnScreen, screen_earn
+from app.domain import campaigns
+from app.domain.abuse import EarnScreen, Screening, screen_earn
 from app.domain.activities import reward_referral
+from app.domain.breakdown import Bonus, BreakdownLine
 from app.domain.expiry import expiry_for
 from app.domain.ledger import (
+    GROUP,
     Account,
     LotState,
     TxKind,
@@ -37,15 +44,25 @@ from app.domain.tiers import (
 )
 from app.domain.units import earn_rate, get_merchant, get_program, get_unit
 from app.domain.uow import UnitOfWork
-from app.models import BusinessUnit, Merchant, PointsLot, PointsTransaction, Tier
+from app.models import (
+    BusinessUnit,
+    Member,
+    MemberBalance,
+    Merchant,
+    PointsLot,
+    PointsTransaction,
+    Program,
+    Tier,
+)
 
-
-@dataclass(frozen=True)
-class BreakdownLine:
-    kind: str
-    rule: str
-    points: int
-    detail: str = ""
+__all__ = [
+    "BreakdownLine",
+    "EarnQuote",
+    "apply_campaigns",
+    "apply_tier",
+    "earn_points",
+    "quote_earn",
+]
 
 
 @dataclass(frozen=True)
@@ -58,10 +75,16 @@ class EarnQuote:
     category: str | None
     points: int
     lines: list[BreakdownLine] = field(default_factory=list)
+    bonuses: list[Bonus] = field(default_factory=list)
 
     @property
     def rule(self) -> str:
-        return "+".join(line.rule for line in self.lines)
+        return "+".join(line.rule for line in self.lines if line.kind != "CAP")
+
+    @property
+    def effective_category(self) -> str | None:
+        """The order's category, else its merchant's (as the earn rate reads it)."""
+        return self.category or (self.merchant.category if self.merchant else None)
 
 
 async def quote_earn(
@@ -74,7 +97,8 @@ async def quote_earn(
     member_id: int | str | None = None,
 ) -> EarnQuote:
     """Price an order in points: base rate (merchant > category > unit), rounded down; with a
-    member, times their current tier's multiplier (its own line). Nothing is recorded."""
+    member, times their current tier's multiplier (its own line) and the campaigns that apply
+    now (without taking anything from their budgets). Nothing is recorded."""
     value = parse_amount(amount, "amount")
     unit = await get_unit(uow.session, business_unit)
     shop = await get_merchant(uow.session, unit, merchant) if merchant not in (None, "") else None
@@ -92,7 +116,8 @@ async def quote_earn(
         return quote
     member = await get_member(uow, member_id)
     assert member.id is not None
-    return apply_tier(quote, (await current_standing(uow, member.id)).tier)
+    tier = (await current_standing(uow, member.id)).tier
+    return await apply_campaigns(uow, apply_tier(quote, tier), member=member, tier=tier)
 
 
 def apply_tier(quote: EarnQuote, tier: Tier) -> EarnQuote:
@@ -111,6 +136,35 @@ def apply_tier(quote: EarnQuote, tier: Tier) -> EarnQuote:
     return replace(quote, points=quote.points + line.points, lines=[*quote.lines, line])
 
 
+async def apply_campaigns(
+    uow: UnitOfWork, quote: EarnQuote, *, member: Member, tier: Tier, reserve: bool = False
+) -> EarnQuote:
+    """Add a line per campaign that applies (and per cap that cut one) on the base + tier
+    points. With `reserve` (earning, under the member's balance lock) the bonuses are taken
+    from the campaigns' budgets and the member's caps."""
+    assert quote.unit.id is not None and member.id is not None
+    facts = campaigns.OrderFacts(
+        at=uow.now,
+        unit_id=quote.unit.id,
+        merchant_id=quote.merchant.id if quote.merchant else None,
+        category=quote.effective_category,
+        amount=quote.amount,
+        tier_code=tier.code,
+        birthday=member.birthday,
+        basis=quote.points,
+    )
+    awards = await campaigns.award_campaigns(uow, facts, member_id=member.id, reserve=reserve)
+    if not awards:
+        return quote
+    extra = [line for award in awards for line in award.lines]
+    return replace(
+        quote,
+        points=quote.points + sum(award.granted for award in awards),
+        lines=[*quote.lines, *extra],
+        bonuses=campaigns.bonuses(awards),
+    )
+
+
 async def earn_points(
     uow: UnitOfWork,
     *,
@@ -125,9 +179,11 @@ async def earn_points(
     device_id: str | None = None,
     screen: EarnScreen | None = None,
 ) -> PointsTransaction:
-    """Record the points an order earns as one lot (pending for the unit's return window), at
-    the member's tier before this order; then upgrade the member if the order crossed a tier's
-    threshold, in the same transaction."""
+    """Record the points an order earns (pending for the unit's return window), at the
+    member's tier before this order, with the campaigns that apply now; then upgrade the
+    member if the order crossed a tier's threshold, in the same transaction. `screen` (the
+    anti-abuse velocity limits) may refuse the order or hold its points; a first purchase
+    pays the member's referrer."""
     order_ref = order_reference(order_ref)
     quote = await quote_earn(
         uow, business_unit=business_unit, amount=amount, merchant=merchant, category=category
@@ -141,12 +197,10 @@ async def earn_points(
     tiers = await load_tiers(uow.session)
     standing = await settle_standing(uow, member.id, actor=caller, tiers=tiers, program=program)
     quote = apply_tier(quote, standing.tier)
-    pending_until = uow.now + timedelta(days=unit.pending_days) if unit.pending_days > 0 else None
     screening = await screen_earn(
         uow, screen, member_id=member.id, unit_id=unit.id, device_id=device_id
     )
-    pending_until = screening.pending_until(pending_until)  # a refund loop may hold the points
-    state = LotState.PENDING if pending_until else LotState.AVAILABLE
+    quote = await apply_campaigns(uow, quote, member=member, tier=standing.tier, reserve=True)
     tx = PointsTransaction(
         member_id=member.id,
         kind=TxKind.EARN.value,
@@ -158,46 +212,69 @@ async def earn_points(
         category=quote.category,
         order_amount=quote.amount,
         points=quote.points,
-        detail={"breakdown": [line.__dict__ for line in quote.lines], **screening.detail},
+        detail={"breakdown": [line.as_dict() for line in quote.lines], **screening.detail},
         caller=caller,
         caller_ref=caller_ref,
         created_at=uow.now,
     )
-    if quote.points == 0:
-        await record(uow, tx, [])
-        await evaluate_upgrade(
-            uow, member.id, actor=caller, standing=standing, tiers=tiers, program=program
+    await _record_lots(uow, tx, quote, balance, program, screening)
+    if tx.points > 0:
+        await reward_referral(uow, member_id=member.id, order_tx=tx)
+    await evaluate_upgrade(
+        uow, member.id, actor=caller, standing=standing, tiers=tiers, program=program
+    )
+    return tx
+
+
+async def _record_lots(
+    uow: UnitOfWork,
+    tx: PointsTransaction,
+    quote: EarnQuote,
+    balance: MemberBalance,
+    program: Program,
+    screening: Screening,
+) -> None:
+    """Record `tx` with its postings and lots: the order's own points in a lot funded by the
+    unit, each campaign bonus in a lot funded by its funder; pending for the unit's return
+    window (or longer, when the screening holds them); available points pay off debt first."""
+    unit: BusinessUnit = quote.unit
+    own = quote.points - sum(bonus.points for bonus in quote.bonuses)
+    parts = [Bonus(None, unit.id, own), *quote.bonuses]  # None: the order's own points
+    parts = [part for part in parts if part.points > 0]
+    pending_until = uow.now + timedelta(days=unit.pending_days) if unit.pending_days > 0 else None
+    pending_until = screening.pending_until(pending_until)  # a refund loop may hold the points
+    state = LotState.PENDING if pending_until else LotState.AVAILABLE
+    legs = [(member_account(state), tx.member_id, quote.points)] if parts else []
+    legs += [(Account.ISSUED, _owner(part.funder_unit_id), -part.points) for part in parts]
+    await record(uow, tx, legs)
+    if not parts:
+        return
+    lots = [
+        PointsLot(
+            member_id=tx.member_id,
+            transaction_id=tx.id,
+            issuer_unit_id=unit.id,
+            funder_unit_id=part.funder_unit_id,
+            cost_per_point=unit.cost_per_point,
+            points=part.points,
+            remaining=part.points,
+            state=state.value,
+            earned_at=uow.now,
+            expires_at=expiry_for(program, uow.now, uow.tz),
+            pending_until=pending_until,
+            campaign_id=part.campaign_id,
         )
-        return tx
-    funder = unit.id
-    await record(
-        uow,
-        tx,
-        [(member_account(state), member.id, quote.points), (Account.ISSUED, funder, -quote.points)],
-    )
-    lot = PointsLot(
-        member_id=member.id,
-        transaction_id=tx.id,
-        issuer_unit_id=unit.id,
-        funder_unit_id=funder,
-        cost_per_point=unit.cost_per_point,
-        points=quote.points,
-        remaining=quote.points,
-        state=state.value,
-        earned_at=uow.now,
-        expires_at=expiry_for(program, uow.now, uow.tz),
-        pending_until=pending_until,
-    )
-    uow.session.add(lot)
+        for part in parts
+    ]
+    uow.session.add_all(lots)
     await uow.session.flush()
     if state == LotState.PENDING:
         balance.pending += quote.points
     else:
         balance.available += quote.points
-        repay_debt(uow, balance, tx, [lot])
+        repay_debt(uow, balance, tx, lots)
     await uow.session.flush()
-    await reward_referral(uow, member_id=member.id, order_tx=tx)
-    await evaluate_upgrade(
-        uow, member.id, actor=caller, standing=standing, tiers=tiers, program=program
-    )
-    return tx
+
+
+def _owner(funder_unit_id: int | None) -> int:
+    return funder_unit_id if funder_unit_id is not None else GROUP

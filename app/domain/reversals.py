@@ -2,19 +2,27 @@
 
 Both are new journal entries linked to the original (`reverses_id`); nothing is edited. The
 member's balance lock serialises reversals of one member, so totals are checked race-free.
+
+An earn may have several lots (its own points, and one per campaign bonus with its own
+funder): a refund takes back from each lot in proportion, each rounded down, and each lot's
+funder gets its points back; a campaign's bonus taken back returns to its budget and cap.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal
 
 from sqlalchemy import func, select
 
+from app.domain import campaigns
 from app.domain.errors import DomainError, ErrorCode
 from app.domain.ledger import (
     Account,
     AllocationKind,
+    Leg,
     LotState,
     TxKind,
     funder_of,
@@ -76,6 +84,17 @@ async def _reversals_of(uow: UnitOfWork, original: PointsTransaction) -> list[Po
     )
 
 
+@dataclass(frozen=True)
+class LotRefund:
+    """What one refund takes back from one lot of the order: from what is left in the lot,
+    as new debt (points already spent), and what had expired (not taken back)."""
+
+    lot: PointsLot
+    taken: int
+    debt: int
+    expired: int
+
+
 async def _refund_earn(
     uow: UnitOfWork,
     original: PointsTransaction,
@@ -98,81 +117,130 @@ async def _refund_earn(
         raise DomainError(
             ErrorCode.INVALID_INPUT, f"at most {left} CNY of this order is left to refund", "amount"
         )
-    # Cumulative target keeps partial refunds exact: the last one takes back what is left.
-    target = int(
-        (original.points * (refunded + refund) / order_amount).to_integral_value(ROUND_DOWN)
-    )
-    already = sum(-tx.points + tx.detail.get("expired", 0) for tx in previous)
-    due = target - already
-    lot = (
-        await uow.session.scalars(
-            select(PointsLot)
-            .where(PointsLot.transaction_id == original.id, PointsLot.origin_lot_id.is_(None))
-            .execution_options(populate_existing=True)
-        )
-    ).first()
-    taken = min(due, lot.remaining) if lot is not None else 0
-    short = due - taken
-    debt = 0
-    if short and lot is not None:
-        spent = await _spent_from(uow, lot)
-        debt_before = sum(tx.detail.get("debt", 0) for tx in previous)
-        debt = max(0, min(short, spent - debt_before))
+    lots = await _lots_of_order(uow, original)
+    parts = await _take_back(uow, lots, previous, (refunded + refund) / order_amount)
+    debt = sum(part.debt for part in parts)
     if debt and (await get_program(uow.session)).refund_shortfall == "BLOCK":
         raise DomainError(
             ErrorCode.INSUFFICIENT_POINTS,
             f"{debt} of the points to take back were already spent; refunds are blocked then",
             "transactionId",
         )
-    points = taken + debt
-    account = member_account(lot.state) if lot is not None else Account.MEMBER_AVAILABLE
-    funder = funder_of(lot) if lot is not None else original.business_unit_id
+    taken = sum(part.taken for part in parts)
+    member = original.member_id
+    legs: list[Leg] = []
+    for part in parts:
+        legs += [
+            (member_account(part.lot.state), member, -part.taken),
+            (Account.MEMBER_AVAILABLE, member, -part.debt),
+            (Account.ISSUED, funder_of(part.lot), part.taken + part.debt),
+        ]
     tx = await record(
         uow,
         PointsTransaction(
-            member_id=original.member_id,
+            member_id=member,
             kind=TxKind.EARN_REVERSAL.value,
             source="ORDER",
             rule="refund",
             business_unit_id=original.business_unit_id,
             order_ref=original.order_ref,
             cny_value=refund,
-            points=-points,
+            points=-(taken + debt),
             reverses_id=original.id,
             reason=reason,
             debt_change=debt,
-            detail={"taken": taken, "debt": debt, "expired": short - debt},
+            detail=_refund_detail(parts),
             caller=caller,
             caller_ref=caller_ref,
             created_at=uow.now,
         ),
-        [
-            (account, original.member_id, -taken),
-            (Account.MEMBER_AVAILABLE, original.member_id, -debt),
-            (Account.ISSUED, funder, points),
-        ],
+        legs,
     )
-    if taken:
-        take(uow, tx, lot, taken, AllocationKind.REFUND)
-    if lot is not None and lot.state == LotState.PENDING:
-        balance.pending -= taken
-    else:
-        balance.available -= taken
+    for part in parts:
+        if part.taken:
+            take(uow, tx, part.lot, part.taken, AllocationKind.REFUND)
+        if part.lot.state == LotState.PENDING:
+            balance.pending -= part.taken
+        else:
+            balance.available -= part.taken
     balance.available -= debt
     balance.debt += debt
     if debt:  # points the member still has pay the new debt at once, as later earnings would
-        repay_debt(uow, balance, tx, await open_lots(uow, original.member_id, LotState.AVAILABLE))
+        repay_debt(uow, balance, tx, await open_lots(uow, member, LotState.AVAILABLE))
+    # A campaign's bonus taken back (from the lot or as debt) returns to its budget and to the
+    # member's cap; points that expired before the refund stay used.
+    await campaigns.change_usage(
+        uow,
+        member,
+        {p.lot.campaign_id: -(p.taken + p.debt) for p in parts if p.lot.campaign_id is not None},
+    )
     await uow.session.flush()
     return tx
 
 
-async def _spent_from(uow: UnitOfWork, lot: PointsLot) -> int:
-    """Points of `lot` used up and not given back: spends net of restorations, and points that
-    paid off debt (they settled earlier spending, so they count as spent too)."""
-    spent = await uow.session.scalar(
-        select(func.coalesce(func.sum(LotAllocation.points), 0)).where(
-            LotAllocation.lot_id == lot.id,
-            LotAllocation.kind.in_(
+def _refund_detail(parts: list[LotRefund]) -> dict:
+    """Totals taken, charged as debt and expired; per lot too when the order has several."""
+    detail: dict = {
+        "taken": sum(part.taken for part in parts),
+        "debt": sum(part.debt for part in parts),
+        "expired": sum(part.expired for part in parts),
+    }
+    if len(parts) > 1:
+        detail["lots"] = {str(p.lot.id): [p.taken, p.debt, p.expired] for p in parts}
+    return detail
+
+
+async def _lots_of_order(uow: UnitOfWork, original: PointsTransaction) -> list[PointsLot]:
+    """The lots an earn made: its own points and one per campaign bonus, in id order."""
+    return list(
+        await uow.session.scalars(
+            select(PointsLot)
+            .where(PointsLot.transaction_id == original.id, PointsLot.origin_lot_id.is_(None))  # type: ignore[union-attr]
+            .order_by(PointsLot.id)
+            .execution_options(populate_existing=True)
+        )
+    )
+
+
+async def _take_back(
+    uow: UnitOfWork, lots: list[PointsLot], previous: list[PointsTransaction], share: Decimal
+) -> list[LotRefund]:
+    """Per lot, the cumulative target floor(lot points x share refunded so far) less what
+    earlier refunds took: exact over partial refunds, never more than a lot gave, and all of
+    it once the whole order is refunded. A shortfall becomes debt as far as the lot's points
+    were spent (and not already charged as debt); the rest had expired."""
+    if not lots:
+        return []
+    already: dict[int, int] = defaultdict(int)
+    debt_before: dict[int, int] = defaultdict(int)
+    for tx in previous:
+        legacy = [tx.detail.get(key, 0) for key in ("taken", "debt", "expired")]
+        # an order with one lot: the totals are that lot's
+        per_lot = tx.detail.get("lots") or {str(lots[0].id): legacy}
+        for lot_id, (taken, debt, expired) in per_lot.items():
+            already[int(lot_id)] += taken + debt + expired
+            debt_before[int(lot_id)] += debt
+    spent = await _spent_from(uow, lots)
+    parts = []
+    for lot in lots:
+        assert lot.id is not None
+        target = int((lot.points * share).to_integral_value(ROUND_DOWN))
+        due = max(0, target - already[lot.id])
+        taken = min(due, lot.remaining)
+        short = due - taken
+        debt = max(0, min(short, spent.get(lot.id, 0) - debt_before[lot.id])) if short else 0
+        parts.append(LotRefund(lot, taken, debt, short - debt))
+    return parts
+
+
+async def _spent_from(uow: UnitOfWork, lots: list[PointsLot]) -> dict[int, int]:
+    """Points of each lot used up and not given back: spends net of restorations, and points
+    that paid off debt (they settled earlier spending, so they count as spent too)."""
+    rows = await uow.session.execute(
+        select(LotAllocation.lot_id, func.sum(LotAllocation.points))
+        .where(
+            LotAllocation.lot_id.in_([lot.id for lot in lots]),  # type: ignore[attr-defined]
+            LotAllocation.kind.in_(  # type: ignore[attr-defined]
                 [
                     AllocationKind.SPEND.value,
                     AllocationKind.RESTORE.value,
@@ -180,8 +248,9 @@ async def _spent_from(uow: UnitOfWork, lot: PointsLot) -> int:
                 ]
             ),
         )
+        .group_by(LotAllocation.lot_id)
     )
-    return int(spent or 0)
+    return {lot_id: int(points or 0) for lot_id, points in rows}
 
 
 async def _cancel_spend(

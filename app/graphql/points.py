@@ -61,10 +61,30 @@ class ReverseTransactionInput:
 
 @strawberry.type
 class EarnBreakdownLine:
-    kind: str
+    kind: str = strawberry.field(description="BASE, TIER, CAMPAIGN or CAP (a limit's cut).")
     rule: str
     points: int
     detail: str
+    campaign_id: strawberry.ID | None = strawberry.field(
+        default=None, description="CAMPAIGN and CAP lines: the campaign."
+    )
+    funder: str | None = strawberry.field(
+        default=None,
+        description="CAMPAIGN and CAP lines: who pays, GROUP (marketing budget) or a unit code;"
+        " BASE and TIER points are paid by the order's unit.",
+    )
+
+    @classmethod
+    def from_dict(cls, line: dict[str, Any]) -> EarnBreakdownLine:
+        campaign = line.get("campaign_id")
+        return cls(
+            kind=line["kind"],
+            rule=line["rule"],
+            points=line["points"],
+            detail=line.get("detail", ""),
+            campaign_id=strawberry.ID(str(campaign)) if campaign is not None else None,
+            funder=line.get("funder"),
+        )
 
 
 @strawberry.type
@@ -135,7 +155,7 @@ async def _after(info: Info, result: dict[str, Any]) -> tuple[TransactionRow, Po
 
 
 def _lines(row: TransactionRow) -> list[EarnBreakdownLine]:
-    return [EarnBreakdownLine(**line) for line in row.detail.get("breakdown", [])]
+    return [EarnBreakdownLine.from_dict(line) for line in row.detail.get("breakdown", [])]
 
 
 @strawberry.type
@@ -165,7 +185,7 @@ class PointsQuery:
             raise domain_graphql_error(error) from None
         return EarnPreview(
             points=quote.points,
-            breakdown=[EarnBreakdownLine(**vars(line)) for line in quote.lines],
+            breakdown=[EarnBreakdownLine.from_dict(line.as_dict()) for line in quote.lines],
             business_unit=BusinessUnit.from_row(quote.unit),
         )
 

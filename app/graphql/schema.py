@@ -24,6 +24,7 @@ from strawberry.types.graphql import OperationType
 
 from app.graphql.abuse import AbuseMutation, AbuseQuery
 from app.graphql.activities import ActivityMutation, ActivityQuery
+from app.graphql.campaigns import CampaignMutation, CampaignQuery
 from app.graphql.context import FreshLoaders
 from app.graphql.limits import QueryCost, hide_suggestions, within_request_timeout
 from app.graphql.live import PointsSubscription
@@ -44,10 +45,19 @@ Query = merge_types(
         OperationsQuery,
         ActivityQuery,
         AbuseQuery,
+        CampaignQuery,
     ),
 )
 Mutation = merge_types(
-    "Mutation", (MemberMutation, PointsMutation, TierMutation, ActivityMutation, AbuseMutation)
+    "Mutation",
+    (
+        MemberMutation,
+        PointsMutation,
+        TierMutation,
+        ActivityMutation,
+        AbuseMutation,
+        CampaignMutation,
+    ),
 )
 Subscription = merge_types("Subscription", (PointsSubscription,))
 

@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from app.models.abuse import AbuseFlag
 from app.models.access import PartnerKey
 from app.models.activities import ActivityEvent, ActivityRule
+from app.models.campaigns import Campaign, CampaignMemberUsage
 from app.models.formats import (
     ConvenienceOrder,
     HotelStay,
@@ -32,6 +33,8 @@ __all__ = [
     "ActivityEvent",
     "ActivityRule",
     "BusinessUnit",
+    "Campaign",
+    "CampaignMemberUsage",
     "CategoryRate",
     "ConvenienceOrder",
     "HotelStay",

@@ -117,6 +117,9 @@ class PointsLot(SQLModel, table=True):
     expires_at: datetime = _ts()
     pending_until: datetime | None = _ts(nullable=True)
     origin_lot_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    # The campaign whose bonus this lot holds (None: the order's own points); refunds give
+    # what they take back from such a lot back to the campaign's budget and member cap.
+    campaign_id: int | None = Field(default=None)
 
 
 class LotAllocation(SQLModel, table=True):

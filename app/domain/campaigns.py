@@ -1,0 +1,310 @@
+"""Campaigns in the earning engine: which campaigns an order meets, what each one gives, and
+the limits that cut it. The rules, stated once (README "Campaigns" says the same):
+
+- Basis: every campaign works on the order's points after the tier line (base + tier), never
+  on another campaign's bonus, so campaigns add up: two x2 campaigns give basis x 3.
+- MULTIPLIER: floor(basis x (rate - 1)) extra (rate 2 = double points).
+  THRESHOLD: floor(basis x rate) extra when the order is >= min_amount (rate 0.1 = +10 %).
+  FIXED: `points` extra. `min_amount` is a filter any kind may use; THRESHOLD requires it.
+- Filters (an empty list matches everything): time window [starts_at, ends_at) and not ended;
+  units, merchants, categories (the order's, else the merchant's), tiers (the member's tier
+  before the order, the one that prices it), weekdays (ISO 1 = Monday) and birthday month,
+  both in the group's time zone. A Feb 29 birthday is in February, leap year or not.
+- Limits, in this order: the per-member cap (points one member receives over the campaign's
+  life, net of refunds), then the budget (points the campaign gives in all, net of refunds).
+  A cut shows as a CAP line with negative points; an exhausted campaign gives nothing.
+- Exclusive groups: campaigns sharing an `exclusive_group` compete and only the one giving the
+  most points after its limits applies (ties: the lowest id); campaigns without a group stack.
+- Funding: a campaign's points go into a lot of their own funded by `funder_unit_id` (None: the
+  group's marketing budget), so settlement charges the right party.
+
+Concurrency: an earn reserves its bonuses under the member's balance lock; budgeted campaigns
+are then locked (`FOR UPDATE`, id order) and their `spent` raised in the same transaction, and
+the table's check constraint refuses any overspend. Per-member usage changes only under the
+member's lock. Cost per earn: one query for the active campaigns, and when they apply one lock,
+one usage read and two writes, however many campaigns there are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import ROUND_DOWN, Decimal
+from enum import StrEnum
+
+from sqlalchemy import Integer, any_, bindparam, func, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+
+from app.domain.breakdown import Bonus, BreakdownLine
+from app.domain.uow import UnitOfWork
+from app.models import BusinessUnit, Campaign, CampaignMemberUsage
+
+GROUP_FUNDER = "GROUP"
+
+
+class CampaignKind(StrEnum):
+    MULTIPLIER = "MULTIPLIER"
+    FIXED = "FIXED"
+    THRESHOLD = "THRESHOLD"
+
+
+@dataclass(frozen=True)
+class OrderFacts:
+    """What the filters look at: one order, priced at `basis` points (base + tier)."""
+
+    at: datetime
+    unit_id: int
+    merchant_id: int | None
+    category: str | None
+    amount: Decimal
+    tier_code: str
+    birthday: date | None
+    basis: int
+
+
+@dataclass(frozen=True)
+class Offer:
+    """An active campaign with its funder's name (a unit code, or GROUP)."""
+
+    campaign: Campaign
+    funder: str
+
+
+@dataclass
+class Limits:
+    """Points left in each budgeted campaign, and what this member already received."""
+
+    budget_left: dict[int, int] = field(default_factory=dict)
+    member_used: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Award:
+    """One campaign applied to one order: what it would give and what its limits let through."""
+
+    offer: Offer
+    raw: int
+    granted: int
+    lines: tuple[BreakdownLine, ...]
+
+    @property
+    def campaign(self) -> Campaign:
+        return self.offer.campaign
+
+
+def _num(value: Decimal | None) -> str:
+    return format((value or Decimal(0)).normalize(), "f")
+
+
+def matches(campaign: Campaign, facts: OrderFacts, tz, *, window: bool = True) -> bool:
+    """Whether the order meets every filter (the time window too unless `window` is False)."""
+    if window:
+        if facts.at < campaign.starts_at or (campaign.ends_at and facts.at >= campaign.ends_at):
+            return False
+        if campaign.ended_at is not None and facts.at >= campaign.ended_at:
+            return False
+    local = facts.at.astimezone(tz)
+    return (
+        (not campaign.unit_ids or facts.unit_id in campaign.unit_ids)
+        and (not campaign.merchant_ids or facts.merchant_id in campaign.merchant_ids)
+        and (not campaign.categories or facts.category in campaign.categories)
+        and (not campaign.tier_codes or facts.tier_code in campaign.tier_codes)
+        and (not campaign.weekdays or local.isoweekday() in campaign.weekdays)
+        and (not campaign.birthday_month or _birthday_month(facts.birthday, local.month))
+        and (campaign.min_amount is None or facts.amount >= campaign.min_amount)
+    )
+
+
+def _birthday_month(birthday: date | None, month: int) -> bool:
+    return birthday is not None and birthday.month == month
+
+
+def raw_bonus(campaign: Campaign, basis: int) -> BreakdownLine:
+    """The campaign's line before limits (funder and id filled in by the caller)."""
+    rate = campaign.rate or Decimal(0)
+    if campaign.kind == CampaignKind.FIXED:
+        points = campaign.points or 0
+        rule = f"campaign:{campaign.code} +{points}"
+        return BreakdownLine("CAMPAIGN", rule, points, f"fixed bonus of {points} pts")
+    if campaign.kind == CampaignKind.MULTIPLIER:
+        exact = basis * (rate - 1)
+        rule = f"campaign:{campaign.code} x{_num(rate)}"
+        detail = f"{basis} pts (base + tier) x ({_num(rate)} - 1) = {_num(exact)}, rounded down"
+    else:
+        exact = basis * rate
+        rule = f"campaign:{campaign.code} +{_num(rate * 100)}% >= {campaign.min_amount} CNY"
+        detail = f"{basis} pts (base + tier) x {_num(rate)} = {_num(exact)}, rounded down"
+    points = int(exact.to_integral_value(rounding=ROUND_DOWN))
+    return BreakdownLine("CAMPAIGN", rule, points, detail)
+
+
+def price_offer(offer: Offer, facts: OrderFacts, limits: Limits) -> Award | None:
+    """The campaign's line and the CAP lines its limits add; None when it gives nothing."""
+    campaign = offer.campaign
+    cid = campaign.id or 0  # 0: an unsaved campaign (a simulation)
+    raw = raw_bonus(campaign, facts.basis)
+    if raw.points <= 0:
+        return None
+
+    def tagged(kind: str, rule: str, points: int, detail: str) -> BreakdownLine:
+        return BreakdownLine(kind, rule, points, detail, campaign_id=cid, funder=offer.funder)
+
+    lines = [tagged(raw.kind, raw.rule, raw.points, raw.detail)]
+    granted = raw.points
+    if campaign.per_member_cap is not None:
+        used = limits.member_used.get(cid, 0)
+        left = max(0, campaign.per_member_cap - used)
+        if granted > left:
+            detail = f"per-member cap {campaign.per_member_cap} pts, {used} already given"
+            lines.append(tagged("CAP", f"cap:{campaign.code} member", left - granted, detail))
+            granted = left
+    if campaign.budget is not None:
+        left = max(0, limits.budget_left.get(cid, campaign.budget - campaign.spent))
+        if granted > left:
+            detail = f"budget {campaign.budget} pts, {left} left"
+            lines.append(tagged("CAP", f"cap:{campaign.code} budget", left - granted, detail))
+            granted = left
+    return Award(offer, raw.points, granted, tuple(lines))
+
+
+def price_offers(
+    offers: Iterable[Offer], facts: OrderFacts, limits: Limits, tz, *, window: bool = True
+) -> list[Award]:
+    """Every campaign the order meets, priced and limited; within an exclusive group only the
+    best one survives. In campaign id order."""
+    awards = [
+        award
+        for offer in sorted(offers, key=lambda o: o.campaign.id or 0)
+        if matches(offer.campaign, facts, tz, window=window)
+        and (award := price_offer(offer, facts, limits)) is not None
+    ]
+    best: dict[str, Award] = {}
+    for award in awards:
+        group = award.campaign.exclusive_group
+        if group is not None and (group not in best or award.granted > best[group].granted):
+            best[group] = award
+    return [a for a in awards if best.get(a.campaign.exclusive_group or "", a) is a]
+
+
+def bonuses(awards: Sequence[Award]) -> list[Bonus]:
+    return [
+        Bonus(a.campaign.id, a.campaign.funder_unit_id, a.granted)  # type: ignore[arg-type]
+        for a in awards
+        if a.granted > 0
+    ]
+
+
+async def active_offers(uow: UnitOfWork, unit_id: int) -> list[Offer]:
+    """Campaigns running now that may apply at this unit, with their funders (one query)."""
+    funder = BusinessUnit.__table__.alias("funder")  # type: ignore[attr-defined]
+    now = uow.now
+    rows = await uow.session.execute(
+        select(Campaign, funder.c.code)
+        .outerjoin(funder, funder.c.id == Campaign.funder_unit_id)
+        .where(
+            Campaign.ended_at.is_(None),  # type: ignore[union-attr]
+            Campaign.starts_at <= now,
+            or_(Campaign.ends_at.is_(None), Campaign.ends_at > now),  # type: ignore[union-attr, operator]
+            or_(
+                func.cardinality(Campaign.unit_ids) == 0,
+                literal(unit_id) == any_(Campaign.unit_ids),
+            ),
+        )
+        .order_by(Campaign.id)
+        .execution_options(populate_existing=True)
+    )
+    return [Offer(campaign, code or GROUP_FUNDER) for campaign, code in rows]
+
+
+async def award_campaigns(
+    uow: UnitOfWork, facts: OrderFacts, *, member_id: int, reserve: bool
+) -> list[Award]:
+    """Price the campaigns an order meets. With `reserve` (an earn, under the member's balance
+    lock) budgets are locked and raised and the member's usage recorded; without (a preview)
+    nothing is locked or written."""
+    offers = await active_offers(uow, facts.unit_id)
+    offers = [offer for offer in offers if matches(offer.campaign, facts, uow.tz)]
+    if not offers:
+        return []
+    limits = Limits()
+    budgeted = [o.campaign.id for o in offers if o.campaign.budget is not None]
+    if budgeted and reserve:
+        locked = await uow.session.execute(
+            select(Campaign.id, Campaign.budget, Campaign.spent)
+            .where(Campaign.id.in_(budgeted))  # type: ignore[union-attr]
+            .order_by(Campaign.id)
+            .with_for_update()
+        )
+        limits.budget_left = {cid: budget - spent for cid, budget, spent in locked}
+    capped = [o.campaign.id for o in offers if o.campaign.per_member_cap is not None]
+    if capped:
+        used = await uow.session.execute(
+            select(CampaignMemberUsage.campaign_id, CampaignMemberUsage.points).where(
+                CampaignMemberUsage.member_id == member_id,
+                CampaignMemberUsage.campaign_id.in_(capped),  # type: ignore[attr-defined]
+            )
+        )
+        limits.member_used = {campaign: points for campaign, points in used.all()}
+    awards = price_offers(offers, facts, limits, uow.tz)
+    if reserve:
+        granted = {award.campaign.id: award.granted for award in awards}
+        await change_usage(uow, member_id, granted)  # type: ignore[arg-type]
+    return awards
+
+
+async def change_usage(uow: UnitOfWork, member_id: int, change: dict[int, int]) -> None:
+    """Add `change[campaign]` points (negative: a refund gives them back) to each campaign's
+    `spent` and to this member's usage. The caller holds the member's balance lock; campaign
+    rows are updated in id order."""
+    change = {cid: points for cid, points in sorted(change.items()) if points}
+    if not change:
+        return
+    table = Campaign.__table__  # type: ignore[attr-defined]
+    await uow.session.execute(
+        update(table)
+        .where(table.c.id == bindparam("cid", type_=Integer))
+        .values(spent=table.c.spent + bindparam("delta", type_=Integer)),
+        [{"cid": cid, "delta": points} for cid, points in change.items()],
+        execution_options={"synchronize_session": False},
+    )
+    usage = CampaignMemberUsage.__table__  # type: ignore[attr-defined]
+    back = {cid: points for cid, points in change.items() if points < 0}
+    if back:  # a refund: the usage rows exist (an INSERT would trip the check first)
+        await uow.session.execute(
+            update(usage)
+            .where(
+                usage.c.campaign_id == bindparam("cid", type_=Integer),
+                usage.c.member_id == member_id,
+            )
+            .values(points=usage.c.points + bindparam("delta", type_=Integer)),
+            [{"cid": cid, "delta": points} for cid, points in back.items()],
+        )
+    given = {cid: points for cid, points in change.items() if points > 0}
+    if not given:
+        return
+    stmt = insert(CampaignMemberUsage).values(
+        [{"campaign_id": cid, "member_id": member_id, "points": p} for cid, p in given.items()]
+    )
+    await uow.session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["campaign_id", "member_id"],
+            set_={"points": CampaignMemberUsage.points + stmt.excluded.points},
+        )
+    )
+
+
+__all__ = [
+    "GROUP_FUNDER",
+    "Award",
+    "CampaignKind",
+    "Limits",
+    "Offer",
+    "OrderFacts",
+    "active_offers",
+    "award_campaigns",
+    "bonuses",
+    "change_usage",
+    "matches",
+    "price_offers",
+]
