@@ -61,10 +61,22 @@ FIELD_COSTS: dict[str, int] = {
     "Member.tierHistory": 3,
     "Member.dynamicCode": 10,  # a Redis write per call
     "PointsBalance.expiring": 5,
+    "Query.activityProgress": 5,
+    # Reads from the formats' own systems (a remote call per unit when configured so).
+    "Member.activity": 20,
+    "Member.overview": 5,
+    "FormatOverview.usage": 10,
+    "FormatOverview.activity": 10,
+    # Operator reads over many rows.
+    "Query.operatorActions": 5,
+    "Query.abuseFlags": 5,
+    "Query.campaigns": 5,
+    "Query.simulateCampaign": 500,  # replays a period's orders through a campaign
     # Mutations write a ledger transaction; these do the most work.
     "Mutation.earnPoints": 20,
     "Mutation.spendPoints": 20,
     "Mutation.reverseTransaction": 20,
+    "Mutation.recordActivity": 20,
 }
 
 LIST_SIZES: dict[str, int] = {
@@ -72,6 +84,7 @@ LIST_SIZES: dict[str, int] = {
     "Query.tiers": 10,
     "Member.tierHistory": 20,
     "PointsBalance.expiring": 10,
+    "MemberOverview.formats": 6,  # one entry per business unit
 }
 
 

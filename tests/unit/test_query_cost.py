@@ -120,3 +120,20 @@ def test_the_named_operation_is_priced():
     assert cost(document, operation="B") == 10 + 1 + 100 * 0
     with pytest.raises(QueryCostError):
         cost(document)  # two operations and no name: execution refuses it
+
+
+def test_the_member_360_view_is_priced_per_unit_and_per_remote_call():
+    overview = """{ me { overview { formats { usage { spend }
+        activity(first: 5) { edges { node { id } } } } } } }"""
+    # me 1 + overview 5 + 6 formats x (1 + usage 10 + activity 10 + 5 x (edges 1 + node 1 ...))
+    per_format = 1 + FIELD_COSTS["FormatOverview.usage"] + FIELD_COSTS["FormatOverview.activity"]
+    per_format += 5 * 1  # edges x 5 (node is inside edges: 1 each)
+    assert cost(overview) >= 1 + FIELD_COSTS["Member.overview"] + 6 * per_format
+    listing = "{ me { activity(first: 100) { edges { node { id } } } } }"
+    assert cost(listing) > cost("{ me { activity(first: 1) { edges { node { id } } } } }")
+
+
+def test_a_campaign_simulation_costs_like_a_report():
+    query = """query($i: SimulateCampaignInput!) { simulateCampaign(input: $i) { points } }"""
+    assert cost(query, {"i": {}}) >= FIELD_COSTS["Query.simulateCampaign"]
+    assert cost(HOME) * 10 < cost(query, {"i": {}})
