@@ -90,7 +90,7 @@ class EarnQuote:
 async def quote_earn(
     uow: UnitOfWork,
     *,
-    business_unit: str | int,
+    business_unit: str | int | BusinessUnit,
     amount: Decimal | str,
     merchant: str | int | None = None,
     category: str | None = None,
@@ -169,7 +169,7 @@ async def earn_points(
     uow: UnitOfWork,
     *,
     member_id: int | str,
-    business_unit: str | int,
+    business_unit: str | int | BusinessUnit,
     order_ref: str,
     amount: Decimal | str,
     caller: str,

@@ -98,6 +98,7 @@ async def lock_balance(uow: UnitOfWork, member_id: int) -> MemberBalance:
     ).first()
     if balance is None:
         raise DomainError(ErrorCode.NOT_FOUND, f"no member {member_id}", "memberId")
+    uow.balances[member_id] = balance
     return balance
 
 
@@ -110,6 +111,8 @@ async def record(uow: UnitOfWork, tx: PointsTransaction, legs: Iterable[Leg]) ->
         raise AssertionError(f"unbalanced postings {merged}")
     uow.session.add(tx)
     await uow.session.flush()
+    assert tx.id is not None
+    uow.recorded[tx.id] = tx
     for (account, owner), points in merged.items():
         if points:
             uow.session.add(

@@ -100,7 +100,7 @@ async def spend_points(
     uow: UnitOfWork,
     *,
     member_id: int | str,
-    business_unit: str | int,
+    business_unit: str | int | BusinessUnit,
     order_ref: str,
     order_amount: Decimal | str,
     points: int,

@@ -15,9 +15,11 @@ UNIT_KINDS = ("MALL", "HOTEL", "OFFICE", "PROPERTY", "CONVENIENCE", "TOURISM")
 
 
 async def get_unit(
-    session: AsyncSession, ref: str | int, field: str = "businessUnitId"
+    session: AsyncSession, ref: str | int | BusinessUnit, field: str = "businessUnitId"
 ) -> BusinessUnit:
-    """The unit with this id or code, or NOT_FOUND."""
+    """The unit with this id or code, or NOT_FOUND; a unit already loaded is itself."""
+    if isinstance(ref, BusinessUnit):
+        return ref
     text = str(ref).strip()
     if text.isdigit():
         unit = await session.get(BusinessUnit, int(text))

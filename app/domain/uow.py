@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+if TYPE_CHECKING:
+    from app.models import MemberBalance, PointsTransaction
 
 
 @dataclass
@@ -16,6 +20,10 @@ class UnitOfWork:
     session: AsyncSession
     now: datetime
     tz: ZoneInfo
+    # What this unit of work locked and wrote, held strongly (the session's identity map holds
+    # rows only weakly) so that callers can show them after the commit without reading again.
+    balances: dict[int, MemberBalance] = field(default_factory=dict)
+    recorded: dict[int, PointsTransaction] = field(default_factory=dict)
 
     def local_date(self, moment: datetime | None = None) -> date:
         return (moment or self.now).astimezone(self.tz).date()

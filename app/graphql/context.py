@@ -57,6 +57,8 @@ class Context:
     request_id: str = ""
     connection_params: dict[str, Any] | None = None  # a websocket's connection_init payload
     websocket: bool = False
+    # Transactions committed by this request's mutations, by id (see execution.remember_committed)
+    committed_transactions: dict[int, Any] = field(default_factory=dict)
 
     @property
     def settings(self) -> Settings:

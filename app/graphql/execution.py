@@ -37,16 +37,19 @@ async def execute(
             )
         async with ctx.uow() as uow:
             if idempotency_key is None:
-                return await effect(uow), []
-            outcome = await run_once(
-                uow,
-                caller=ctx.principal.caller,
-                key=idempotency_key,
-                operation=operation,
-                payload=payload or {},
-                effect=lambda: effect(uow),
-            )
-            return {**outcome.result, "replayed": outcome.replayed}, []
+                result = await effect(uow)
+            else:
+                outcome = await run_once(
+                    uow,
+                    caller=ctx.principal.caller,
+                    key=idempotency_key,
+                    operation=operation,
+                    payload=payload or {},
+                    effect=lambda: effect(uow),
+                )
+                result = {**outcome.result, "replayed": outcome.replayed}
+        remember_committed(ctx, uow)
+        return result, []
     except DomainError as error:
         return _refused(user_error(error))
     except PermissionDenied as error:
@@ -60,6 +63,14 @@ async def execute(
                 field=None,
             )
         )
+
+
+def remember_committed(ctx: Any, uow: UnitOfWork) -> None:
+    """After the commit: the balances the effect locked and the transactions it recorded are
+    what the database now holds, so the payload shows them without reading them again."""
+    for member_id, row in uow.balances.items():
+        ctx.loaders.balance.clear(member_id).prime(member_id, row)
+    ctx.committed_transactions.update(uow.recorded)
 
 
 def _refused(error: UserError) -> tuple[dict[str, Any], list[UserError]]:

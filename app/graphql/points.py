@@ -19,6 +19,7 @@ from app.graphql.errors import UserError, domain_graphql_error, forbidden
 from app.graphql.execution import execute
 from app.graphql.permissions import CanEarn, CanReverse, CanSpend, IsAuthenticated
 from app.graphql.types import BusinessUnit, PointsBalance, PointsTransaction, load_balance
+from app.models import BusinessUnit as BusinessUnitRow
 from app.models import PointsTransaction as TransactionRow
 
 KEY_HELP = "Required by mutations: a retry with the same key returns the first result."
@@ -132,9 +133,9 @@ def _fields(obj: Any) -> dict[str, Any]:
     return {k: (str(v) if v is not None else None) for k, v in vars(obj).items()}
 
 
-async def _authorise_till(uow, principal, member_id: str, unit_ref: str) -> int:
-    """A partner acts for its own unit and for members presented to it; returns the unit id,
-    which the domain then finds in the session without another query."""
+async def _authorise_till(uow, principal, member_id: str, unit_ref: str) -> BusinessUnitRow:
+    """A partner acts for its own unit and for members presented to it; returns the unit, which
+    the domain then uses without another query (the session only holds it weakly)."""
     unit = await get_unit(uow.session, unit_ref)
     assert unit.id is not None  # a stored row
     ensure_acts_for_unit(principal, unit.id)
@@ -142,14 +143,16 @@ async def _authorise_till(uow, principal, member_id: str, unit_ref: str) -> int:
         await get_member(uow, member_id)  # ops see every member: an unknown one is NOT_FOUND
     else:
         await ensure_can_see_member(uow, principal, int(member_id) if member_id.isdigit() else -1)
-    return unit.id
+    return unit
 
 
 async def _after(info: Info, result: dict[str, Any]) -> tuple[TransactionRow, PointsBalance]:
     """The committed transaction and the member's balance; live subscribers are told."""
     ctx = info.context
-    async with ctx.services.sessions() as session:
-        row = await session.get(TransactionRow, result["transaction_id"])
+    row = ctx.committed_transactions.get(result["transaction_id"])
+    if row is None:  # a replay: the first request recorded it
+        async with ctx.services.sessions() as session:
+            row = await session.get(TransactionRow, result["transaction_id"])
     await publish_points_changed(ctx.redis, ctx.settings.redis_prefix, row.member_id)
     return row, await load_balance(info, row.member_id)
 
@@ -168,13 +171,13 @@ class PointsQuery:
         ctx = info.context
         try:
             async with ctx.uow() as uow:
-                unit_id = await _authorise_till(
+                unit = await _authorise_till(
                     uow, ctx.principal, input.member_id, input.business_unit_id
                 )
                 quote = await earning.quote_earn(
                     uow,
                     member_id=input.member_id,
-                    business_unit=unit_id,
+                    business_unit=unit,
                     amount=input.amount,
                     merchant=input.merchant_id,
                     category=input.category,
@@ -197,13 +200,13 @@ class PointsMutation:
         ctx = info.context
 
         async def effect(uow):
-            unit_id = await _authorise_till(
+            unit = await _authorise_till(
                 uow, ctx.principal, input.member_id, input.business_unit_id
             )
             tx = await earning.earn_points(
                 uow,
                 member_id=input.member_id,
-                business_unit=unit_id,
+                business_unit=unit,
                 order_ref=input.order_ref,
                 amount=input.amount,
                 merchant=input.merchant_id,
@@ -246,13 +249,13 @@ class PointsMutation:
         ctx = info.context
 
         async def effect(uow):
-            unit_id = await _authorise_till(
+            unit = await _authorise_till(
                 uow, ctx.principal, input.member_id, input.business_unit_id
             )
             tx = await spending.spend_points(
                 uow,
                 member_id=input.member_id,
-                business_unit=unit_id,
+                business_unit=unit,
                 order_ref=input.order_ref,
                 order_amount=input.order_amount,
                 points=input.points,

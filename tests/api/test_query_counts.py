@@ -128,3 +128,36 @@ async def test_aliased_lists_batch_per_list_at_most(units, gql, creds, engine, u
     balance_queries = [s for s in statements if "FROM member_balances" in s]
     assert 1 <= len(balance_queries) <= 2, statements
     assert len(statements) <= 4, statements
+
+
+TILL_EARN = """mutation($i: EarnPointsInput!) {
+  earnPoints(input: $i) { points balance { available pending } transaction { id points }
+                          errors { code } } }"""
+
+
+async def test_an_earn_reads_its_unit_once_and_answers_from_what_it_wrote(
+    units, gql, creds, engine, uow_factory
+):
+    async with uow_factory() as uow:
+        member = await new_member(uow, "HOTEL")
+    hotel = await creds.partner("HOTEL")
+    await gql("{ businessUnits { code } }", as_=hotel)  # the key is remembered from now on
+    order = {"memberId": str(member), "businessUnitId": "HOTEL", "amount": "88.00"}
+    body, statements = await run_counted(
+        gql, engine, hotel, TILL_EARN, {"i": {**order, "orderRef": "C1", "idempotencyKey": "C1"}}
+    )
+    payload = body["data"]["earnPoints"]
+    assert payload["errors"] == [] and payload["points"] == 176
+    assert payload["balance"] == {"available": 176, "pending": 0}
+    reads = [s for s in statements if s.startswith("SELECT")]
+    assert sum("FROM business_units" in s for s in reads) == 1, reads
+    assert sum("FROM member_balances" in s for s in reads) == 1  # the lock; not read again
+    assert not any(s.startswith("SELECT partner_keys") for s in reads)
+    assert not any("FROM points_transactions WHERE points_transactions.id =" in s for s in reads)
+
+    # A replay reads what the first request recorded.
+    replay, _ = await run_counted(
+        gql, engine, hotel, TILL_EARN, {"i": {**order, "orderRef": "C1", "idempotencyKey": "C1"}}
+    )
+    assert replay["data"]["earnPoints"]["transaction"] == payload["transaction"]
+    assert replay["data"]["earnPoints"]["balance"] == payload["balance"]
