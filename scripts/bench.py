@@ -169,7 +169,64 @@ def start_gateway(url: str, args: argparse.Namespace) -> tuple[subprocess.Popen,
     raise SystemExit("gateway did not start")
 
 
-def run_wrk(base: str, kind: str, creds: dict, args: argparse.Namespace, seconds: int) -> dict:
+def process_table() -> dict[int, tuple[str, int, float]]:
+    """Every process: pid -> (command name, parent pid, CPU seconds used so far)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        rest = stat[stat.rindex(")") + 2 :].split()
+        table[int(entry.name)] = (comm, int(rest[1]), (int(rest[11]) + int(rest[12])) / ticks)
+    return table
+
+
+def cpu_split(gateway_pid: int | None) -> dict[str, float]:
+    """CPU seconds used so far, per process, grouped: the gateway's processes, PostgreSQL's."""
+    table = process_table()
+    family = {gateway_pid} if gateway_pid else set()
+    grew = True
+    while grew:
+        children = {pid for pid, (_, parent, _) in table.items() if parent in family}
+        grew = not children <= family
+        family |= children
+    return {
+        **{f"gateway:{pid}": table[pid][2] for pid in family if pid in table},
+        **{f"postgres:{pid}": cpu for pid, (comm, _, cpu) in table.items() if comm == "postgres"},
+    }
+
+
+def measure_cpu(command: list[str], seconds: int, gateway_pid: int | None, **popen) -> tuple:
+    """Run a load generator; sample CPU use after its first second and before its last one.
+    Returns (its stdout, its return code, gateway CPU seconds, PostgreSQL CPU seconds, window)."""
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen
+    )
+    window = max(1.0, seconds - 2.0)
+    time.sleep(1.0)
+    before = cpu_split(gateway_pid)
+    time.sleep(window)
+    after = cpu_split(gateway_pid)
+    out, err = process.communicate()
+    used = {group: 0.0 for group in ("gateway", "postgres")}
+    for key, cpu in after.items():
+        used[key.partition(":")[0]] += cpu - before.get(key, 0.0)
+    return out, err, process.returncode, used["gateway"], used["postgres"], window
+
+
+def run_wrk(
+    base: str,
+    kind: str,
+    creds: dict,
+    args: argparse.Namespace,
+    seconds: int,
+    gateway_pid: int | None = None,
+) -> dict:
     script = wrk_script(
         kind,
         run=f"{int(time.time())}{kind[0]}{seconds}",
@@ -180,7 +237,7 @@ def run_wrk(base: str, kind: str, creds: dict, args: argparse.Namespace, seconds
     )
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
-    out = subprocess.run(
+    out, _, _, gateway_cpu, postgres_cpu, window = measure_cpu(
         [
             "wrk",
             "-t",
@@ -195,15 +252,17 @@ def run_wrk(base: str, kind: str, creds: dict, args: argparse.Namespace, seconds
             handle.name,
             f"{base}/graphql",
         ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+        seconds,
+        gateway_pid,
+    )
     line = next(x for x in out.splitlines() if x.startswith("BENCH "))
     result = json.loads(line[6:])
     result["rps"] = result["requests"] / result["seconds"]
     if kind == "till":
         result["rps"] /= 2  # one flow = two requests
+    done = result["rps"] * window
+    result["gateway_cpu_ms"] = 1000 * gateway_cpu / done if done else None
+    result["postgres_cpu_ms"] = 1000 * postgres_cpu / done if done else None
     return result
 
 
@@ -211,7 +270,7 @@ def run_pgbench(url: str, kind: str, args: argparse.Namespace) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="bmg-pgbench-"))
     script = workdir / f"{kind}.sql"
     script.write_text(pgbench_script(kind, members=args.scale))
-    out = subprocess.run(
+    stdout, stderr, code, _, postgres_cpu, window = measure_cpu(
         [
             "pgbench",
             "-n",
@@ -228,13 +287,13 @@ def run_pgbench(url: str, kind: str, args: argparse.Namespace) -> dict:
             str(workdir / "log"),
             url,
         ],
-        capture_output=True,
-        text=True,
+        args.duration,
+        None,
         cwd=workdir,
     )
-    if out.returncode != 0:
-        raise SystemExit(f"pgbench {kind} failed:\n{out.stderr[-2000:]}")
-    tps = float(re.search(r"tps = ([\d.]+)", out.stdout).group(1))
+    if code != 0:
+        raise SystemExit(f"pgbench {kind} failed:\n{stderr[-2000:]}")
+    tps = float(re.search(r"tps = ([\d.]+)", stdout).group(1))
     latencies = sorted(
         int(line.split()[2]) / 1000
         for log in workdir.glob("log*")
@@ -245,6 +304,7 @@ def run_pgbench(url: str, kind: str, args: argparse.Namespace) -> dict:
         "rps": tps,
         "p50_ms": latencies[len(latencies) // 2],
         "p99_ms": latencies[int(len(latencies) * 0.99)],
+        "postgres_cpu_ms": 1000 * postgres_cpu / (tps * window) if tps else None,
     }
 
 
@@ -327,6 +387,8 @@ async def statements_per_request(url: str, creds: dict, args: argparse.Namespace
     counts, texts = {}, {}
     transport = httpx.ASGITransport(app=create_app(services=services))
     async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
+        # steady state: the gateway remembers an authenticated partner key for a while
+        await http.post("/graphql", json={"query": "{ businessUnits { code } }"}, headers=key)
         for kind, calls in requests.items():
             seen.clear()
             for (query, variables), headers in calls:
@@ -374,10 +436,28 @@ def report(args, results: dict, raw: dict, statements: dict) -> str:
             )
             + f"{statements['counts'].get(kind, '—')} |"
         )
+    lines += [
+        "",
+        "CPU per request, sampled from /proc over the run (both share the machine's cores):",
+        "",
+        "| operation | gateway CPU ms / req | PostgreSQL CPU ms / req (gateway) "
+        "| PostgreSQL CPU ms / tx (raw) |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for kind in args.ops:
+        g, r = results[kind], raw.get(kind) or {}
+        lines.append(
+            f"| {kind} | {_ms(g.get('gateway_cpu_ms'))} | {_ms(g.get('postgres_cpu_ms'))} | "
+            f"{_ms(r.get('postgres_cpu_ms'))} |"
+        )
     lines += ["", "Statements each operation sends (what the raw scripts mirror):", ""]
     for kind, texts in statements["texts"].items():
         lines.append(f"- **{kind}**: " + "; ".join(f"`{t[:90]}`" for t in texts))
     return "\n".join(lines) + "\n"
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
 
 
 def main() -> None:
@@ -418,7 +498,9 @@ def main() -> None:
     try:
         for kind in args.ops:
             run_wrk(base, kind, creds, args, seconds=3)  # warm-up: caches, pools, JIT-free
-            results[kind] = run_wrk(base, kind, creds, args, seconds=args.duration)
+            results[kind] = run_wrk(
+                base, kind, creds, args, seconds=args.duration, gateway_pid=process.pid
+            )
             print(f"gateway {kind}: {results[kind]}", file=sys.stderr)
     finally:
         process.terminate()
