@@ -2,6 +2,7 @@
 never more than was given, debt rules unchanged, the campaign's budget and caps given back."""
 
 from app.domain.errors import ErrorCode
+from app.domain.growth import growth_value
 from tests.campaign_helpers import add_campaign, lots_of_tx, spent_of, usage
 from tests.helpers import (
     allocations_of,
@@ -169,4 +170,16 @@ async def test_cancelling_a_spend_restores_bonus_lots_too(units, uow_factory):
     own, bonus = await lots_of_tx(uow_factory, tx.id)
     assert (own.remaining, bonus.remaining) == (200, 200)
     assert await points_of(uow_factory, member) == (400, 0, 0)
+    await assert_clean(uow_factory)
+
+
+async def test_points_growth_subtracts_what_refunds_took_back_lot_by_lot(units, uow_factory):
+    await set_program(uow_factory, tier_basis="POINTS")
+    member, tx, _ = await doubled_earn(uow_factory, "33.33")  # 66 + 66
+    # per lot floor(66 x 10/33.33) = 19, then 39 (the order as one: floor(132 x ...) = 39, 79)
+    for amount, left in (("10", 132 - 38), ("10", 132 - 78), (None, 0)):
+        async with uow_factory() as uow:
+            await refund(uow, tx.id, amount)
+            assert await growth_value(uow, member, basis="POINTS") == left
+        assert await points_of(uow_factory, member) == (left, 0, 0)  # growth matches the ledger
     await assert_clean(uow_factory)
