@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from app.domain.campaign_admin import update_campaign
 from app.models import Campaign
 from tests.campaign_helpers import add_campaign, spent_of, usage
 from tests.helpers import assert_clean, earn, new_member
@@ -53,6 +54,11 @@ async def row_lock_free(engine, cid: int) -> bool:
     return True
 
 
+async def column(uow_factory, cid: int) -> int:
+    async with uow_factory() as uow:
+        return (await uow.session.get(Campaign, cid)).spent
+
+
 async def earn_committed(uow_factory, member: int) -> int:
     async with uow_factory() as uow:
         return (await earn(uow, member, "100", "HOTEL")).points
@@ -87,8 +93,7 @@ async def test_an_earn_with_an_unbudgeted_campaign_neither_locks_nor_writes_its_
         # another member's earn on the same campaign completes while the first is open
         assert await asyncio.wait_for(earn_committed(uow_factory, second), LIMIT) == 400
     assert await row_version(engine, cid) == version  # never updated
-    async with uow_factory() as uow:
-        assert (await uow.session.get(Campaign, cid)).spent == 0  # the column is not kept
+    assert await column(uow_factory, cid) == 0  # the column is not kept
     assert (await usage(uow_factory, cid, first), await usage(uow_factory, cid, second)) == (
         200,
         200,
@@ -111,7 +116,21 @@ async def test_an_earn_with_a_budgeted_campaign_holds_its_row_until_it_commits(
     # the first commits; the second sees what is left of the budget
     assert await asyncio.wait_for(other, LIMIT) == 200 + 100
     assert await row_version(engine, cid) != version
-    async with uow_factory() as uow:
-        assert (await uow.session.get(Campaign, cid)).spent == 300
+    assert await column(uow_factory, cid) == 300
     assert await spent_of(uow_factory, cid) == 300
+    await assert_clean(uow_factory)
+
+
+async def test_an_earn_waiting_on_a_budget_being_removed_prices_with_no_budget(
+    units, uow_factory, engine
+):
+    cid, member, _ = await members_and_campaign(uow_factory, budget=150)
+    async with uow_factory() as admin:  # the operator's change, not committed yet
+        await update_campaign(admin, campaign_id=cid, changes={"budget": None}, actor="op:test")
+        pending = asyncio.create_task(earn_committed(uow_factory, member))
+        await asyncio.wait_for(until_waiting(engine), LIMIT)  # it read the budget, then waits
+    # under the lock the earn sees the campaign as it is now: no budget, nothing cut
+    assert await asyncio.wait_for(pending, LIMIT) == 200 + 200
+    assert await column(uow_factory, cid) == 0  # not kept without a budget
+    assert await spent_of(uow_factory, cid) == 200
     await assert_clean(uow_factory)
