@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from app.domain.campaign_admin import update_campaign
 from app.models import Campaign
 from tests.campaign_helpers import add_campaign, spent_of, usage
-from tests.helpers import assert_clean, earn, new_member
+from tests.helpers import assert_clean, earn, new_member, refund
 
 pytestmark = pytest.mark.concurrency
 
@@ -133,4 +133,20 @@ async def test_an_earn_waiting_on_a_budget_being_removed_prices_with_no_budget(
     assert await asyncio.wait_for(pending, LIMIT) == 200 + 200
     assert await column(uow_factory, cid) == 0  # not kept without a budget
     assert await spent_of(uow_factory, cid) == 200
+    await assert_clean(uow_factory)
+
+
+async def test_a_refund_of_an_unbudgeted_bonus_leaves_the_campaign_row_alone(
+    units, uow_factory, engine
+):
+    cid, first, second = await members_and_campaign(uow_factory)
+    async with uow_factory() as uow:
+        order = await earn(uow, first, "100", "HOTEL")
+    version = await row_version(engine, cid)
+    async with uow_factory() as held:  # the refund, not committed yet
+        assert (await refund(held, order.id)).points == -400
+        assert await row_lock_free(engine, cid)
+        assert await asyncio.wait_for(earn_committed(uow_factory, second), LIMIT) == 400
+    assert await row_version(engine, cid) == version
+    assert (await usage(uow_factory, cid, first), await spent_of(uow_factory, cid)) == (0, 200)
     await assert_clean(uow_factory)
