@@ -9,6 +9,7 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from app.domain.campaign_admin import CampaignSpec, create_campaign
+from app.domain.campaigns import spent_by_campaign
 from app.models import Campaign, CampaignMemberUsage, PointsLot
 from tests.conftest import NOW
 
@@ -53,3 +54,10 @@ async def lots_of_tx(uow_factory, transaction_id: int) -> list[PointsLot]:
 def lines(tx) -> list[tuple[str, str, int]]:
     """(kind, rule, points) of each breakdown line of an earn."""
     return [(line["kind"], line["rule"], line["points"]) for line in tx.detail["breakdown"]]
+
+
+async def spent_of(uow_factory, campaign_id: int) -> int:
+    """What the campaign has given, as clients read `spent` (the column only when budgeted)."""
+    async with uow_factory() as uow:
+        campaign = await uow.session.get(Campaign, campaign_id)
+        return (await spent_by_campaign(uow, [campaign]))[campaign_id]

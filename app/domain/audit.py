@@ -49,11 +49,20 @@ CHECKS = {
              AND p.account_kind IN ('MEMBER_AVAILABLE', 'MEMBER_PENDING')
         WHERE t.kind <> 'RELEASE'
         GROUP BY t.id HAVING t.points <> COALESCE(SUM(p.points), 0)""",
-    "campaign spent differs from what its members received": """
+    # `spent` is kept (under lock) only for budgeted campaigns; the others' is their usage
+    "budgeted campaign's spent differs from what its members received": """
         SELECT c.id, c.spent, COALESCE(u.total, 0) FROM campaigns c
         LEFT JOIN (SELECT campaign_id, SUM(points) AS total FROM campaign_member_usage
                    GROUP BY campaign_id) u ON u.campaign_id = c.id
-        WHERE c.spent <> COALESCE(u.total, 0)""",
+        WHERE c.budget IS NOT NULL AND c.spent <> COALESCE(u.total, 0)""",
+    "campaign usage exceeds the points of its lots": """
+        SELECT u.campaign_id, u.total, COALESCE(l.issued, 0)
+        FROM (SELECT campaign_id, SUM(points) AS total FROM campaign_member_usage
+              GROUP BY campaign_id) u
+        LEFT JOIN (SELECT campaign_id, SUM(points) AS issued FROM points_lots
+                   WHERE origin_lot_id IS NULL AND campaign_id IS NOT NULL
+                   GROUP BY campaign_id) l ON l.campaign_id = u.campaign_id
+        WHERE u.total > COALESCE(l.issued, 0)""",
 }
 
 

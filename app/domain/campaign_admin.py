@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 
-from app.domain.campaigns import CampaignKind
+from app.domain.campaigns import CampaignKind, spent_by_campaign
 from app.domain.errors import DomainError, ErrorCode
 from app.domain.money import parse_amount
 from app.domain.operator_log import log_operator_action
@@ -185,10 +185,15 @@ DEFINITION = (
 ).split()
 
 
-def snapshot(campaign: Campaign) -> dict[str, Any]:
-    """The campaign's definition and state, for the audit trail."""
-    keys = [*DEFINITION, "spent", "ended_at"]
-    return {key: getattr(campaign, key) for key in keys}
+def snapshot(campaign: Campaign, spent: int) -> dict[str, Any]:
+    """The campaign's definition and state (`spent`: what it has given), for the audit trail."""
+    keys = [*DEFINITION, "ended_at"]
+    return {key: getattr(campaign, key) for key in keys} | {"spent": spent}
+
+
+async def given_by(uow: UnitOfWork, campaign: Campaign) -> int:
+    """Points the campaign has given, net of refunds (see `spent_by_campaign`)."""
+    return (await spent_by_campaign(uow, [campaign]))[campaign.id or 0]
 
 
 def spec_of(campaign: Campaign) -> CampaignSpec:
@@ -250,7 +255,7 @@ async def create_campaign(
         target_kind="campaign",
         target_id=campaign.id or 0,
         reason=reason,
-        detail={"before": None, "after": snapshot(campaign)},
+        detail={"before": None, "after": snapshot(campaign, 0)},
     )
     return campaign
 
@@ -264,18 +269,30 @@ async def update_campaign(
     reason: str | None = None,
 ) -> Campaign:
     """Change a campaign that has not ended (fields of CampaignSpec in `changes`); its budget
-    may not drop below what it has already given. Logged with before and after."""
+    may not drop below what it has already given, and one without a budget may get one only
+    before it starts. Logged with before and after."""
     campaign = await get_campaign(uow, campaign_id, lock=True)
     if campaign.ended_at is not None:
         raise _bad("this campaign has ended", "id")
     unknown = set(changes) - {f for f in asdict(spec_of(campaign))}
     if unknown:
         raise _bad(f"unknown fields {sorted(unknown)}", "input")
-    before = snapshot(campaign)
+    given = await given_by(uow, campaign)
+    before = snapshot(campaign, given)
     draft = await build_campaign(uow, replace(spec_of(campaign), **changes))
-    if draft.budget is not None and draft.budget < campaign.spent:
-        raise _bad(f"the campaign has already given {campaign.spent} points", "budget")
+    adds_budget = campaign.budget is None and draft.budget is not None
+    if adds_budget and campaign.starts_at <= uow.now:
+        # its earns were never counted under a lock: a budget now could not be held exactly
+        raise _bad(
+            "a budget can be added only before the campaign starts; end this one and create"
+            " a new campaign with a budget",
+            "budget",
+        )
+    if draft.budget is not None and draft.budget < given:
+        raise _bad(f"the campaign has already given {given} points", "budget")
     await _ensure_code_free(uow, draft.code, campaign.id)
+    if adds_budget:
+        campaign.spent = given  # from now on kept under the campaign's lock
     for key in DEFINITION:
         setattr(campaign, key, getattr(draft, key))
     campaign.updated_at = uow.now
@@ -287,7 +304,7 @@ async def update_campaign(
         target_kind="campaign",
         target_id=campaign.id or 0,
         reason=reason,
-        detail={"before": before, "after": snapshot(campaign)},
+        detail={"before": before, "after": snapshot(campaign, given)},
     )
     return campaign
 
@@ -299,7 +316,8 @@ async def end_campaign(
     campaign = await get_campaign(uow, campaign_id, lock=True)
     if campaign.ended_at is not None:
         raise _bad("this campaign has already ended", "id")
-    before = snapshot(campaign)
+    given = await given_by(uow, campaign)
+    before = snapshot(campaign, given)
     campaign.ended_at = uow.now
     campaign.updated_at = uow.now
     await uow.session.flush()
@@ -310,7 +328,7 @@ async def end_campaign(
         target_kind="campaign",
         target_id=campaign.id or 0,
         reason=reason,
-        detail={"before": before, "after": snapshot(campaign)},
+        detail={"before": before, "after": snapshot(campaign, given)},
     )
     return campaign
 

@@ -20,14 +20,17 @@ the limits that cut it. The rules, stated once (README "Campaigns" says the same
 
 Concurrency: an earn reserves its bonuses under the member's balance lock; budgeted campaigns
 are then locked (`FOR UPDATE`, id order) and their `spent` raised in the same transaction, and
-the table's check constraint refuses any overspend. Per-member usage changes only under the
-member's lock. Cost per earn: one query for the active campaigns, and when they apply one lock,
-one usage read and two writes, however many campaigns there are.
+the table's check constraint refuses any overspend. Campaigns without a budget are never locked
+or written by an earn or a refund (a mall-wide double-points week must not serialise every earn
+on one row): what they gave is the sum of their per-member usage (`spent_by_campaign`), which
+changes only under the member's lock. A budget may be added only before a campaign starts.
+Cost per earn: one query for the active campaigns, and when they apply one lock (budgeted
+ones only), one usage read and up to two writes, however many campaigns there are.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_DOWN, Decimal
@@ -230,13 +233,20 @@ async def award_campaigns(
     limits = Limits()
     budgeted = [o.campaign.id for o in offers if o.campaign.budget is not None]
     if budgeted and reserve:
-        locked = await uow.session.execute(
-            select(Campaign.id, Campaign.budget, Campaign.spent)
+        # populate_existing: the offers see the budget as it is under the lock (an operator
+        # may have changed or removed it since they were read)
+        locked = await uow.session.scalars(
+            select(Campaign)
             .where(Campaign.id.in_(budgeted))  # type: ignore[union-attr]
             .order_by(Campaign.id)
             .with_for_update()
+            .execution_options(populate_existing=True)
         )
-        limits.budget_left = {cid: budget - spent for cid, budget, spent in locked}
+        limits.budget_left = {
+            c.id: c.budget - c.spent  # type: ignore[misc]
+            for c in locked
+            if c.budget is not None
+        }
     capped = [o.campaign.id for o in offers if o.campaign.per_member_cap is not None]
     if capped:
         used = await uow.session.execute(
@@ -249,25 +259,43 @@ async def award_campaigns(
     awards = price_offers(offers, facts, limits, uow.tz)
     if reserve:
         granted = {award.campaign.id: award.granted for award in awards}
-        await change_usage(uow, member_id, granted)  # type: ignore[arg-type]
+        await change_usage(
+            uow,
+            member_id,
+            granted,  # type: ignore[arg-type]
+            budgeted=limits.budget_left.keys(),
+        )
     return awards
 
 
-async def change_usage(uow: UnitOfWork, member_id: int, change: dict[int, int]) -> None:
-    """Add `change[campaign]` points (negative: a refund gives them back) to each campaign's
-    `spent` and to this member's usage. The caller holds the member's balance lock; campaign
-    rows are updated in id order."""
+async def change_usage(
+    uow: UnitOfWork,
+    member_id: int,
+    change: dict[int, int],
+    *,
+    budgeted: Collection[int] | None = None,
+) -> None:
+    """Add `change[campaign]` points (negative: a refund gives them back) to this member's
+    usage, and to `spent` of the campaigns that have a budget. `budgeted`: the ones the caller
+    holds locked with a budget (an earn); None: whichever have one now (a refund; rows without
+    a budget are neither updated nor locked). The caller holds the member's balance lock;
+    campaign rows are updated in id order."""
     change = {cid: points for cid, points in sorted(change.items()) if points}
     if not change:
         return
     table = Campaign.__table__  # type: ignore[attr-defined]
-    await uow.session.execute(
-        update(table)
-        .where(table.c.id == bindparam("cid", type_=Integer))
-        .values(spent=table.c.spent + bindparam("delta", type_=Integer)),
-        [{"cid": cid, "delta": points} for cid, points in change.items()],
-        execution_options={"synchronize_session": False},
-    )
+    raise_spent = {c: p for c, p in change.items() if budgeted is None or c in budgeted}
+    if raise_spent:
+        await uow.session.execute(
+            update(table)
+            .where(
+                table.c.id == bindparam("cid", type_=Integer),
+                table.c.budget.is_not(None),
+            )
+            .values(spent=table.c.spent + bindparam("delta", type_=Integer)),
+            [{"cid": cid, "delta": points} for cid, points in raise_spent.items()],
+            execution_options={"synchronize_session": False},
+        )
     usage = CampaignMemberUsage.__table__  # type: ignore[attr-defined]
     back = {cid: points for cid, points in change.items() if points < 0}
     if back:  # a refund: the usage rows exist (an INSERT would trip the check first)
@@ -294,6 +322,23 @@ async def change_usage(uow: UnitOfWork, member_id: int, change: dict[int, int]) 
     )
 
 
+async def spent_by_campaign(uow: UnitOfWork, campaigns: Iterable[Campaign]) -> dict[int, int]:
+    """Points each campaign has given, net of refunds: a budgeted one's `spent` (kept under
+    its lock), else the sum of its members' usage (one query for all of those)."""
+    rows = list(campaigns)
+    spent = {c.id: c.spent for c in rows if c.budget is not None}
+    derived = [c.id for c in rows if c.budget is None]
+    if derived:
+        totals = await uow.session.execute(
+            select(CampaignMemberUsage.campaign_id, func.sum(CampaignMemberUsage.points))
+            .where(CampaignMemberUsage.campaign_id.in_(derived))  # type: ignore[attr-defined]
+            .group_by(CampaignMemberUsage.campaign_id)
+        )
+        given = {cid: int(total or 0) for cid, total in totals}
+        spent |= {cid: given.get(cid, 0) for cid in derived}
+    return spent  # type: ignore[return-value]
+
+
 __all__ = [
     "GROUP_FUNDER",
     "Award",
@@ -307,4 +352,5 @@ __all__ = [
     "change_usage",
     "matches",
     "price_offers",
+    "spent_by_campaign",
 ]

@@ -6,7 +6,8 @@ refunded by t. By the programme's `tier_basis`:
 
 - SPEND (default): sum of (order CNY - CNY refunded) x the unit's `growth_weight`, rounded down
   to the cent;
-- POINTS: points the orders earned (tier bonus included), less what refunds took back;
+- POINTS: points the orders earned (tier bonus included), less what refunds took back, lot by
+  lot as the ledger did (taken, charged as debt, or found expired: expiry does not count);
 - VISITS: orders not wholly refunded.
 
 Never the points balance: spending points, or points expiring, does not change growth value.
@@ -45,7 +46,15 @@ def growth_statement(member_ids: Iterable[int], at: datetime, tz: ZoneInfo) -> S
     order = PointsTransaction
     refund = aliased(PointsTransaction)
     refunded = (
-        select(func.coalesce(func.sum(refund.cny_value), 0).label("cny"))
+        select(
+            func.coalesce(func.sum(refund.cny_value), 0).label("cny"),
+            # what the refunds took back per lot (points are negative), and what they would
+            # have taken from lots that had expired
+            func.coalesce(
+                func.sum(-refund.points + func.coalesce(refund.detail["expired"].as_integer(), 0)),
+                0,
+            ).label("points"),
+        )
         .where(
             refund.reverses_id == order.id,
             refund.kind == TxKind.EARN_REVERSAL.value,
@@ -58,7 +67,7 @@ def growth_statement(member_ids: Iterable[int], at: datetime, tz: ZoneInfo) -> S
         select(
             order.member_id,
             func.sum(net * BusinessUnit.growth_weight),
-            func.sum(order.points - func.floor(order.points * refunded.c.cny / order.order_amount)),
+            func.sum(order.points - refunded.c.points),
             func.count().filter(net > 0),
         )
         .select_from(order)

@@ -46,7 +46,7 @@ class Campaign:
         description="Only in the member's birthday month (group time; Feb 29 = February)."
     )
     budget: int | None = strawberry.field(description="Points in all; null: no budget.")
-    spent: int = strawberry.field(description="Points given, net of refunds.")
+    spent: int = strawberry.field(description="Points given, net of refunds (budgeted or not).")
     per_member_cap: int | None = strawberry.field(
         description="Points one member may receive over the campaign's life, net of refunds."
     )
@@ -73,7 +73,8 @@ class Campaign:
         return await load_unit(info, self.funder_unit_id)
 
     @classmethod
-    def from_row(cls, row: CampaignRow, now: datetime) -> Campaign:
+    def from_row(cls, row: CampaignRow, now: datetime, spent: int) -> Campaign:
+        """`spent`: what it has given (`spent_by_campaign`: the column only when budgeted)."""
         running = (
             row.ended_at is None
             and row.starts_at <= now
@@ -96,7 +97,7 @@ class Campaign:
             weekdays=list(row.weekdays),
             birthday_month=row.birthday_month,
             budget=row.budget,
-            spent=row.spent,
+            spent=spent,
             per_member_cap=row.per_member_cap,
             exclusive_group=row.exclusive_group,
             funded_by_group=row.funder_unit_id is None,

@@ -11,6 +11,7 @@ from strawberry import Info
 
 from app.domain import campaign_admin
 from app.domain.campaign_simulation import simulate_campaign
+from app.domain.campaigns import spent_by_campaign
 from app.domain.errors import DomainError, ErrorCode
 from app.domain.principals import Principal
 from app.domain.units import get_unit
@@ -53,10 +54,12 @@ async def _run(info: Info, operation: str, effect: Effect, key: str | None, payl
     )
     if errors:
         return CampaignPayload(errors=errors)
-    async with ctx.services.sessions() as session:
-        row = await session.get(CampaignRow, result["campaign_id"])
+    async with ctx.uow() as uow:
+        row = await uow.session.get(CampaignRow, result["campaign_id"])
+        spent = await spent_by_campaign(uow, [row])
     return CampaignPayload(
-        campaign=Campaign.from_row(row, ctx.now()), replayed=result.get("replayed", False)
+        campaign=Campaign.from_row(row, ctx.now(), spent[row.id]),
+        replayed=result.get("replayed", False),
     )
 
 
@@ -88,11 +91,15 @@ class CampaignQuery:
                 rows = await campaign_admin.list_campaigns(
                     uow, active=active, unit_id=unit_id, limit=limit + 1, after_id=after_id
                 )
+                spent = await spent_by_campaign(uow, rows[:limit])  # one query for the page
         except DomainError as error:
             raise domain_graphql_error(error) from None
         now = ctx.now()
         edges = [
-            CampaignEdge(cursor=encode_cursor("cp", row.id or 0), node=Campaign.from_row(row, now))
+            CampaignEdge(
+                cursor=encode_cursor("cp", row.id or 0),
+                node=Campaign.from_row(row, now, spent[row.id or 0]),
+            )
             for row in rows[:limit]
         ]
         return CampaignConnection(

@@ -1,8 +1,10 @@
 """Campaigns: bonus-point rules operators edit as data, and each member's use of their caps.
 
-A campaign's `spent` is the points it has given net of refunds; the check constraint makes
-overspending its `budget` impossible whatever the code does. `campaign_member_usage` holds the
-points one member received from one campaign (net of refunds), for per-member caps.
+A budgeted campaign's `spent` is the points it has given net of refunds, kept under the row's
+lock; the check constraint makes overspending its `budget` impossible whatever the code does.
+Without a budget the column is not kept (earns must not queue on the row): what the campaign
+gave is the sum of `campaign_member_usage`, the points one member received from one campaign
+(net of refunds), which also serves per-member caps.
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ async def rows(uow_factory, model) -> int:
 
 async def test_ops_create_update_and_end_a_campaign_with_an_audit_trail(units, gql, creds):
     ops = creds.operator()
-    body = await gql(CREATE, double_week(), as_=ops)
+    body = await gql(CREATE, double_week(budget=1000), as_=ops)
     created = body["data"]["createCampaign"]
     assert created["errors"] == []
     campaign = created["campaign"]
@@ -93,7 +93,7 @@ async def test_ops_create_update_and_end_a_campaign_with_an_audit_trail(units, g
     assert [n["action"] for n in nodes] == ["campaign.end", "campaign.update", "campaign.create"]
     assert [n["reason"] for n in nodes] == ["stock out", "group pays", "summer sale"]
     assert nodes[2]["detail"]["before"] is None
-    assert nodes[1]["detail"]["before"]["budget"] is None
+    assert nodes[1]["detail"]["before"]["budget"] == 1000
     assert nodes[1]["detail"]["after"]["budget"] == 5000
     assert nodes[1]["detail"]["before"]["funder_unit_id"] is not None
     assert nodes[1]["detail"]["after"]["funder_unit_id"] is None

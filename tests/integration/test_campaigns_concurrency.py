@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from app.db import make_engine, make_sessionmaker
 from app.domain.uow import unit_of_work
 from app.models import PointsLot
-from tests.campaign_helpers import add_campaign, campaign_row, usage
+from tests.campaign_helpers import add_campaign, spent_of, usage
 from tests.conftest import TZ
 from tests.helpers import assert_clean, earn, new_member, refund
 
@@ -63,7 +63,7 @@ async def test_a_budget_is_never_overspent_by_concurrent_earns(
     given = sum(tx.points - 200 for tx in txs)
     assert given == min(budget, demand)
     assert await bonus_points(uow_factory, cid) == given
-    assert (await campaign_row(uow_factory, cid)).spent == given
+    assert await spent_of(uow_factory, cid) == given
     assert all(0 <= tx.points - 200 <= 200 for tx in txs)
     await assert_clean(uow_factory)
 
@@ -86,7 +86,7 @@ async def test_refunds_racing_earns_keep_the_budget_exact(units, uow_factory, wi
         first = [await new_member(uow) for _ in range(10)]
         second = [await new_member(uow) for _ in range(30)]
     earned = await everyone(*(earn_alone(wide, member) for member in first))  # 10 x 200
-    assert (await campaign_row(uow_factory, cid)).spent == 2000
+    assert await spent_of(uow_factory, cid) == 2000
 
     async def refund_alone(tx_id: int):
         async with wide() as uow:
@@ -101,5 +101,5 @@ async def test_refunds_racing_earns_keep_the_budget_exact(units, uow_factory, wi
     assert returned == 2000
     given_later = sum(tx.points - 200 for tx in later)
     assert given_later <= 2000
-    assert (await campaign_row(uow_factory, cid)).spent == given_later
+    assert await spent_of(uow_factory, cid) == given_later
     await assert_clean(uow_factory)

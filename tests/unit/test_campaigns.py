@@ -13,7 +13,7 @@ from app.domain.earning import quote_earn
 from app.domain.ledger import GROUP
 from app.domain.tiers import grant_tier
 from app.models import Merchant
-from tests.campaign_helpers import add_campaign, campaign_row, lines, lots_of_tx, usage
+from tests.campaign_helpers import add_campaign, lines, lots_of_tx, spent_of, usage
 from tests.conftest import NOW, TZ
 from tests.helpers import (
     assert_clean,
@@ -65,7 +65,7 @@ async def test_double_points_goes_into_a_lot_of_its_own_for_its_funder(units, uo
             ("ISSUED", units["HOTEL"]): -400,
         }
     assert await points_of(uow_factory, member) == (400, 0, 0)
-    assert (await campaign_row(uow_factory, cid)).spent == 200
+    assert await spent_of(uow_factory, cid) == 200
     assert await usage(uow_factory, cid, member) == 200
     await assert_clean(uow_factory)
 
@@ -95,7 +95,7 @@ async def test_group_marketing_funds_a_threshold_bonus_from_500_cny(units, uow_f
             ("ISSUED", units["HOTEL"]): -1000,
             ("ISSUED", GROUP): -100,
         }
-    assert (await campaign_row(uow_factory, cid)).spent == 100
+    assert await spent_of(uow_factory, cid) == 100
     await assert_clean(uow_factory)
 
 
@@ -282,7 +282,7 @@ async def test_budget_exhausted_mid_order_gives_what_is_left_then_nothing(units,
     assert lines(results[1])[-1] == ("CAP", "cap:B400 budget", -200)
     assert results[1].detail["breakdown"][-1]["detail"] == "budget 400 pts, 100 left"
     assert lines(results[2])[-1] == ("CAP", "cap:B400 budget", -300)
-    assert (await campaign_row(uow_factory, cid)).spent == 400
+    assert await spent_of(uow_factory, cid) == 400
     await assert_clean(uow_factory)
 
 
@@ -344,5 +344,5 @@ async def test_preview_shows_campaign_and_cap_lines_and_takes_nothing(units, uow
         ("CAP", -100, cid),
     ]
     assert await ledger_snapshot(uow_factory) == before
-    assert (await campaign_row(uow_factory, cid)).spent == 0
+    assert await spent_of(uow_factory, cid) == 0
     assert NOW.tzinfo == UTC

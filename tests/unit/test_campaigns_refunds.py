@@ -2,7 +2,8 @@
 never more than was given, debt rules unchanged, the campaign's budget and caps given back."""
 
 from app.domain.errors import ErrorCode
-from tests.campaign_helpers import add_campaign, campaign_row, lots_of_tx, usage
+from app.domain.growth import growth_value
+from tests.campaign_helpers import add_campaign, lots_of_tx, spent_of, usage
 from tests.helpers import (
     allocations_of,
     assert_clean,
@@ -32,7 +33,7 @@ async def doubled_earn(uow_factory, amount="100", unit="HOTEL", **campaign):
 async def test_full_refund_takes_back_every_lot_and_gives_the_budget_back(units, uow_factory):
     member, tx, cid = await doubled_earn(uow_factory, budget=1000)
     assert tx.points == 400
-    assert (await campaign_row(uow_factory, cid)).spent == 200
+    assert await spent_of(uow_factory, cid) == 200
     async with uow_factory() as uow:
         back = await refund(uow, tx.id)
         postings = await postings_of(uow, back.id)
@@ -50,7 +51,7 @@ async def test_full_refund_takes_back_every_lot_and_gives_the_budget_back(units,
         "lots": {str(own.id): [200, 0, 0], str(bonus.id): [200, 0, 0]},
     }
     assert (own.remaining, bonus.remaining) == (0, 0)
-    assert (await campaign_row(uow_factory, cid)).spent == 0
+    assert await spent_of(uow_factory, cid) == 0
     assert await usage(uow_factory, cid, member) == 0
     assert await points_of(uow_factory, member) == (0, 0, 0)
     with raises_code(ErrorCode.ALREADY_REVERSED):
@@ -68,7 +69,7 @@ async def test_partial_refunds_are_cumulative_per_lot_and_exact_at_the_end(units
             taken.append(sorted(v[0] for v in back.detail["lots"].values()))
     # per lot: floor(66 x 10/33.33) = 19, floor(66 x 20/33.33) = 39, then all 66
     assert taken == [[19, 19], [20, 20], [27, 27]]
-    assert (await campaign_row(uow_factory, cid)).spent == 0
+    assert await spent_of(uow_factory, cid) == 0
     assert await points_of(uow_factory, member) == (0, 0, 0)
     await assert_clean(uow_factory)
 
@@ -100,7 +101,7 @@ async def test_refund_of_spent_bonus_becomes_debt_and_still_frees_the_budget(uni
     assert (back.points, back.debt_change) == (-400, 300)
     assert back.detail["taken"] == 100 and back.detail["debt"] == 300
     assert await points_of(uow_factory, member) == (-300, 0, 300)
-    assert (await campaign_row(uow_factory, cid)).spent == 0  # taken back: from lot or as debt
+    assert await spent_of(uow_factory, cid) == 0  # taken back: from lot or as debt
     await assert_clean(uow_factory)
 
 
@@ -114,7 +115,7 @@ async def test_blocked_refund_of_spent_bonus_changes_nothing(units, uow_factory)
         async with uow_factory() as uow:
             await refund(uow, tx.id)
     assert await ledger_snapshot(uow_factory) == before
-    assert (await campaign_row(uow_factory, cid)).spent == 200
+    assert await spent_of(uow_factory, cid) == 200
 
 
 async def test_a_refunded_bonus_returns_to_the_budget_for_other_members(units, uow_factory):
@@ -124,11 +125,11 @@ async def test_a_refunded_bonus_returns_to_the_budget_for_other_members(units, u
         assert (await earn(uow, second, "100")).points == 200  # budget exhausted
     async with uow_factory() as uow:
         await refund(uow, tx.id, "50")  # half the order: 100 bonus points back
-    assert (await campaign_row(uow_factory, cid)).spent == 100
+    assert await spent_of(uow_factory, cid) == 100
     assert await usage(uow_factory, cid, first) == 100
     async with uow_factory() as uow:
         assert (await earn(uow, second, "100")).points == 300
-    assert (await campaign_row(uow_factory, cid)).spent == 200
+    assert await spent_of(uow_factory, cid) == 200
     await assert_clean(uow_factory)
 
 
@@ -155,7 +156,7 @@ async def test_expired_bonus_is_not_taken_back_and_stays_used(units, uow_factory
     async with uow_factory() as uow:
         back = await refund(uow, tx.id)
     assert (back.points, back.detail["expired"]) == (0, 400)
-    assert (await campaign_row(uow_factory, cid)).spent == 200
+    assert await spent_of(uow_factory, cid) == 200
     await assert_clean(uow_factory)
 
 
@@ -169,4 +170,16 @@ async def test_cancelling_a_spend_restores_bonus_lots_too(units, uow_factory):
     own, bonus = await lots_of_tx(uow_factory, tx.id)
     assert (own.remaining, bonus.remaining) == (200, 200)
     assert await points_of(uow_factory, member) == (400, 0, 0)
+    await assert_clean(uow_factory)
+
+
+async def test_points_growth_subtracts_what_refunds_took_back_lot_by_lot(units, uow_factory):
+    await set_program(uow_factory, tier_basis="POINTS")
+    member, tx, _ = await doubled_earn(uow_factory, "33.33")  # 66 + 66
+    # per lot floor(66 x 10/33.33) = 19, then 39 (the order as one: floor(132 x ...) = 39, 79)
+    for amount, left in (("10", 132 - 38), ("10", 132 - 78), (None, 0)):
+        async with uow_factory() as uow:
+            await refund(uow, tx.id, amount)
+            assert await growth_value(uow, member, basis="POINTS") == left
+        assert await points_of(uow_factory, member) == (left, 0, 0)  # growth matches the ledger
     await assert_clean(uow_factory)
