@@ -12,7 +12,6 @@ from strawberry.scalars import JSON
 
 from app.domain import abuse, abuse_review
 from app.domain.errors import DomainError
-from app.events import publish_points_changed
 from app.graphql.errors import UserError, domain_graphql_error
 from app.graphql.execution import execute
 from app.graphql.pagination import PageInfo, decode_cursor, encode_cursor, page_size
@@ -213,8 +212,6 @@ class AbuseMutation:
             return ReviewAbuseFlagPayload(errors=errors)
         async with ctx.services.sessions() as session:
             row = await session.get(AbuseFlagRow, result["flag_id"])
-        if row.member_id is not None and row.kind == abuse.FlagKind.REFUND_LOOP:
-            await publish_points_changed(ctx.redis, ctx.settings.redis_prefix, row.member_id)
         return ReviewAbuseFlagPayload(
             flag=AbuseFlag.from_row(row), replayed=result.get("replayed", False)
         )

@@ -17,7 +17,6 @@ from app.domain.activity_rules import EDITABLE, ActivityKind
 from app.domain.errors import DomainError, ErrorCode, PermissionDenied
 from app.domain.members import get_member
 from app.domain.principals import Principal, ensure_can_see_member
-from app.events import publish_points_changed
 from app.graphql.errors import UserError, domain_graphql_error, forbidden
 from app.graphql.execution import execute
 from app.graphql.permissions import IsOps, _Forbidding
@@ -259,7 +258,6 @@ class ActivityMutation:
             return RecordActivityPayload(errors=errors)
         async with ctx.services.sessions() as session:
             row = await session.get(TransactionRow, result["transaction_id"])
-        await publish_points_changed(ctx.redis, ctx.settings.redis_prefix, row.member_id)
         return RecordActivityPayload(
             transaction=PointsTransaction.from_row(row),
             points=row.points,

@@ -1,7 +1,8 @@
 """Run a mutation's domain effect in one unit of work, idempotently when a key is given.
 
 Domain errors become typed `UserError`s in the payload (nothing recorded); a permission
-failure becomes a FORBIDDEN GraphQL error; anything else is masked at the schema level.
+failure becomes a FORBIDDEN GraphQL error; anything else is masked at the schema level. After
+the commit, every member whose points the effect moved is announced to live subscribers.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from app.domain.errors import DomainError, ErrorCode, PermissionDenied
 from app.domain.idempotency import run_once
 from app.domain.uow import UnitOfWork
+from app.events import publish_points_changed
 from app.graphql.errors import UserError, forbidden, user_error
 from app.graphql.observability import record_user_errors
 
@@ -49,6 +51,7 @@ async def execute(
                 )
                 result = {**outcome.result, "replayed": outcome.replayed}
         remember_committed(ctx, uow)
+        await announce_points_changed(ctx, uow)
         return result, []
     except DomainError as error:
         return _refused(user_error(error))
@@ -71,6 +74,13 @@ def remember_committed(ctx: Any, uow: UnitOfWork) -> None:
     for member_id, row in uow.balances.items():
         ctx.loaders.balance.clear(member_id).prime(member_id, row)
     ctx.committed_transactions.update(uow.recorded)
+
+
+async def announce_points_changed(ctx: Any, uow: UnitOfWork) -> None:
+    """Tell live subscribers about each member with a ledger transaction in this unit of work
+    (the buyer, and a referrer paid by the purchase, say); a lost message fails nothing."""
+    for member_id in sorted({tx.member_id for tx in uow.recorded.values()}):
+        await publish_points_changed(ctx.redis, ctx.settings.redis_prefix, member_id)
 
 
 def _refused(error: UserError) -> tuple[dict[str, Any], list[UserError]]:

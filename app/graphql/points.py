@@ -13,7 +13,6 @@ from app.domain.errors import DomainError, PermissionDenied
 from app.domain.members import get_member
 from app.domain.principals import ensure_acts_for_unit, ensure_can_see_member
 from app.domain.units import get_unit
-from app.events import publish_points_changed
 from app.graphql.abuse import after_screening, earn_screen
 from app.graphql.errors import UserError, domain_graphql_error, forbidden
 from app.graphql.execution import execute
@@ -147,13 +146,12 @@ async def _authorise_till(uow, principal, member_id: str, unit_ref: str) -> Busi
 
 
 async def _after(info: Info, result: dict[str, Any]) -> tuple[TransactionRow, PointsBalance]:
-    """The committed transaction and the member's balance; live subscribers are told."""
+    """The committed transaction and the member's balance (execute told live subscribers)."""
     ctx = info.context
     row = ctx.committed_transactions.get(result["transaction_id"])
     if row is None:  # a replay: the first request recorded it
         async with ctx.services.sessions() as session:
             row = await session.get(TransactionRow, result["transaction_id"])
-    await publish_points_changed(ctx.redis, ctx.settings.redis_prefix, row.member_id)
     return row, await load_balance(info, row.member_id)
 
 

@@ -256,6 +256,35 @@ async def test_register_with_a_referral_code_and_the_first_purchase_pays_the_ref
     await assert_clean(uow_factory)
 
 
+async def test_the_referrer_hears_of_the_reward_live(
+    rules, api, creds, uow_factory, redis_client, settings
+):
+    referrer = await member_at(uow_factory, "MALL")
+    async with uow_factory() as uow:
+        code = (await get_member(uow, referrer)).referral_code
+    hotel = await creds.partner("HOTEL")
+    body = await api.register(hotel, referralCode=code)
+    referred = int(body["data"]["registerMember"]["member"]["id"])
+    pubsub = redis_client.pubsub()
+    await pubsub.subscribe(
+        points_channel(settings.redis_prefix, referrer),
+        points_channel(settings.redis_prefix, referred),
+    )
+    for _ in range(2):
+        await pubsub.get_message(timeout=1)  # the subscription confirmations
+    await api.earn(hotel, referred, amount="100.00")
+    heard = set()
+    for _ in range(2):
+        message = await pubsub.get_message(timeout=2)
+        assert message is not None and message["type"] == "message"
+        heard.add(message["channel"])
+    assert heard == {
+        points_channel(settings.redis_prefix, referrer),
+        points_channel(settings.redis_prefix, referred),
+    }
+    await pubsub.aclose()
+
+
 async def test_an_activity_entry_cannot_be_reversed(rules, api, gql, creds, uow_factory, clock):
     clock.now = datetime(2026, 6, 15, 4, 0, tzinfo=UTC)
     member = await member_at(uow_factory)
