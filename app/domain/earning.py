@@ -22,11 +22,11 @@ from app.domain.activities import reward_referral
 from app.domain.breakdown import Bonus, BreakdownLine
 from app.domain.expiry import expiry_for
 from app.domain.ledger import (
-    GROUP,
     Account,
     LotState,
     TxKind,
     ensure_new_order,
+    funder_account,
     lock_balance,
     member_account,
     order_reference,
@@ -245,7 +245,7 @@ async def _record_lots(
     pending_until = screening.pending_until(pending_until)  # a refund loop may hold the points
     state = LotState.PENDING if pending_until else LotState.AVAILABLE
     legs = [(member_account(state), tx.member_id, quote.points)] if parts else []
-    legs += [(Account.ISSUED, _owner(part.funder_unit_id), -part.points) for part in parts]
+    legs += [(Account.ISSUED, funder_account(part.funder_unit_id), -part.points) for part in parts]
     await record(uow, tx, legs)
     if not parts:
         return
@@ -274,7 +274,3 @@ async def _record_lots(
         balance.available += quote.points
         repay_debt(uow, balance, tx, lots)
     await uow.session.flush()
-
-
-def _owner(funder_unit_id: int | None) -> int:
-    return funder_unit_id if funder_unit_id is not None else GROUP

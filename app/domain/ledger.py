@@ -57,8 +57,13 @@ def member_account(state: str) -> Account:
     return Account.MEMBER_PENDING if state == LotState.PENDING else Account.MEMBER_AVAILABLE
 
 
+def funder_account(funder_unit_id: int | None) -> int:
+    """The owner of an ISSUED / BREAKAGE account: the funding unit, or GROUP (marketing)."""
+    return funder_unit_id if funder_unit_id is not None else GROUP
+
+
 def funder_of(lot: PointsLot) -> int:
-    return lot.funder_unit_id if lot.funder_unit_id is not None else GROUP
+    return funder_account(lot.funder_unit_id)
 
 
 def order_reference(order_ref: str) -> str:

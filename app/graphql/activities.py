@@ -18,12 +18,11 @@ from app.domain.errors import DomainError, ErrorCode, PermissionDenied
 from app.domain.members import get_member
 from app.domain.principals import Principal, ensure_can_see_member
 from app.graphql.errors import UserError, domain_graphql_error, forbidden
-from app.graphql.execution import execute
+from app.graphql.execution import committed_transaction, execute
 from app.graphql.permissions import IsOps, _Forbidding
 from app.graphql.points import EarnBreakdownLine
 from app.graphql.types import PointsBalance, PointsTransaction, load_balance
 from app.models import ActivityRule as RuleRow
-from app.models import PointsTransaction as TransactionRow
 
 
 @strawberry.enum(description="What a member did that earns points.")
@@ -256,8 +255,7 @@ class ActivityMutation:
         )
         if errors:
             return RecordActivityPayload(errors=errors)
-        async with ctx.services.sessions() as session:
-            row = await session.get(TransactionRow, result["transaction_id"])
+        row = await committed_transaction(ctx, result["transaction_id"])
         return RecordActivityPayload(
             transaction=PointsTransaction.from_row(row),
             points=row.points,

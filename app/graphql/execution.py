@@ -18,6 +18,7 @@ from app.domain.uow import UnitOfWork
 from app.events import publish_points_changed
 from app.graphql.errors import UserError, forbidden, user_error
 from app.graphql.observability import record_user_errors
+from app.models import PointsTransaction
 
 Effect = Callable[[UnitOfWork], Awaitable[dict[str, Any]]]
 
@@ -66,6 +67,15 @@ async def execute(
                 field=None,
             )
         )
+
+
+async def committed_transaction(ctx: Any, transaction_id: int) -> PointsTransaction:
+    """A transaction this request committed, as it was written; else (a replay) read it."""
+    row = ctx.committed_transactions.get(transaction_id)
+    if row is None:
+        async with ctx.services.sessions() as session:
+            row = await session.get(PointsTransaction, transaction_id)
+    return row
 
 
 def remember_committed(ctx: Any, uow: UnitOfWork) -> None:

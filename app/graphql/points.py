@@ -15,7 +15,7 @@ from app.domain.principals import ensure_acts_for_unit, ensure_can_see_member
 from app.domain.units import get_unit
 from app.graphql.abuse import after_screening, earn_screen
 from app.graphql.errors import UserError, domain_graphql_error, forbidden
-from app.graphql.execution import execute
+from app.graphql.execution import committed_transaction, execute
 from app.graphql.permissions import CanEarn, CanReverse, CanSpend, IsAuthenticated
 from app.graphql.types import BusinessUnit, PointsBalance, PointsTransaction, load_balance
 from app.models import BusinessUnit as BusinessUnitRow
@@ -147,11 +147,7 @@ async def _authorise_till(uow, principal, member_id: str, unit_ref: str) -> Busi
 
 async def _after(info: Info, result: dict[str, Any]) -> tuple[TransactionRow, PointsBalance]:
     """The committed transaction and the member's balance (execute told live subscribers)."""
-    ctx = info.context
-    row = ctx.committed_transactions.get(result["transaction_id"])
-    if row is None:  # a replay: the first request recorded it
-        async with ctx.services.sessions() as session:
-            row = await session.get(TransactionRow, result["transaction_id"])
+    row = await committed_transaction(info.context, result["transaction_id"])
     return row, await load_balance(info, row.member_id)
 
 
