@@ -313,6 +313,7 @@ async def statements_per_request(url: str, creds: dict, args: argparse.Namespace
     from sqlalchemy import event
 
     from app.db import make_engine, make_sessionmaker
+    from app.driver import watch_statements
     from app.graphql.context import Services
     from app.main import create_app, make_redis
     from app.settings import Settings
@@ -326,6 +327,8 @@ async def statements_per_request(url: str, creds: dict, args: argparse.Namespace
     event.listen(
         engine.sync_engine, "before_cursor_execute", lambda *a: seen.append(" ".join(a[2].split()))
     )
+    watching = watch_statements(lambda sql: seen.append(" ".join(sql.split())))
+    watching.__enter__()
     key = {"X-Api-Key": creds["key"]}
     code, member = creds["codes"][0]
     stamp = int(time.time())
@@ -401,6 +404,7 @@ async def statements_per_request(url: str, creds: dict, args: argparse.Namespace
                     raise SystemExit(f"{kind} failed: {body['errors']}")
             counts[kind] = len(seen)
             texts[kind] = list(seen)
+    watching.__exit__(None, None, None)
     await engine.dispose()
     return {"counts": counts, "texts": texts}
 

@@ -1,8 +1,9 @@
 """No N+1: the SQL statements one request runs stay the same however long the list is.
 
-Statements are counted with a `before_cursor_execute` listener on the test engine for exactly
-one request. The pinned figures are the batches the DataLoaders make: a change that adds a
-per-row query makes the larger list cost more and fails here.
+Statements are counted with a `before_cursor_execute` listener on the test engine, and those
+sent straight to asyncpg with `watch_statements`, for exactly one request. The pinned figures
+are the batches the DataLoaders make: a change that adds a per-row query makes the larger list
+cost more and fails here.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import timedelta
 
 from sqlalchemy import event
 
+from app.driver import watch_statements
 from tests.conftest import NOW
 from tests.helpers import earn, new_member, spend
 
@@ -45,7 +47,8 @@ def count_statements(engine) -> Iterator[list[str]]:
 
     event.listen(engine.sync_engine, "before_cursor_execute", record)
     try:
-        yield statements
+        with watch_statements(statements.append):  # fixed SQL sent straight to asyncpg
+            yield statements
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", record)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from app.domain.uow import driver_connection
+from app.driver import driver_connection, watch_statements
 from app.models import IdempotencyKey
 
 
@@ -44,3 +44,13 @@ async def test_autocommit_sessions_stay_outside_a_transaction(clean_db, sessions
         driver = await driver_connection(session)
         assert not driver.is_in_transaction()
         assert await driver.fetchval("SELECT 1") == 1
+
+
+async def test_statements_are_watched(clean_db, uow_factory):
+    seen: list[str] = []
+    async with uow_factory() as uow:
+        driver = await uow.driver()
+        with watch_statements(seen.append):
+            await driver.fetchval("SELECT 2")
+        await driver.fetchval("SELECT 3")
+    assert seen == ["SELECT 2"]
