@@ -10,6 +10,9 @@
 4. measures the raw limit with pgbench scripts sending the SQL the gateway sends (earn, home);
 5. counts SQL statements per request for each operation (in process, by engine events);
 6. prints a table and writes it to `--out` (scripts/bench-results.md).
+With `--split`, PostgreSQL is pinned to the first core and everything else (the gateway, wrk,
+pgbench) to the others, as when the gateway runs on machines of its own: then neither side's
+CPU is taken from the other's budget, and each operation is bound by whichever side is slower.
 Figures are measurements, never pass/fail thresholds.
 """
 
@@ -113,6 +116,26 @@ async def prepare(url: str, args: argparse.Namespace) -> dict:
     return {"key": key, "tokens": tokens, "codes": codes}
 
 
+def load_cpus(args: argparse.Namespace) -> set[int] | None:
+    """The cores the gateway and the load generators run on (None: anywhere)."""
+    return set(range(1, os.cpu_count() or 2)) if args.split else None
+
+
+def pinned(cpus: set[int] | None) -> dict:
+    """Popen arguments that start a process on `cpus` (its children inherit them)."""
+    return {"preexec_fn": (lambda: os.sched_setaffinity(0, cpus))} if cpus else {}
+
+
+def pin_postgres(cpus: set[int]) -> None:
+    """Pin every PostgreSQL process to `cpus`: the postmaster's later backends inherit them."""
+    for pid, (comm, _, _) in process_table().items():
+        if comm == "postgres":
+            try:
+                os.sched_setaffinity(pid, cpus)
+            except OSError:
+                pass  # a backend that just ended
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -154,6 +177,7 @@ def start_gateway(url: str, args: argparse.Namespace) -> tuple[subprocess.Popen,
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
+        **pinned(load_cpus(args)),
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
@@ -254,6 +278,7 @@ def run_wrk(
         ],
         seconds,
         gateway_pid,
+        **pinned(load_cpus(args)),
     )
     line = next(x for x in out.splitlines() if x.startswith("BENCH "))
     result = json.loads(line[6:])
@@ -290,6 +315,7 @@ def run_pgbench(url: str, kind: str, args: argparse.Namespace) -> dict:
         args.duration,
         None,
         cwd=workdir,
+        **pinned(load_cpus(args)),
     )
     if code != 0:
         raise SystemExit(f"pgbench {kind} failed:\n{stderr[-2000:]}")
@@ -417,9 +443,15 @@ def report(args, results: dict, raw: dict, statements: dict) -> str:
         f"({os.cpu_count()} cores, {platform.python_implementation()} "
         f"{platform.python_version()}): {args.scale:,} members x {args.lots} lots, "
         f"gateway workers {args.workers}, {args.connections} connections, "
-        f"{args.duration} s per operation. Command: `scripts/bench --scale {args.scale} "
+        f"{args.duration} s per operation; "
+        + (
+            "PostgreSQL pinned to core 0, the gateway, wrk and pgbench to the other cores"
+            if args.split
+            else "PostgreSQL, the gateway, wrk and pgbench sharing every core"
+        )
+        + f". Command: `scripts/bench --scale {args.scale} "
         f"--lots {args.lots} --workers {args.workers} --duration {args.duration} "
-        f"--connections {args.connections}`.",
+        f"--connections {args.connections}{' --split' if args.split else ''}`.",
         "",
         "| operation | gateway req/s | p50 ms | p99 ms | errors | raw SQL tx/s | raw p50 ms "
         "| raw p99 ms | gateway / raw | SQL statements |",
@@ -481,6 +513,11 @@ def main() -> None:
         "--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     )
     parser.add_argument("--reuse", action="store_true", help="keep the existing bmg_bench data")
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="PostgreSQL on the first core, the gateway and load generators on the others",
+    )
     parser.add_argument("--out", default=str(ROOT / "scripts" / "bench-results.md"))
     args = parser.parse_args()
     args.ops = [op for op in args.ops.split(",") if op]
@@ -497,6 +534,22 @@ def main() -> None:
             pool.submit(migrate.upgrade, url).result()
     creds = asyncio.run(prepare(url, args))
     statements = asyncio.run(statements_per_request(url, creds, args))
+    if args.split:
+        if (os.cpu_count() or 1) < 2:
+            raise SystemExit("--split needs at least two cores")
+        pin_postgres({0})
+    try:
+        measured = measure_all(url, creds, args)
+    finally:
+        if args.split:
+            pin_postgres(set(range(os.cpu_count() or 1)))
+    text = report(args, *measured, statements)
+    Path(args.out).write_text(text)
+    print(text)
+
+
+def measure_all(url: str, creds: dict, args: argparse.Namespace) -> tuple[dict, dict]:
+    """Each operation through the gateway with wrk, then the raw limit with pgbench."""
     process, base = start_gateway(url, args)
     results = {}
     try:
@@ -514,9 +567,7 @@ def main() -> None:
         if kind in args.ops:
             raw[kind] = run_pgbench(url, kind, args)
             print(f"raw {kind}: {raw[kind]}", file=sys.stderr)
-    text = report(args, results, raw, statements)
-    Path(args.out).write_text(text)
-    print(text)
+    return results, raw
 
 
 if __name__ == "__main__":
