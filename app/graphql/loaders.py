@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import fields
 from datetime import timedelta
 from typing import Any
 
@@ -36,18 +37,23 @@ from app.models import Program
 TIER_HISTORY_LIMIT = 50
 
 UNITS_SQL = f"SELECT {columns(BusinessUnitRow)} FROM business_units WHERE id = ANY($1::bigint[])"
-MEMBERS_SQL = f"SELECT {columns(MemberRow)} FROM members WHERE id = ANY($1::bigint[])"
+# Members with their balances (no row yet: none): `me { points }` costs no statement more.
+MEMBERS_SQL = (
+    f"SELECT {columns(MemberRow, 'm')}, b.available, b.pending, b.debt FROM members m"
+    " LEFT JOIN member_balances b ON b.member_id = m.id WHERE m.id = ANY($1::bigint[])"
+)
 BALANCES_SQL = (
     f"SELECT {columns(BalanceRow)} FROM member_balances WHERE member_id = ANY($1::bigint[])"
 )
 # Each member's newest `$2` transactions (below id `$3`): the (member_id, id DESC) index, read
-# once per member, stopping at the limit.
+# once per member, stopping at the limit; with each one's business unit, for the unit loader.
 _PAGE = (
-    f"SELECT {columns(TransactionRow, 't')} FROM unnest($1::bigint[]) AS m(id)"
-    " CROSS JOIN LATERAL (SELECT * FROM points_transactions"
+    f"SELECT {columns(TransactionRow, 't')}, {columns(BusinessUnitRow, 'u')}"
+    " FROM unnest($1::bigint[]) AS m(id) CROSS JOIN LATERAL (SELECT * FROM points_transactions"
     " WHERE member_id = m.id{before} ORDER BY id DESC LIMIT $2) AS t"
-    " ORDER BY t.member_id, t.id DESC"
+    " LEFT JOIN business_units u ON u.id = t.business_unit_id ORDER BY t.member_id, t.id DESC"
 )
+_TX = len(fields(TransactionRow))  # where the unit's columns start
 TRANSACTIONS_SQL = _PAGE.format(before="")
 TRANSACTIONS_BEFORE_SQL = _PAGE.format(before=" AND id < $3")
 # Points still available that expire in ($4, $5], summed per member and local date ($2: zone).
@@ -84,6 +90,7 @@ class Loaders:
         self.member_tier = DataLoader(self._member_tiers)
         self.growth = DataLoader(self._growth)
         self.tier_history = DataLoader(self._tier_history)
+        self.primed_units: set[int] = set()
 
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[AsyncSession]:
@@ -102,7 +109,12 @@ class Loaders:
         return [found.get(i) for i in ids]
 
     async def _members(self, ids: list[int]) -> list[MemberRow | None]:
-        found = {r[0]: MemberRow(*r) for r in await self._fetch(MEMBERS_SQL, ids)}
+        """Members by id; their balances go to the balance loader on the way."""
+        found = {}
+        for *member, available, pending, debt in await self._fetch(MEMBERS_SQL, ids):
+            row = found[member[0]] = MemberRow(*member)
+            balance = BalanceRow(row.id, available, pending, debt)
+            self.balance.prime(row.id, balance if available is not None else BalanceRow(row.id))
         return [found.get(i) for i in ids]
 
     async def _balances(self, member_ids: list[int]) -> list[BalanceRow]:
@@ -124,10 +136,18 @@ class Loaders:
                 rows = await self._fetch(TRANSACTIONS_BEFORE_SQL, member_ids, limit, before)
             by_member: dict[int, list[TransactionRow]] = defaultdict(list)
             for row in rows:
-                by_member[row[0]].append(TransactionRow(*row))
+                by_member[row[0]].append(TransactionRow(*row[:_TX]))
+                self._prime_unit(row, _TX)
             for member_id in member_ids:
                 pages[(member_id, limit, before)] = by_member.get(member_id, [])
         return [pages[key] for key in keys]
+
+    def _prime_unit(self, row: Any, start: int) -> None:
+        """Give the unit loader a unit read along with something else (columns from `start`)."""
+        unit_id = row[start]
+        if unit_id is not None and unit_id not in self.primed_units:
+            self.primed_units.add(unit_id)
+            self.unit.prime(unit_id, BusinessUnitRow(*row[start:]))
 
     async def _expiring(self, keys: list[tuple[int, int]]) -> list[list[tuple]]:
         """keys: (member_id, within_days) -> [(local expiry date, earliest instant, points)]."""
