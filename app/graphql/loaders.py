@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import fields
 from datetime import timedelta
+from functools import cached_property
 from typing import Any
 
 from aiodataloader import DataLoader
@@ -93,22 +94,50 @@ class Loader(DataLoader):
 
 
 class Loaders:
-    """Built once per request in the context; cached for that request only."""
+    """Built once per request in the context; cached for that request only. Each loader is
+    made when first used (a request uses a few of them)."""
 
     def __init__(self, ctx: Any) -> None:
         self.ctx = ctx
         self.engine = ctx.services.sessions.kw["bind"]
-        self.unit = Loader(self._units)
-        self.member = DataLoader(self._members)
-        self.balance = Loader(self._balances)
-        self.transactions = DataLoader(self._transactions)
-        self.expiring = DataLoader(self._expiring)
-        self.tier_ladder = DataLoader(self._tier_ladder)
-        self.member_tier = DataLoader(self._member_tiers)
-        self.growth = DataLoader(self._growth)
-        self.tier_history = DataLoader(self._tier_history)
         self.primed_units: set[int] = set()
         self.shown_units: dict[int, Any] = {}  # the units as output objects (app.graphql.types)
+
+    @cached_property
+    def unit(self) -> Loader:
+        return Loader(self._units)
+
+    @cached_property
+    def member(self) -> Loader:
+        return Loader(self._members)
+
+    @cached_property
+    def balance(self) -> Loader:
+        return Loader(self._balances)
+
+    @cached_property
+    def transactions(self) -> Loader:
+        return Loader(self._transactions)
+
+    @cached_property
+    def expiring(self) -> Loader:
+        return Loader(self._expiring)
+
+    @cached_property
+    def tier_ladder(self) -> Loader:
+        return Loader(self._tier_ladder)
+
+    @cached_property
+    def member_tier(self) -> Loader:
+        return Loader(self._member_tiers)
+
+    @cached_property
+    def growth(self) -> Loader:
+        return Loader(self._growth)
+
+    @cached_property
+    def tier_history(self) -> Loader:
+        return Loader(self._tier_history)
 
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[AsyncSession]:
