@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import date
+from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
@@ -13,6 +14,7 @@ from app.domain.activities import grant_registration_bonus
 from app.domain.errors import DomainError, ErrorCode
 from app.domain.units import get_unit
 from app.domain.uow import UnitOfWork
+from app.driver import Driver
 from app.models import Member, MemberBalance, MemberUnitLink
 
 _REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -38,8 +40,13 @@ async def get_member(uow: UnitOfWork, member_id: int | str, field: str = "member
     text = str(member_id).strip()
     member = await uow.session.get(Member, int(text)) if text.isdigit() else None
     if member is None:
-        raise DomainError(ErrorCode.NOT_FOUND, f"no member {text!r}", field)
+        raise no_member(text, field)
     return member
+
+
+def no_member(member_id: int | str, field: str = "memberId") -> DomainError:
+    """NOT_FOUND for a member id no one has."""
+    return DomainError(ErrorCode.NOT_FOUND, f"no member {str(member_id).strip()!r}", field)
 
 
 async def register_member(
@@ -136,6 +143,29 @@ async def link_member(
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=["business_unit_id", "member_id"])
     await uow.session.execute(stmt)
+
+
+# The member, and their link to unit $2 made (if new) at $4 via $3: one statement, atomic alone.
+PRESENTED_SQL = (
+    "WITH m AS (SELECT id, phone, display_name, birthday, registered_at, registered_via_unit_id,"
+    " referral_code, referred_by_id FROM members WHERE id = $1),"
+    " linked AS (INSERT INTO member_unit_links (business_unit_id, member_id, linked_via,"
+    " linked_at) SELECT $2, id, $3, $4 FROM m"
+    " ON CONFLICT (business_unit_id, member_id) DO NOTHING)"
+    " SELECT * FROM m"
+)
+
+
+async def present_member(
+    driver: Driver, *, member_id: int, unit_id: int, via: str, at: datetime
+) -> Any:
+    """A member presented at a unit (a till scanning their code): the member's row (columns
+    as `Member`'s), and the unit knows them from now on (as `link_member` without an external
+    id). Outside a transaction: the one statement is atomic by itself."""
+    row = await driver.fetchrow(PRESENTED_SQL, member_id, unit_id, via, at)
+    if row is None:
+        raise no_member(member_id)
+    return row
 
 
 async def unit_knows_member(uow: UnitOfWork, *, unit_id: int, member_id: int) -> bool:

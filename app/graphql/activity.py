@@ -31,9 +31,9 @@ from app.graphql.activity_details import ActivityDetail, kind_detail
 from app.graphql.activity_loaders import source_loaders
 from app.graphql.errors import domain_graphql_error, forbidden
 from app.graphql.pagination import PageInfo, page_size
+from app.graphql.rows import BusinessUnitRow
 from app.graphql.tier_types import MemberTier, load_member_tier
 from app.graphql.types import BusinessUnit, PointsBalance, load_balance
-from app.models import BusinessUnit as BusinessUnitRow
 from app.sources import ActivityCursor, ActivityItem, SourceUnavailable
 from app.sources import ActivityKind as Kind
 

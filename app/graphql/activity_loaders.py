@@ -14,14 +14,25 @@ from datetime import datetime
 from typing import Any
 
 from aiodataloader import DataLoader
-from sqlalchemy import func, select
 
+from app import reads
 from app.domain.growth import window_start
 from app.domain.ledger import TxKind
-from app.models import BusinessUnit, PointsTransaction
+from app.graphql.rows import BusinessUnitRow, columns
 from app.sources import ActivityCursor, ActivityItem, FormatUsage, SourceUnavailable
 
 ActivityKey = tuple[str, int, int, ActivityCursor | None]  # unit, member, limit, before
+
+ALL_UNITS_SQL = f"SELECT {columns(BusinessUnitRow)} FROM business_units ORDER BY id"
+_EARNED = f"kind IN ('{TxKind.EARN.value}', '{TxKind.EARN_REVERSAL.value}')"
+_REDEEMED = f"kind IN ('{TxKind.SPEND.value}', '{TxKind.SPEND_REVERSAL.value}')"
+# Per member and unit, in ($2, $3]: points earned net of refunds, redeemed net of cancellations.
+UNIT_POINTS_SQL = (
+    f"SELECT member_id, business_unit_id, coalesce(sum(points) FILTER (WHERE {_EARNED}), 0),"
+    f" coalesce(sum(-points) FILTER (WHERE {_REDEEMED}), 0) FROM points_transactions"
+    " WHERE member_id = ANY($1::bigint[]) AND business_unit_id IS NOT NULL"
+    " AND created_at > $2 AND created_at <= $3 GROUP BY member_id, business_unit_id"
+)
 
 
 class SourceLoaders:
@@ -32,13 +43,10 @@ class SourceLoaders:
         self.usage = DataLoader(self._usage)
         self.unit_points = DataLoader(self._unit_points)
 
-    async def _read(self, statement: Any) -> list[Any]:
-        async with self.ctx.services.sessions() as session:
-            return list((await session.execute(statement)).all())
-
-    async def _all_units(self, keys: list[int]) -> list[list[BusinessUnit]]:
+    async def _all_units(self, keys: list[int]) -> list[list[BusinessUnitRow]]:
         """Every business unit by id (one statement); also primes the per-id unit loader."""
-        units = [row[0] for row in await self._read(select(BusinessUnit).order_by(BusinessUnit.id))]
+        engine = self.ctx.services.sessions.kw["bind"]
+        units = [BusinessUnitRow(*row) for row in await reads.fetch(engine, ALL_UNITS_SQL)]
         for unit in units:
             self.ctx.loaders.unit.prime(unit.id, unit)
         return [units for _ in keys]
@@ -76,28 +84,9 @@ class SourceLoaders:
     async def _unit_points(self, member_ids: list[int]) -> list[dict[int, tuple[int, int]]]:
         """Per member, per unit id: (points earned net of refunds, points redeemed net of
         cancellations) in the overview window, from the ledger: one statement."""
-        tx = PointsTransaction
-        earned = func.coalesce(
-            func.sum(tx.points).filter(
-                tx.kind.in_([TxKind.EARN.value, TxKind.EARN_REVERSAL.value])
-            ),
-            0,
-        )
-        redeemed = func.coalesce(
-            func.sum(-tx.points).filter(
-                tx.kind.in_([TxKind.SPEND.value, TxKind.SPEND_REVERSAL.value])
-            ),
-            0,
-        )
-        rows = await self._read(
-            select(tx.member_id, tx.business_unit_id, earned, redeemed)
-            .where(
-                tx.member_id.in_(member_ids),
-                tx.business_unit_id.is_not(None),
-                tx.created_at > self.window_start(),
-                tx.created_at <= self.ctx.now(),
-            )
-            .group_by(tx.member_id, tx.business_unit_id)
+        engine = self.ctx.services.sessions.kw["bind"]
+        rows = await reads.fetch(
+            engine, UNIT_POINTS_SQL, member_ids, self.window_start(), self.ctx.now()
         )
         found: dict[int, dict[int, tuple[int, int]]] = defaultdict(dict)
         for member_id, unit_id, points_in, points_out in rows:

@@ -8,6 +8,7 @@ import strawberry
 from sqlalchemy import or_, select
 from strawberry import Info
 
+from app import reads
 from app.domain import members as member_rules
 from app.domain.abuse import device_reference
 from app.domain.dynamic_codes import resolve_code
@@ -25,6 +26,7 @@ from app.graphql.permissions import (
     IsMember,
     IsOps,
 )
+from app.graphql.rows import MemberRow as MemberRead
 from app.graphql.types import Member, MemberConnection, MemberEdge
 from app.models import Member as MemberRow
 
@@ -60,14 +62,23 @@ class MemberQuery:
         ctx = info.context
         try:
             member_id = await resolve_code(ctx.redis, prefix=ctx.settings.redis_prefix, code=code)
-            async with ctx.uow() as uow:
-                row = await member_rules.get_member(uow, member_id)
-                if ctx.principal.is_partner:
-                    await member_rules.link_member(
-                        uow, member_id=member_id, unit_id=ctx.principal.unit_id, via="CODE"
-                    )
+            if not ctx.principal.is_partner:  # ops: a plain read
+                found = await ctx.loaders.member.load(member_id)
+                if found is None:
+                    raise member_rules.no_member(member_id)
+                return Member.from_row(found)
+            async with reads.pooled(ctx.loaders.engine) as driver:
+                record = await member_rules.present_member(
+                    driver,
+                    member_id=member_id,
+                    unit_id=ctx.principal.unit_id,
+                    via="CODE",
+                    at=ctx.now(),
+                )
         except DomainError as error:
             raise domain_graphql_error(error) from None
+        row = MemberRead(**record)  # by column name
+        ctx.loaders.member.prime(member_id, row)
         return Member.from_row(row)
 
     @strawberry.field(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry import Info
@@ -15,11 +16,13 @@ from app.domain.errors import DomainError
 from app.domain.ledger import TxKind
 from app.domain.members import mask_phone
 from app.graphql.errors import domain_graphql_error, forbidden
+from app.graphql.loaders import NOT_HELD
 from app.graphql.pagination import PageInfo, decode_cursor, encode_cursor, page_size
+from app.graphql.rows import BusinessUnitRow, MemberRow, TransactionRow
 from app.graphql.tier_types import MemberTier, TierChange, load_member_tier, load_tier_history
-from app.models import BusinessUnit as BusinessUnitRow
-from app.models import Member as MemberRow
-from app.models import PointsTransaction as TransactionRow
+from app.models import BusinessUnit as BusinessUnitModel
+from app.models import Member as MemberModel
+from app.models import PointsTransaction as TransactionModel
 
 if TYPE_CHECKING:
     from app.graphql.activity import ActivityConnection, MemberOverview
@@ -61,7 +64,7 @@ class BusinessUnit:
     )
 
     @classmethod
-    def from_row(cls, row: BusinessUnitRow) -> BusinessUnit:
+    def from_row(cls, row: BusinessUnitRow | BusinessUnitModel) -> BusinessUnit:
         return cls(
             id=strawberry.ID(str(row.id)),
             code=row.code,
@@ -84,7 +87,32 @@ async def load_unit(info: Info, unit_id: int | None) -> BusinessUnit | None:
     if unit_id is None:
         return None
     row = await info.context.loaders.unit.load(unit_id)
-    return BusinessUnit.from_row(row) if row else None
+    return _shown_unit(info.context.loaders, unit_id, row)
+
+
+def unit_now(info: Info, unit_id: int | None) -> BusinessUnit | Awaitable[Any] | None:
+    """The unit at once when this request holds it already (a page of transactions brings its
+    units along), else an awaitable of it: a synchronous field then costs no coroutine."""
+    if unit_id is None:
+        return None
+    loaders = info.context.loaders
+    shown = loaders.shown_units.get(unit_id)
+    if shown is not None:
+        return shown
+    row = loaders.unit.held(unit_id)
+    if row is NOT_HELD:
+        return load_unit(info, unit_id)
+    return _shown_unit(loaders, unit_id, row)
+
+
+def _shown_unit(loaders: Any, unit_id: int, row: Any) -> BusinessUnit | None:
+    """One output object per unit and request, however many transactions show it."""
+    if row is None:
+        return None
+    shown = loaders.shown_units.get(unit_id)
+    if shown is None:
+        shown = loaders.shown_units[unit_id] = BusinessUnit.from_row(row)
+    return shown
 
 
 @strawberry.type
@@ -109,7 +137,10 @@ class PointsBalance:
 
 
 async def load_balance(info: Info, member_id: int) -> PointsBalance:
-    row = await info.context.loaders.balance.load(member_id)
+    return _balance(member_id, await info.context.loaders.balance.load(member_id))
+
+
+def _balance(member_id: int, row: Any) -> PointsBalance:
     return PointsBalance(
         member_id=member_id, available=row.available, pending=row.pending, debt=row.debt
     )
@@ -135,7 +166,7 @@ class PointsTransaction:
     reverses_id: strawberry.Private[int | None]
 
     @classmethod
-    def from_row(cls, row: TransactionRow) -> PointsTransaction:
+    def from_row(cls, row: TransactionRow | TransactionModel) -> PointsTransaction:
         return cls(
             id=strawberry.ID(str(row.id)),
             kind=TxKind(row.kind),
@@ -151,9 +182,9 @@ class PointsTransaction:
             reverses_id=row.reverses_id,
         )
 
-    @strawberry.field
-    async def business_unit(self, info: Info) -> BusinessUnit | None:
-        return await load_unit(info, self.business_unit_id)
+    @strawberry.field(graphql_type=BusinessUnit | None)
+    def business_unit(self, info: Info) -> BusinessUnit | Awaitable[Any] | None:
+        return unit_now(info, self.business_unit_id)
 
     @strawberry.field
     def reverses_transaction_id(self) -> strawberry.ID | None:
@@ -189,7 +220,7 @@ class Member:
     registered_via_id: strawberry.Private[int]
 
     @classmethod
-    def from_row(cls, row: MemberRow) -> Member:
+    def from_row(cls, row: MemberRow | MemberModel) -> Member:
         return cls(
             id=strawberry.ID(str(row.id)),
             display_name=row.display_name,
@@ -204,15 +235,17 @@ class Member:
     def member_id(self) -> int:
         return int(self.id)
 
-    @strawberry.field
-    async def registered_via(self, info: Info) -> BusinessUnit:
-        unit = await load_unit(info, self.registered_via_id)
-        assert unit is not None, "members always have a registering unit"
-        return unit
+    @strawberry.field(graphql_type=BusinessUnit)
+    def registered_via(self, info: Info) -> BusinessUnit | Awaitable[Any] | None:
+        return unit_now(info, self.registered_via_id)  # members always have one
 
-    @strawberry.field
-    async def points(self, info: Info) -> PointsBalance:
-        return await load_balance(info, self.member_id)
+    @strawberry.field(graphql_type=PointsBalance)
+    def points(self, info: Info) -> PointsBalance | Awaitable[PointsBalance]:
+        """At once when the balance came with the member (`me`, `member`), else loaded."""
+        row = info.context.loaders.balance.held(self.member_id)
+        if row is NOT_HELD:
+            return load_balance(info, self.member_id)
+        return _balance(self.member_id, row)
 
     @strawberry.field(description="Current tier, growth value and what the next tier needs.")
     async def tier(self, info: Info) -> MemberTier:

@@ -33,9 +33,9 @@ query($first: Int!) {
   }
 }"""
 
-# The members page, then one batch each: balances, expiring lots, transaction pages, the units
-# members registered via, and the units of the listed transactions (a second, later batch).
-MEMBERS_STATEMENTS = 6
+# The members page, then one batch each: balances, expiring lots, transaction pages (which bring
+# the units of the listed transactions along), and the units members registered via.
+MEMBERS_STATEMENTS = 5
 
 
 @contextmanager

@@ -263,15 +263,19 @@ async def test_loader_failure_is_masked_and_only_fails_its_field(
 ):
     member, _ = member_and_till
 
-    async def broken_balances(self, member_ids):
+    async def broken_expiring(self, keys):
         raise RuntimeError(SECRET)
 
-    monkeypatch.setattr(Loaders, "_balances", broken_balances)
+    # (the balance comes with the member; the expiring points are a batch of their own)
+    monkeypatch.setattr(Loaders, "_expiring", broken_expiring)
     response = await raw(
-        gql, "{ me { id displayName points { available } } }", {}, creds.member(member)
+        gql,
+        "{ me { id displayName points { available expiring(withinDays: 30) { points } } } }",
+        {},
+        creds.member(member),
     )
     assert_masked(response)
-    assert response.json()["errors"][0]["path"] == ["me", "points"]
+    assert response.json()["errors"][0]["path"] == ["me", "points", "expiring"]
 
 
 async def test_mutation_failure_is_masked_and_records_nothing(

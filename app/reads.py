@@ -1,0 +1,63 @@
+"""Reads outside any transaction: fixed SQL on a connection borrowed from the engine's pool.
+
+A read-only statement needs no BEGIN/COMMIT, no Session and no SQLAlchemy Connection: the
+pool is asked directly, and its asyncpg connection is used as it is, outside any transaction
+(each statement its own snapshot, as on an AUTOCOMMIT session). Statements go through a
+`Driver`, so `watch_statements` sees them.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import Pool, PoolProxiedConnection, QueuePool
+from sqlalchemy.util.concurrency import greenlet_spawn
+
+from app.driver import Driver
+
+
+def _room(pool: Pool | None) -> bool:
+    """Whether a checkin goes back into the queue (no connection is closed, so no I/O)."""
+    return isinstance(pool, QueuePool) and pool.checkedin() < pool.size()
+
+
+class pooled:  # used like a function: `async with pooled(engine) as driver:`
+    """A `Driver` on a pooled connection for the block, outside any transaction."""
+
+    __slots__ = ("connection", "engine", "pool")
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.pool: Pool | None = None  # the one the connection goes back to
+        self.connection: PoolProxiedConnection | None = None
+
+    async def __aenter__(self) -> Driver:
+        """Check a connection out of the pool."""
+        connection = self.connection = await self.engine.raw_connection()
+        self.pool = self.engine.sync_engine.pool
+        return Driver(connection.driver_connection)
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        """Give the connection back; one the server or the network closed is discarded."""
+        connection, self.connection = self.connection, None
+        if connection is None:
+            return
+        if error is not None and connection.driver_connection.is_closed():
+            connection.invalidate(error)  # outside a greenlet: terminated without waiting
+        if _room(self.pool):
+            connection.close()
+        else:
+            await greenlet_spawn(connection.close)  # an overflow connection is closed
+
+
+async def fetch(engine: AsyncEngine, sql: str, *args: Any) -> list[Any]:
+    """The rows of one fixed read-only statement."""
+    async with pooled(engine) as driver:
+        return await driver.fetch(sql, *args)
