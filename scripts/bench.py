@@ -299,6 +299,8 @@ def run_pgbench(url: str, kind: str, args: argparse.Namespace) -> dict:
         [
             "pgbench",
             "-n",
+            "-M",
+            "prepared",  # as asyncpg sends them: parsed and planned once per connection
             "-c",
             str(args.connections),
             "-j",

@@ -7,6 +7,7 @@ gateway runs for it, sent straight to PostgreSQL (pgbench) — the raw limit it 
 from __future__ import annotations
 
 import json
+import re
 
 WRK_COMMON = r"""
 local threads = {}
@@ -129,22 +130,41 @@ UPDATE idempotency_keys SET result = '{"transaction_id": 1}'
   WHERE caller = 'pgbench' AND key = 'k' || :client_id || '-' || :r;
 COMMIT;
 """,
-    "home": r"""
-\set m random(1, %(members)d)
-SELECT * FROM members WHERE id = :m;
-SELECT * FROM member_balances WHERE member_id = :m;
-SELECT member_id, date(timezone('Asia/Shanghai', expires_at)), min(expires_at), sum(remaining)
-  FROM points_lots WHERE member_id = :m AND remaining > 0 AND state = 'AVAILABLE'
-   AND expires_at > now() AND expires_at <= now() + interval '30 days'
-  GROUP BY member_id, 2 ORDER BY member_id, 2;
-SELECT t.* FROM points_transactions t JOIN (
-    SELECT id, row_number() OVER (PARTITION BY member_id ORDER BY id DESC) AS rank
-    FROM points_transactions WHERE member_id = :m) r ON r.id = t.id
-  WHERE r.rank <= 11 ORDER BY t.member_id, t.id DESC;
-SELECT * FROM business_units WHERE id IN (2);
-""",
 }
 
 
+def bind(sql: str, **values: str) -> str:
+    """The gateway's fixed SQL with its `$n` parameters replaced by pgbench expressions (`p1=`
+    for `$1`, ...): the raw script sends exactly the statement text the gateway sends."""
+    return re.sub(r"\$(\d+)", lambda m: values[f"p{m.group(1)}"], sql) + ";"
+
+
+def home_script(members: int) -> str:
+    """The home query's statements (app/graphql/loaders.py), for one random member: the member
+    with its balance, its newest transactions with their units (first: 10, and one more to
+    tell whether there is a next page), the points expiring within 30 days."""
+    from app.graphql.loaders import EXPIRING_SQL, MEMBERS_SQL, TRANSACTIONS_SQL
+
+    member = "ARRAY[:m]"
+    return "\n".join(
+        [
+            f"\\set m random(1, {members})",
+            bind(MEMBERS_SQL, p1=member),
+            bind(TRANSACTIONS_SQL, p1=member, p2="11"),
+            bind(
+                EXPIRING_SQL,
+                p1=member,
+                p2="'Asia/Shanghai'",
+                p3="'AVAILABLE'",
+                p4="now()",
+                p5="now() + interval '30 days'",
+            ),
+            "",
+        ]
+    )
+
+
 def pgbench_script(kind: str, **values) -> str:
+    if kind == "home":
+        return home_script(values["members"])
     return PGBENCH[kind] % values
