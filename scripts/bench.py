@@ -5,8 +5,9 @@
 1. builds a data set in a database of its own (`bmg_bench` on DATABASE_URL's server, default
    the local PostgreSQL): `--scale` members with `--lots` earned lots each;
 2. starts the gateway (`python -m app serve`) with `--workers` against it and real Redis;
-3. drives load with wrk: earnPoints, spendPoints, the mini-program home query, and a partner
-   till flow (memberByCode then earnPoints);
+3. drives load with wrk: earnPoints, spendPoints, the mini-program home query, a partner
+   till flow (memberByCode then earnPoints), and an empty query (`{ __typename }`: what the
+   gateway costs before any SQL);
 4. measures the raw limit with pgbench scripts sending the SQL the gateway sends (earn, home);
 5. counts SQL statements per request for each operation (in process, by engine events);
 6. prints a table and writes it to `--out` (scripts/bench-results.md).
@@ -40,11 +41,11 @@ sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 import asyncpg  # noqa: E402
 import httpx  # noqa: E402
 from bench_data import generate  # noqa: E402
-from bench_load import lua_list, pgbench_script, wrk_script  # noqa: E402
+from bench_load import HOME_MEMBERS, home_member, lua_list, pgbench_script, wrk_script  # noqa: E402
 
 JWT_SECRET = "bench-only-secret-0123456789abcdef-0123456789"
 PREFIX = "bmgbench:"
-OPERATIONS = ("earn", "spend", "home", "till")
+OPERATIONS = ("earn", "spend", "home", "till", "empty")
 RAW = ("earn", "home")
 
 
@@ -105,7 +106,8 @@ async def prepare(url: str, args: argparse.Namespace) -> dict:
 
     rng = random.Random(1)
     members = [rng.randint(1, args.scale) for _ in range(500)]
-    tokens = [mint_member_token(settings, m) for m in members[:200]]
+    # the members signed in for the home query: the raw script reads the same ones
+    tokens = [mint_member_token(settings, home_member(i, args.scale)) for i in range(HOME_MEMBERS)]
     codes = [(f"{rng.randrange(10**17, 10**18)}", m) for m in members]
     import redis
 
@@ -291,7 +293,7 @@ def run_wrk(
     return result
 
 
-def run_pgbench(url: str, kind: str, args: argparse.Namespace) -> dict:
+def run_pgbench(url: str, kind: str, args: argparse.Namespace, seconds: int | None = None) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="bmg-pgbench-"))
     script = workdir / f"{kind}.sql"
     script.write_text(pgbench_script(kind, members=args.scale))
@@ -306,7 +308,7 @@ def run_pgbench(url: str, kind: str, args: argparse.Namespace) -> dict:
             "-j",
             str(args.threads),
             "-T",
-            str(args.duration),
+            str(seconds or args.duration),
             "-f",
             str(script),
             "-l",
@@ -314,7 +316,7 @@ def run_pgbench(url: str, kind: str, args: argparse.Namespace) -> dict:
             str(workdir / "log"),
             url,
         ],
-        args.duration,
+        seconds or args.duration,
         None,
         cwd=workdir,
         **pinned(load_cpus(args)),
@@ -462,7 +464,11 @@ def report(args, results: dict, raw: dict, statements: dict) -> str:
     for kind in args.ops:
         g = results[kind]
         r = raw.get(kind)
-        name = {"till": "till flow (code + earn)", "home": "home query"}.get(kind, kind)
+        name = {
+            "till": "till flow (code + earn)",
+            "home": "home query",
+            "empty": "empty query `{ __typename }`",
+        }.get(kind, kind)
         lines.append(
             f"| {name} | {g['rps']:.0f} | {g['p50_ms']:.1f} | {g['p99_ms']:.1f} | "
             f"{g['errors'] + g['socket_errors']} | "
@@ -567,6 +573,7 @@ def measure_all(url: str, creds: dict, args: argparse.Namespace) -> tuple[dict, 
     raw = {}
     for kind in RAW:
         if kind in args.ops:
+            run_pgbench(url, kind, args, seconds=3)  # warm-up, as for the gateway
             raw[kind] = run_pgbench(url, kind, args)
             print(f"raw {kind}: {raw[kind]}", file=sys.stderr)
     return results, raw

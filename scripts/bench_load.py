@@ -67,6 +67,18 @@ request = function()
 end
 """
 
+# The smallest request a signed-in member can make: what the gateway costs before any SQL
+# (HTTP, JSON, token, GraphQL parse/validate/execute, extensions, the budget's Redis script).
+EMPTY = r"""
+local tokens = %(tokens)s
+local body = '{"query":"{ __typename }"}'
+request = function()
+  local token = tokens[math.random(1, #tokens)]
+  return wrk.format("POST", "/graphql",
+    {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token}, body)
+end
+"""
+
 TILL = r"""
 local codes = %(codes)s
 local headers = {["Content-Type"] = "application/json", ["X-Api-Key"] = "%(key)s"}
@@ -86,7 +98,7 @@ end
 
 
 def wrk_script(kind: str, **values) -> str:
-    body = {"earn": EARN, "spend": SPEND, "home": HOME, "till": TILL}[kind]
+    body = {"earn": EARN, "spend": SPEND, "home": HOME, "till": TILL, "empty": EMPTY}[kind]
     return (WRK_COMMON + body) % values
 
 
@@ -133,6 +145,14 @@ COMMIT;
 }
 
 
+HOME_MEMBERS = 200  # members signed in for the home query, the same ones for wrk and pgbench
+
+
+def home_member(i: int, scale: int) -> int:
+    """The i-th signed-in member (0 <= i < HOME_MEMBERS), spread over the data set."""
+    return 1 + (i * 499) % scale
+
+
 def bind(sql: str, **values: str) -> str:
     """The gateway's fixed SQL with its `$n` parameters replaced by pgbench expressions (`p1=`
     for `$1`, ...): the raw script sends exactly the statement text the gateway sends."""
@@ -148,7 +168,8 @@ def home_script(members: int) -> str:
     member = "ARRAY[:m]"
     return "\n".join(
         [
-            f"\\set m random(1, {members})",
+            f"\\set i random(0, {HOME_MEMBERS - 1})",
+            f"\\set m 1 + (:i * 499) % {members}",
             bind(MEMBERS_SQL, p1=member),
             bind(TRANSACTIONS_SQL, p1=member, p2="11"),
             bind(
