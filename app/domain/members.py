@@ -16,6 +16,7 @@ from app.domain.uow import UnitOfWork
 from app.models import Member, MemberBalance, MemberUnitLink
 
 _REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+_KNOWN = "SELECT 1 FROM member_unit_links WHERE business_unit_id = $1 AND member_id = $2"
 
 
 def normalise_phone(raw: str) -> str:
@@ -139,8 +140,9 @@ async def link_member(
 
 
 async def unit_knows_member(uow: UnitOfWork, *, unit_id: int, member_id: int) -> bool:
-    row = await uow.session.get(MemberUnitLink, (unit_id, member_id))
-    return row is not None
+    """Whether the unit knows this member (registered there, scanned, or by its customer id)."""
+    driver = await uow.driver()
+    return await driver.fetchval(_KNOWN, unit_id, member_id) is not None
 
 
 async def member_by_external_id(uow: UnitOfWork, *, unit_id: int, external_id: str) -> Member:
