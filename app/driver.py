@@ -103,14 +103,19 @@ async def _begin(connection: Any, adapter: Any) -> None:
 
 
 def entity(model: type[T], row: Mapping[str, Any]) -> T:
-    """A `model` instance holding a row's columns (by name), built the way a query loads one
-    (no constructor, no validation) but in no session: a read-only value that sends nothing
-    when its attributes are read. A row without every column leaves the others unset."""
-    if not model.__mapper__.configured:  # type: ignore[attr-defined]
+    """A `model` instance holding a row's values of the model's columns (other keys are
+    ignored), built the way a query loads one (no constructor, no validation) but in no
+    session: a value that sends nothing when its attributes are read."""
+    names = _names.get(model)
+    if names is None:
         configure_mappers()
+        names = _names[model] = tuple(c.name for c in model.__table__.columns)  # type: ignore[attr-defined]
     instance = model._sa_class_manager.new_instance()  # type: ignore[attr-defined]
-    instance.__dict__.update(row)
+    instance.__dict__.update({name: row[name] for name in names})
     return instance
+
+
+_names: dict[type, tuple[str, ...]] = {}
 
 
 def columns(model: type, alias: str | None = None) -> str:

@@ -45,7 +45,6 @@ from app.models import Campaign, CampaignMemberUsage
 
 GROUP_FUNDER = "GROUP"
 
-_COLUMNS = [column.name for column in Campaign.__table__.columns]  # type: ignore[attr-defined]
 # Running at $1 and open to unit $2 (no units listed: every unit), with the funder's code.
 _ACTIVE = f"""SELECT {columns(Campaign, "c")}, funder.code AS funder_code
 FROM campaigns c LEFT JOIN business_units funder ON funder.id = c.funder_unit_id
@@ -221,12 +220,7 @@ def bonuses(awards: Sequence[Award]) -> list[Bonus]:
 async def active_offers(uow: UnitOfWork, unit_id: int) -> list[Offer]:
     """Campaigns running now that may apply at this unit, with their funders (one query)."""
     rows = await (await uow.driver()).fetch(_ACTIVE, uow.now, unit_id)
-    return [Offer(_campaign(row), row["funder_code"] or GROUP_FUNDER) for row in rows]
-
-
-def _campaign(row) -> Campaign:
-    """A campaign row (and perhaps other columns) as a Campaign value in no session."""
-    return entity(Campaign, {name: row[name] for name in _COLUMNS})
+    return [Offer(entity(Campaign, row), row["funder_code"] or GROUP_FUNDER) for row in rows]
 
 
 async def award_campaigns(
@@ -245,7 +239,7 @@ async def award_campaigns(
     if budgeted and reserve:
         # the offers see each campaign as it is under the lock (an operator may have changed
         # or removed its budget since it was read)
-        locked = {row["id"]: _campaign(row) for row in await driver.fetch(_LOCK, budgeted)}
+        locked = {row["id"]: entity(Campaign, row) for row in await driver.fetch(_LOCK, budgeted)}
         offers = [replace(o, campaign=locked.get(o.campaign.id, o.campaign)) for o in offers]
         limits.budget_left = {
             c.id: c.budget - c.spent  # type: ignore[misc]

@@ -38,10 +38,10 @@ from app.domain.tiers import (
     current_standing,
     evaluate_upgrade,
     plain,
-    read_tiers,
+    read_ladder,
     settle_standing,
 )
-from app.domain.units import earn_rate, find_unit, get_merchant, read_program
+from app.domain.units import earn_rate, find_unit, get_merchant
 from app.domain.uow import UnitOfWork
 from app.driver import entity
 from app.models import (
@@ -192,8 +192,7 @@ async def earn_points(
     member, balance = await lock_member(uow, member_id)
     # under the member's lock: a concurrent retry of this order waits, then sees it as DUPLICATE
     await ensure_new_order(uow, unit.id, TxKind.EARN, order_ref)
-    program = await read_program(uow)
-    tiers = await read_tiers(uow)
+    tiers, program = await read_ladder(uow)
     standing = await settle_standing(uow, member.id, actor=caller, tiers=tiers, program=program)
     quote = apply_tier(quote, standing.tier)
     screening = await screen_earn(

@@ -91,7 +91,7 @@ LIMIT 1"""
 
 # The member (a value) and their balance row, locked; members.id and member_balances.member_id
 # are the same key, so one statement does both.
-_LOCK_MEMBER = f"""SELECT {columns(Member, "m")}, b.available, b.pending, b.debt
+_LOCK_MEMBER = f"""SELECT {columns(Member, "m")}, {columns(MemberBalance, "b")}
 FROM member_balances b JOIN members m ON m.id = b.member_id
 WHERE b.member_id = $1
 FOR UPDATE OF b"""
@@ -130,18 +130,9 @@ async def lock_member(uow: UnitOfWork, member_id: int | str) -> tuple[Member, Me
     row = await (await uow.driver()).fetchrow(_LOCK_MEMBER, int(text)) if text.isdigit() else None
     if row is None:
         raise DomainError(ErrorCode.NOT_FOUND, f"no member {text!r}", "memberId")
-    fields = dict(row)
-    balance = entity(
-        MemberBalance,
-        {
-            "member_id": fields["id"],
-            "available": fields.pop("available"),
-            "pending": fields.pop("pending"),
-            "debt": fields.pop("debt"),
-        },
-    )
+    balance = entity(MemberBalance, row)
     uow.balances[balance.member_id] = balance
-    return entity(Member, fields), balance
+    return entity(Member, row), balance
 
 
 def balanced(legs: Iterable[Leg]) -> dict[tuple[Account, int], int]:

@@ -40,14 +40,18 @@ from app.domain.growth import growth_value
 from app.domain.ledger import lock_balance
 from app.domain.members import get_member
 from app.domain.operator_log import log_operator_action
-from app.domain.units import read_program
 from app.domain.uow import UnitOfWork
 from app.driver import columns, entity
 from app.models import MemberTier, Program, Tier
 
 MAX_GRANT_MONTHS = 60
 
-_TIERS = f"SELECT {columns(Tier)} FROM tiers ORDER BY rank"
+# The programme row (NULLs when there is none) beside each tier (one row of NULLs when none).
+_LADDER = f"""SELECT {columns(Program, "p")}, {columns(Tier, "t")}
+FROM (VALUES (1)) AS programme (id)
+LEFT JOIN program p ON p.id = programme.id
+LEFT JOIN tiers t ON true
+ORDER BY t.rank"""
 _STANDING = f"SELECT {columns(MemberTier)} FROM member_tiers WHERE member_id = $1"
 # A member's changes of standing: the history rows, and the `member_tiers` row as it ends up.
 _RECORD = """WITH history AS (
@@ -117,10 +121,15 @@ async def load_tiers(session: AsyncSession) -> list[Tier]:
     return tiers or [DEFAULT_TIER]
 
 
-async def read_tiers(uow: UnitOfWork) -> list[Tier]:
-    """`load_tiers` in fixed SQL (the hot paths); the rows are values in no session."""
-    rows = await (await uow.driver()).fetch(_TIERS)
-    return [entity(Tier, row) for row in rows] or [DEFAULT_TIER]
+async def read_ladder(uow: UnitOfWork) -> tuple[list[Tier], Program]:
+    """`load_tiers` and `get_program` in one fixed statement (the hot paths): the tiers lowest
+    first (the default ladder when none are) and the programme's policies (the defaults when
+    none were configured); values in no session."""
+    rows = await (await uow.driver()).fetch(_LADDER)
+    tiers = [entity(Tier, row) for row in rows if row["code"] is not None]
+    policies = rows[0]  # the same programme columns on every row
+    program = entity(Program, policies) if policies["id"] is not None else Program()
+    return tiers or [DEFAULT_TIER], program
 
 
 def qualified_tier(tiers: list[Tier], growth: Decimal) -> Tier:
@@ -276,11 +285,10 @@ async def _record(uow: UnitOfWork, member_id: int, changes: list[TierChange], ac
 async def current_standing(uow: UnitOfWork, member_id: int) -> Standing:
     """The member's standing now, read only: a validity end that passed is applied in memory
     (for a preview), and nothing is written."""
-    tiers = await read_tiers(uow)
+    tiers, program = await read_ladder(uow)
     standing = standing_of(await _member_tier_row(uow, member_id, lock=False), tiers)
     if standing.valid_until is None or standing.valid_until > uow.now:
         return standing
-    program = await read_program(uow)
     changes = await _ends_of_validity(uow, member_id, standing, tiers, program)
     return changes[-1].standing
 
@@ -295,12 +303,13 @@ async def settle_standing(
 ) -> Standing:
     """Apply every validity end that has passed and return the standing now. The caller holds
     the member's balance lock (earning and spending do)."""
-    tiers = tiers or await read_tiers(uow)
+    if not tiers or program is None:
+        ladder, policies = await read_ladder(uow)
+        tiers, program = tiers or ladder, program or policies
     row = await _member_tier_row(uow, member_id, lock=True)
     standing = standing_of(row, tiers)
     if standing.valid_until is None or standing.valid_until > uow.now:
         return standing
-    program = program or await read_program(uow)
     changes = await _ends_of_validity(uow, member_id, standing, tiers, program)
     await _record(uow, member_id, changes, actor)
     return changes[-1].standing
@@ -318,8 +327,9 @@ async def evaluate_upgrade(
     """Upgrade the member if the window ending now qualifies for a higher tier. Called by
     `earn_points` in the order's own transaction, under the member's balance lock, after the
     order is recorded (so the order counts); it passes the standing it settled before."""
-    tiers = tiers or await read_tiers(uow)
-    program = program or await read_program(uow)
+    if not tiers or program is None:
+        ladder, policies = await read_ladder(uow)
+        tiers, program = tiers or ladder, program or policies
     if standing is None:
         standing = await settle_standing(uow, member_id, actor=actor, tiers=tiers, program=program)
     if next_tier(tiers, standing.tier) is None:
@@ -337,12 +347,12 @@ async def evaluate_expiry(
     """The end-of-validity rules for one member (the job): takes the member's lock, re-reads
     the standing inside it, applies what has passed. A second run finds nothing to do."""
     await lock_balance(uow, member_id)
-    tiers = await read_tiers(uow)
+    tiers, program = await read_ladder(uow)
     row = await _member_tier_row(uow, member_id, lock=True)
     standing = standing_of(row, tiers)
     if standing.valid_until is None or standing.valid_until > uow.now:
         return []
-    changes = await _ends_of_validity(uow, member_id, standing, tiers, await read_program(uow))
+    changes = await _ends_of_validity(uow, member_id, standing, tiers, program)
     await _record(uow, member_id, changes, actor)
     return changes
 
@@ -380,7 +390,7 @@ async def grant_tier(
         raise DomainError(
             ErrorCode.INVALID_INPUT, f"a grant lasts at most {MAX_GRANT_MONTHS} months", "until"
         )
-    tiers = await read_tiers(uow)
+    tiers, program = await read_ladder(uow)
     code = (tier or "").strip().upper()
     target = next((t for t in tiers if t.code == code and t is not DEFAULT_TIER), None)
     if target is None:
@@ -388,7 +398,7 @@ async def grant_tier(
     member = await get_member(uow, member_id)
     assert member.id is not None
     await lock_balance(uow, member.id)
-    standing = await settle_standing(uow, member.id, actor=actor, tiers=tiers)
+    standing = await settle_standing(uow, member.id, actor=actor, tiers=tiers, program=program)
     change = TierChange(
         standing=Standing(
             tier=target,
