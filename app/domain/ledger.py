@@ -193,12 +193,15 @@ _RECORD_WITH_LOTS = """WITH tx AS (
         AS leg (account_kind, account_owner, points)
 ), new_lot AS MATERIALIZED (
     SELECT nextval('points_lots_id_seq') AS id, tx.id AS transaction_id, lot.*
-    FROM tx, unnest($22::int[], $23::int[], $24::int[], $25::numeric[], $26::int[], $27::int[],
-                    $28::varchar[], $29::timestamptz[], $30::timestamptz[], $31::timestamptz[],
-                    $32::int[], $33::int[])
-        WITH ORDINALITY AS lot (member_id, issuer_unit_id, funder_unit_id, cost_per_point,
-                                points, remaining, state, earned_at, expires_at, pending_until,
-                                campaign_id, debt_paid, n)
+    FROM tx, (
+        SELECT * FROM unnest($22::int[], $23::int[], $24::int[], $25::numeric[], $26::int[],
+                             $27::int[], $28::varchar[], $29::timestamptz[], $30::timestamptz[],
+                             $31::timestamptz[], $32::int[], $33::int[])
+            WITH ORDINALITY AS given (member_id, issuer_unit_id, funder_unit_id, cost_per_point,
+                                      points, remaining, state, earned_at, expires_at,
+                                      pending_until, campaign_id, debt_paid, n)
+        ORDER BY n
+    ) AS lot
 ), lots AS (
     INSERT INTO points_lots (id, transaction_id, member_id, issuer_unit_id, funder_unit_id,
         cost_per_point, points, remaining, state, earned_at, expires_at, pending_until,
