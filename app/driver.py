@@ -11,11 +11,14 @@ the same pooled connection and in the same transaction as the session around the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import configure_mappers
+
+T = TypeVar("T")
 
 _watchers: list[Callable[[str], None]] = []
 
@@ -83,5 +86,41 @@ async def driver_connection(session: AsyncSession) -> Driver:
     driver = raw.driver_connection
     options = connection.sync_connection.get_execution_options()  # type: ignore[union-attr]
     if not driver.is_in_transaction() and options.get("isolation_level") != "AUTOCOMMIT":
-        await connection.exec_driver_sql("SELECT 1")  # SQLAlchemy begins its transaction
+        await _begin(connection, raw.dbapi_connection)
     return Driver(driver)
+
+
+async def _begin(connection: Any, adapter: Any) -> None:
+    """Begin SQLAlchemy's transaction now. Its asyncpg adapter begins lazily, before its first
+    statement: starting it here sends BEGIN alone (as SQLAlchemy would), not a statement more;
+    an adapter of another shape gets a `SELECT 1` that makes SQLAlchemy begin."""
+    start = getattr(adapter, "_start_transaction", None)
+    if start is not None and getattr(adapter, "_transaction", False) is None:
+        async with adapter._execute_mutex:
+            await start()
+        return
+    await connection.exec_driver_sql("SELECT 1")
+
+
+def entity(model: type[T], row: Mapping[str, Any]) -> T:
+    """A `model` instance holding a row's values of the model's columns (other keys are
+    ignored), built the way a query loads one (no constructor, no validation) but in no
+    session: a value that sends nothing when its attributes are read."""
+    names = _names.get(model)
+    if names is None:
+        configure_mappers()
+        names = _names[model] = tuple(c.name for c in model.__table__.columns)  # type: ignore[attr-defined]
+    instance = model._sa_class_manager.new_instance()  # type: ignore[attr-defined]
+    instance.__dict__.update({name: row[name] for name in names})
+    return instance
+
+
+_names: dict[type, tuple[str, ...]] = {}
+
+
+def columns(model: type, alias: str | None = None) -> str:
+    """The comma-separated column names of `model`'s table (qualified by `alias`), for fixed
+    SQL built once at import whose rows `entity` turns back into instances."""
+    prefix = f"{alias}." if alias else ""
+    table = model.__table__  # type: ignore[attr-defined]
+    return ", ".join(prefix + column.name for column in table.columns)

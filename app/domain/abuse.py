@@ -34,15 +34,22 @@ from enum import StrEnum
 from typing import Any
 
 from redis.exceptions import RedisError
-from sqlalchemy import select, text
-from sqlalchemy.orm import aliased
+from sqlalchemy import text
 
 from app.domain.errors import DomainError, ErrorCode
 from app.domain.uow import UnitOfWork
 from app.domain.velocity import Window, admit, forget, new_entry, note_distinct
-from app.models import PointsTransaction
 
 log = logging.getLogger(__name__)
+
+# The member's latest refund of an earn at this unit, both after $3 (the loop's window).
+_REFUND_LOOP = """SELECT reversal.id, earned.id, earned.order_ref
+FROM points_transactions reversal
+JOIN points_transactions earned ON earned.id = reversal.reverses_id
+WHERE reversal.member_id = $1 AND reversal.kind = 'EARN_REVERSAL'
+  AND reversal.business_unit_id = $2 AND reversal.created_at > $3 AND earned.created_at > $3
+ORDER BY reversal.id DESC
+LIMIT 1"""
 
 
 class FlagKind(StrEnum):
@@ -245,23 +252,7 @@ async def _refund_loop(
     if policy.refund_loop_window_hours <= 0:
         return None
     since = uow.now - timedelta(hours=policy.refund_loop_window_hours)
-    earned = aliased(PointsTransaction)
-    reversal = PointsTransaction
-    found = (
-        await uow.session.execute(
-            select(reversal.id, earned.id, earned.order_ref)
-            .join(earned, earned.id == reversal.reverses_id)
-            .where(
-                reversal.member_id == member_id,
-                reversal.kind == "EARN_REVERSAL",
-                reversal.business_unit_id == unit_id,
-                reversal.created_at > since,
-                earned.created_at > since,
-            )
-            .order_by(reversal.id.desc())
-            .limit(1)
-        )
-    ).first()
+    found = await (await uow.driver()).fetchrow(_REFUND_LOOP, member_id, unit_id, since)
     if found is None:
         return None
     alert = Alert(

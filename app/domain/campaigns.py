@@ -31,19 +31,38 @@ ones only), one usage read and up to two writes, however many campaigns there ar
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import ROUND_DOWN, Decimal
 from enum import StrEnum
 
-from sqlalchemy import Integer, any_, bindparam, func, literal, or_, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import func, select
 
 from app.domain.breakdown import Bonus, BreakdownLine
 from app.domain.uow import UnitOfWork
-from app.models import BusinessUnit, Campaign, CampaignMemberUsage
+from app.driver import columns, entity
+from app.models import Campaign, CampaignMemberUsage
 
 GROUP_FUNDER = "GROUP"
+
+# Running at $1 and open to unit $2 (no units listed: every unit), with the funder's code.
+_ACTIVE = f"""SELECT {columns(Campaign, "c")}, funder.code AS funder_code
+FROM campaigns c LEFT JOIN business_units funder ON funder.id = c.funder_unit_id
+WHERE c.ended_at IS NULL AND c.starts_at <= $1 AND (c.ends_at IS NULL OR c.ends_at > $1)
+  AND (cardinality(c.unit_ids) = 0 OR $2 = ANY(c.unit_ids))
+ORDER BY c.id"""
+_LOCK = f"""SELECT {columns(Campaign)} FROM campaigns WHERE id = ANY($1::int[])
+ORDER BY id FOR UPDATE"""
+_USED = """SELECT campaign_id, points FROM campaign_member_usage
+WHERE member_id = $1 AND campaign_id = ANY($2::int[])"""
+_RAISE_SPENT = "UPDATE campaigns SET spent = spent + $2 WHERE id = $1 AND budget IS NOT NULL"
+_GIVE_BACK = """UPDATE campaign_member_usage SET points = points + $3
+WHERE campaign_id = $1 AND member_id = $2"""
+_GIVE = """INSERT INTO campaign_member_usage (campaign_id, member_id, points)
+SELECT given.campaign_id, $1, given.points
+FROM unnest($2::int[], $3::int[]) AS given (campaign_id, points)
+ON CONFLICT (campaign_id, member_id)
+DO UPDATE SET points = campaign_member_usage.points + EXCLUDED.points"""
 
 
 class CampaignKind(StrEnum):
@@ -200,24 +219,8 @@ def bonuses(awards: Sequence[Award]) -> list[Bonus]:
 
 async def active_offers(uow: UnitOfWork, unit_id: int) -> list[Offer]:
     """Campaigns running now that may apply at this unit, with their funders (one query)."""
-    funder = BusinessUnit.__table__.alias("funder")  # type: ignore[attr-defined]
-    now = uow.now
-    rows = await uow.session.execute(
-        select(Campaign, funder.c.code)
-        .outerjoin(funder, funder.c.id == Campaign.funder_unit_id)
-        .where(
-            Campaign.ended_at.is_(None),  # type: ignore[union-attr]
-            Campaign.starts_at <= now,
-            or_(Campaign.ends_at.is_(None), Campaign.ends_at > now),  # type: ignore[union-attr, operator]
-            or_(
-                func.cardinality(Campaign.unit_ids) == 0,
-                literal(unit_id) == any_(Campaign.unit_ids),
-            ),
-        )
-        .order_by(Campaign.id)
-        .execution_options(populate_existing=True)
-    )
-    return [Offer(campaign, code or GROUP_FUNDER) for campaign, code in rows]
+    rows = await (await uow.driver()).fetch(_ACTIVE, uow.now, unit_id)
+    return [Offer(entity(Campaign, row), row["funder_code"] or GROUP_FUNDER) for row in rows]
 
 
 async def award_campaigns(
@@ -230,32 +233,23 @@ async def award_campaigns(
     offers = [offer for offer in offers if matches(offer.campaign, facts, uow.tz)]
     if not offers:
         return []
+    driver = await uow.driver()
     limits = Limits()
     budgeted = [o.campaign.id for o in offers if o.campaign.budget is not None]
     if budgeted and reserve:
-        # populate_existing: the offers see the budget as it is under the lock (an operator
-        # may have changed or removed it since they were read)
-        locked = await uow.session.scalars(
-            select(Campaign)
-            .where(Campaign.id.in_(budgeted))  # type: ignore[union-attr]
-            .order_by(Campaign.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
+        # the offers see each campaign as it is under the lock (an operator may have changed
+        # or removed its budget since it was read)
+        locked = {row["id"]: entity(Campaign, row) for row in await driver.fetch(_LOCK, budgeted)}
+        offers = [replace(o, campaign=locked.get(o.campaign.id, o.campaign)) for o in offers]
         limits.budget_left = {
             c.id: c.budget - c.spent  # type: ignore[misc]
-            for c in locked
+            for c in locked.values()
             if c.budget is not None
         }
     capped = [o.campaign.id for o in offers if o.campaign.per_member_cap is not None]
     if capped:
-        used = await uow.session.execute(
-            select(CampaignMemberUsage.campaign_id, CampaignMemberUsage.points).where(
-                CampaignMemberUsage.member_id == member_id,
-                CampaignMemberUsage.campaign_id.in_(capped),  # type: ignore[attr-defined]
-            )
-        )
-        limits.member_used = {campaign: points for campaign, points in used.all()}
+        used = await driver.fetch(_USED, member_id, capped)
+        limits.member_used = {row["campaign_id"]: row["points"] for row in used}
     awards = price_offers(offers, facts, limits, uow.tz)
     if reserve:
         granted = {award.campaign.id: award.granted for award in awards}
@@ -283,43 +277,16 @@ async def change_usage(
     change = {cid: points for cid, points in sorted(change.items()) if points}
     if not change:
         return
-    table = Campaign.__table__  # type: ignore[attr-defined]
+    driver = await uow.driver()
     raise_spent = {c: p for c, p in change.items() if budgeted is None or c in budgeted}
     if raise_spent:
-        await uow.session.execute(
-            update(table)
-            .where(
-                table.c.id == bindparam("cid", type_=Integer),
-                table.c.budget.is_not(None),
-            )
-            .values(spent=table.c.spent + bindparam("delta", type_=Integer)),
-            [{"cid": cid, "delta": points} for cid, points in raise_spent.items()],
-            execution_options={"synchronize_session": False},
-        )
-    usage = CampaignMemberUsage.__table__  # type: ignore[attr-defined]
+        await driver.executemany(_RAISE_SPENT, list(raise_spent.items()))
     back = {cid: points for cid, points in change.items() if points < 0}
     if back:  # a refund: the usage rows exist (an INSERT would trip the check first)
-        await uow.session.execute(
-            update(usage)
-            .where(
-                usage.c.campaign_id == bindparam("cid", type_=Integer),
-                usage.c.member_id == member_id,
-            )
-            .values(points=usage.c.points + bindparam("delta", type_=Integer)),
-            [{"cid": cid, "delta": points} for cid, points in back.items()],
-        )
+        await driver.executemany(_GIVE_BACK, [(cid, member_id, p) for cid, p in back.items()])
     given = {cid: points for cid, points in change.items() if points > 0}
-    if not given:
-        return
-    stmt = insert(CampaignMemberUsage).values(
-        [{"campaign_id": cid, "member_id": member_id, "points": p} for cid, p in given.items()]
-    )
-    await uow.session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["campaign_id", "member_id"],
-            set_={"points": CampaignMemberUsage.points + stmt.excluded.points},
-        )
-    )
+    if given:
+        await driver.execute(_GIVE, member_id, list(given), list(given.values()))
 
 
 async def spent_by_campaign(uow: UnitOfWork, campaigns: Iterable[Campaign]) -> dict[int, int]:

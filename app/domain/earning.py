@@ -27,23 +27,23 @@ from app.domain.ledger import (
     TxKind,
     ensure_new_order,
     funder_account,
-    lock_balance,
+    lock_member,
     member_account,
     order_reference,
-    record,
-    repay_debt,
+    record_with_lots,
 )
 from app.domain.members import get_member
 from app.domain.money import parse_amount
 from app.domain.tiers import (
     current_standing,
     evaluate_upgrade,
-    load_tiers,
     plain,
+    read_ladder,
     settle_standing,
 )
-from app.domain.units import earn_rate, get_merchant, get_program, get_unit
+from app.domain.units import earn_rate, find_unit, get_merchant
 from app.domain.uow import UnitOfWork
+from app.driver import entity
 from app.models import (
     BusinessUnit,
     Member,
@@ -100,7 +100,7 @@ async def quote_earn(
     member, times their current tier's multiplier (its own line) and the campaigns that apply
     now (without taking anything from their budgets). Nothing is recorded."""
     value = parse_amount(amount, "amount")
-    unit = await get_unit(uow.session, business_unit)
+    unit = await find_unit(uow, business_unit)
     shop = await get_merchant(uow.session, unit, merchant) if merchant not in (None, "") else None
     category = (category or "").strip().upper() or None
     rate = await earn_rate(uow.session, unit, shop, category)
@@ -188,37 +188,43 @@ async def earn_points(
     quote = await quote_earn(
         uow, business_unit=business_unit, amount=amount, merchant=merchant, category=category
     )
-    member = await get_member(uow, member_id)
     unit = quote.unit
-    balance = await lock_balance(uow, member.id)
+    member, balance = await lock_member(uow, member_id)
     # under the member's lock: a concurrent retry of this order waits, then sees it as DUPLICATE
     await ensure_new_order(uow, unit.id, TxKind.EARN, order_ref)
-    program = await get_program(uow.session)
-    tiers = await load_tiers(uow.session)
+    tiers, program = await read_ladder(uow)
     standing = await settle_standing(uow, member.id, actor=caller, tiers=tiers, program=program)
     quote = apply_tier(quote, standing.tier)
     screening = await screen_earn(
         uow, screen, member_id=member.id, unit_id=unit.id, device_id=device_id
     )
     quote = await apply_campaigns(uow, quote, member=member, tier=standing.tier, reserve=True)
-    tx = PointsTransaction(
-        member_id=member.id,
-        kind=TxKind.EARN.value,
-        source="ORDER",
-        rule=quote.rule[:200],
-        business_unit_id=unit.id,
-        merchant_id=quote.merchant.id if quote.merchant else None,
-        order_ref=order_ref,
-        category=quote.category,
-        order_amount=quote.amount,
-        points=quote.points,
-        detail={"breakdown": [line.as_dict() for line in quote.lines], **screening.detail},
-        caller=caller,
-        caller_ref=caller_ref,
-        created_at=uow.now,
+    tx = entity(
+        PointsTransaction,
+        {
+            "id": None,
+            "member_id": member.id,
+            "kind": TxKind.EARN.value,
+            "source": "ORDER",
+            "rule": quote.rule[:200],
+            "business_unit_id": unit.id,
+            "merchant_id": quote.merchant.id if quote.merchant else None,
+            "order_ref": order_ref,
+            "category": quote.category,
+            "order_amount": quote.amount,
+            "cny_value": None,
+            "points": quote.points,
+            "reverses_id": None,
+            "reason": None,
+            "debt_change": 0,
+            "detail": {"breakdown": [line.as_dict() for line in quote.lines], **screening.detail},
+            "caller": caller,
+            "caller_ref": caller_ref,
+            "created_at": uow.now,
+        },
     )
     await _record_lots(uow, tx, quote, balance, program, screening)
-    if tx.points > 0:
+    if tx.points > 0 and member.referred_by_id is not None:
         await reward_referral(uow, member_id=member.id, order_tx=tx)
     await evaluate_upgrade(
         uow, member.id, actor=caller, standing=standing, tiers=tiers, program=program
@@ -246,31 +252,27 @@ async def _record_lots(
     state = LotState.PENDING if pending_until else LotState.AVAILABLE
     legs = [(member_account(state), tx.member_id, quote.points)] if parts else []
     legs += [(Account.ISSUED, funder_account(part.funder_unit_id), -part.points) for part in parts]
-    await record(uow, tx, legs)
-    if not parts:
-        return
+    expires_at = expiry_for(program, uow.now, uow.tz)
     lots = [
-        PointsLot(
-            member_id=tx.member_id,
-            transaction_id=tx.id,
-            issuer_unit_id=unit.id,
-            funder_unit_id=part.funder_unit_id,
-            cost_per_point=unit.cost_per_point,
-            points=part.points,
-            remaining=part.points,
-            state=state.value,
-            earned_at=uow.now,
-            expires_at=expiry_for(program, uow.now, uow.tz),
-            pending_until=pending_until,
-            campaign_id=part.campaign_id,
+        entity(
+            PointsLot,
+            {
+                "id": None,
+                "member_id": tx.member_id,
+                "transaction_id": None,
+                "issuer_unit_id": unit.id,
+                "funder_unit_id": part.funder_unit_id,
+                "cost_per_point": unit.cost_per_point,
+                "points": part.points,
+                "remaining": part.points,
+                "state": state.value,
+                "earned_at": uow.now,
+                "expires_at": expires_at,
+                "pending_until": pending_until,
+                "origin_lot_id": None,
+                "campaign_id": part.campaign_id,
+            },
         )
         for part in parts
     ]
-    uow.session.add_all(lots)
-    await uow.session.flush()
-    if state == LotState.PENDING:
-        balance.pending += quote.points
-    else:
-        balance.available += quote.points
-        repay_debt(uow, balance, tx, lots)
-    await uow.session.flush()
+    await record_with_lots(uow, tx, legs, lots, balance)

@@ -16,23 +16,39 @@ One statement computes it for any number of members (the API's loader batches wi
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from app.domain.expiry import add_months
-from app.domain.ledger import TxKind
 from app.domain.money import CENT
-from app.domain.units import get_program
+from app.domain.units import read_program
 from app.domain.uow import UnitOfWork
-from app.models import BusinessUnit, PointsTransaction
+from app.driver import Driver, driver_connection
 
 WINDOW_MONTHS = 12
+
+# Per member: (member_id, weighted CNY, points, visits) of the EARN entries in the window
+# ($2, $3], each order net of its refunds (EARN_REVERSAL entries) recorded by $3: the CNY they
+# refunded, the points they took back per lot and those they would have taken from lots that
+# had expired (detail "expired").
+GROWTH = """SELECT o.member_id,
+       sum((o.order_amount - refunded.cny) * u.growth_weight) AS cny,
+       sum(o.points - refunded.points) AS points,
+       count(*) FILTER (WHERE o.order_amount - refunded.cny > 0) AS visits
+FROM points_transactions o
+JOIN business_units u ON u.id = o.business_unit_id
+JOIN LATERAL (
+    SELECT coalesce(sum(r.cny_value), 0) AS cny,
+           coalesce(sum(-r.points + coalesce(CAST(r.detail ->> 'expired' AS integer), 0)), 0)
+               AS points
+    FROM points_transactions r
+    WHERE r.reverses_id = o.id AND r.kind = 'EARN_REVERSAL' AND r.created_at <= $3
+) AS refunded ON true
+WHERE o.member_id = ANY($1::int[]) AND o.kind = 'EARN' AND o.created_at > $2 AND o.created_at <= $3
+GROUP BY o.member_id"""
 
 
 def window_start(at: datetime, tz: ZoneInfo) -> datetime:
@@ -40,51 +56,8 @@ def window_start(at: datetime, tz: ZoneInfo) -> datetime:
     return add_months(at.astimezone(tz), -WINDOW_MONTHS)
 
 
-def growth_statement(member_ids: Iterable[int], at: datetime, tz: ZoneInfo) -> Select:
-    """One statement: per member, (member_id, weighted CNY, points, visits) in the window
-    ending at `at`, each order net of what was refunded by then."""
-    order = PointsTransaction
-    refund = aliased(PointsTransaction)
-    refunded = (
-        select(
-            func.coalesce(func.sum(refund.cny_value), 0).label("cny"),
-            # what the refunds took back per lot (points are negative), and what they would
-            # have taken from lots that had expired
-            func.coalesce(
-                func.sum(-refund.points + func.coalesce(refund.detail["expired"].as_integer(), 0)),
-                0,
-            ).label("points"),
-        )
-        .where(
-            refund.reverses_id == order.id,
-            refund.kind == TxKind.EARN_REVERSAL.value,
-            refund.created_at <= at,
-        )
-        .lateral("refunded")
-    )
-    net = order.order_amount - refunded.c.cny
-    return (
-        select(
-            order.member_id,
-            func.sum(net * BusinessUnit.growth_weight),
-            func.sum(order.points - refunded.c.points),
-            func.count().filter(net > 0),
-        )
-        .select_from(order)
-        .join(BusinessUnit, BusinessUnit.id == order.business_unit_id)
-        .join(refunded, true())
-        .where(
-            order.member_id.in_(list(member_ids)),
-            order.kind == TxKind.EARN.value,
-            order.created_at > window_start(at, tz),
-            order.created_at <= at,
-        )
-        .group_by(order.member_id)
-    )
-
-
 def growth_of(row: tuple | None, basis: str) -> Decimal:
-    """The growth value on `basis` from one row of `growth_statement` (zero without orders)."""
+    """The growth value on `basis` from one row of `GROWTH` (zero without orders)."""
     if row is None:
         return Decimal("0.00") if basis == "SPEND" else Decimal(0)
     _, cny, points, visits = row
@@ -96,11 +69,19 @@ def growth_of(row: tuple | None, basis: str) -> Decimal:
 
 
 async def growth_values(
-    session: AsyncSession, member_ids: list[int], *, at: datetime, tz: ZoneInfo, basis: str
+    db: AsyncSession | Driver,
+    member_ids: list[int],
+    *,
+    at: datetime,
+    tz: ZoneInfo,
+    basis: str,
 ) -> dict[int, Decimal]:
-    """Growth value of each member in the window ending at `at` (one statement)."""
+    """Growth value of each member in the window ending at `at` (one statement), read on a
+    session's connection or a unit of work's driver."""
+    driver = db if isinstance(db, Driver) else await driver_connection(db)
     rows = {
-        row[0]: tuple(row) for row in await session.execute(growth_statement(member_ids, at, tz))
+        row[0]: tuple(row)
+        for row in await driver.fetch(GROWTH, list(member_ids), window_start(at, tz), at)
     }
     return {member_id: growth_of(rows.get(member_id), basis) for member_id in member_ids}
 
@@ -109,6 +90,8 @@ async def growth_value(
     uow: UnitOfWork, member_id: int, *, at: datetime | None = None, basis: str | None = None
 ) -> Decimal:
     """This member's growth value in the window ending at `at` (default: now)."""
-    basis = basis or (await get_program(uow.session)).tier_basis
-    values = await growth_values(uow.session, [member_id], at=at or uow.now, tz=uow.tz, basis=basis)
+    basis = basis or (await read_program(uow)).tier_basis
+    values = await growth_values(
+        await uow.driver(), [member_id], at=at or uow.now, tz=uow.tz, basis=basis
+    )
     return values[member_id]

@@ -14,12 +14,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert
-
 from app.domain.errors import DomainError, ErrorCode
 from app.domain.uow import UnitOfWork
-from app.models import IdempotencyKey
+
+# The claim: a concurrent duplicate waits on the primary key for the first transaction.
+_CLAIM = """INSERT INTO idempotency_keys (caller, key, operation, fingerprint, result, created_at)
+VALUES ($1, $2, $3, $4, '{}', $5)
+ON CONFLICT (caller, key) DO NOTHING
+RETURNING key"""
+_STORED = "SELECT fingerprint, result FROM idempotency_keys WHERE caller = $1 AND key = $2"
+_KEEP = "UPDATE idempotency_keys SET result = $3 WHERE caller = $1 AND key = $2"
 
 
 def fingerprint(operation: str, payload: dict[str, Any]) -> str:
@@ -49,38 +53,17 @@ async def run_once(
             ErrorCode.INVALID_INPUT, "idempotency key must be 1-100 characters", "idempotencyKey"
         )
     digest = fingerprint(operation, payload)
-    claimed = await uow.session.scalar(
-        insert(IdempotencyKey)
-        .values(
-            caller=caller,
-            key=key,
-            operation=operation,
-            fingerprint=digest,
-            result={},
-            created_at=uow.now,
-        )
-        .on_conflict_do_nothing(index_elements=["caller", "key"])
-        .returning(IdempotencyKey.key)
-    )
+    driver = await uow.driver()
+    claimed = await driver.fetchval(_CLAIM, caller, key, operation, digest, uow.now)
     if claimed is None:
-        stored = (
-            await uow.session.execute(
-                select(IdempotencyKey.fingerprint, IdempotencyKey.result).where(
-                    IdempotencyKey.caller == caller, IdempotencyKey.key == key
-                )
-            )
-        ).one()
-        if stored.fingerprint != digest:
+        stored = await driver.fetchrow(_STORED, caller, key)
+        if stored["fingerprint"] != digest:
             raise DomainError(
                 ErrorCode.IDEMPOTENCY_CONFLICT,
                 "this idempotency key was used with a different request",
                 "idempotencyKey",
             )
-        return Outcome(stored.result, replayed=True)
+        return Outcome(stored["result"], replayed=True)
     result = await effect()
-    await uow.session.execute(
-        update(IdempotencyKey)
-        .where(IdempotencyKey.caller == caller, IdempotencyKey.key == key)
-        .values(result=result)
-    )
+    await driver.execute(_KEEP, caller, key, json.dumps(result))
     return Outcome(result, replayed=False)

@@ -7,14 +7,23 @@ has issued, the points redeemed at a unit, and breakage per funder.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Sequence
 from enum import StrEnum
 
 from sqlalchemy import select
 
 from app.domain.errors import DomainError, ErrorCode
 from app.domain.uow import UnitOfWork
-from app.models import LotAllocation, MemberBalance, PointsLot, PointsTransaction, Posting
+from app.driver import columns, entity
+from app.models import (
+    LotAllocation,
+    Member,
+    MemberBalance,
+    PointsLot,
+    PointsTransaction,
+    Posting,
+)
 
 GROUP = 0
 
@@ -76,16 +85,22 @@ def order_reference(order_ref: str) -> str:
     return ref
 
 
+_RECORDED_ORDER = """SELECT id FROM points_transactions
+WHERE business_unit_id = $1 AND kind = $2 AND order_ref = $3
+LIMIT 1"""
+
+# The member (a value) and their balance row, locked; members.id and member_balances.member_id
+# are the same key, so one statement does both.
+_LOCK_MEMBER = f"""SELECT {columns(Member, "m")}, {columns(MemberBalance, "b")}
+FROM member_balances b JOIN members m ON m.id = b.member_id
+WHERE b.member_id = $1
+FOR UPDATE OF b"""
+
+
 async def ensure_new_order(uow: UnitOfWork, unit_id: int, kind: TxKind, order_ref: str) -> None:
     """One earn and one spend per order and unit (a unique index backs this up)."""
-    recorded = await uow.session.scalar(
-        select(PointsTransaction.id).where(
-            PointsTransaction.business_unit_id == unit_id,
-            PointsTransaction.kind == kind.value,
-            PointsTransaction.order_ref == order_ref,
-        )
-    )
-    if recorded is not None:
+    driver = await uow.driver()
+    if await driver.fetchval(_RECORDED_ORDER, unit_id, kind.value, order_ref) is not None:
         raise DomainError(
             ErrorCode.DUPLICATE, f"order {order_ref} already has a {kind.value} entry", "orderRef"
         )
@@ -107,13 +122,32 @@ async def lock_balance(uow: UnitOfWork, member_id: int) -> MemberBalance:
     return balance
 
 
-async def record(uow: UnitOfWork, tx: PointsTransaction, legs: Iterable[Leg]) -> PointsTransaction:
-    """Insert `tx` with its postings; refuses legs that do not sum to zero."""
+async def lock_member(uow: UnitOfWork, member_id: int | str) -> tuple[Member, MemberBalance]:
+    """The member and their balance row, locked until the transaction ends (`get_member` and
+    `lock_balance` in one statement, for the hot paths); NOT_FOUND if no member. Both are
+    values in no session: the caller writes the balance itself (`record_with_lots`)."""
+    text = str(member_id).strip()
+    row = await (await uow.driver()).fetchrow(_LOCK_MEMBER, int(text)) if text.isdigit() else None
+    if row is None:
+        raise DomainError(ErrorCode.NOT_FOUND, f"no member {text!r}", "memberId")
+    balance = entity(MemberBalance, row)
+    uow.balances[balance.member_id] = balance
+    return entity(Member, row), balance
+
+
+def balanced(legs: Iterable[Leg]) -> dict[tuple[Account, int], int]:
+    """The legs merged per account; refuses legs that do not sum to zero."""
     merged: dict[tuple[Account, int], int] = {}
     for account, owner, points in legs:
         merged[(account, owner)] = merged.get((account, owner), 0) + points
     if sum(merged.values()) != 0:
         raise AssertionError(f"unbalanced postings {merged}")
+    return merged
+
+
+async def record(uow: UnitOfWork, tx: PointsTransaction, legs: Iterable[Leg]) -> PointsTransaction:
+    """Insert `tx` with its postings; refuses legs that do not sum to zero."""
+    merged = balanced(legs)
     uow.session.add(tx)
     await uow.session.flush()
     assert tx.id is not None
@@ -128,6 +162,103 @@ async def record(uow: UnitOfWork, tx: PointsTransaction, legs: Iterable[Leg]) ->
                     points=points,
                 )
             )
+    return tx
+
+
+_LOT_FIELDS = (
+    "member_id",
+    "issuer_unit_id",
+    "funder_unit_id",
+    "cost_per_point",
+    "points",
+    "remaining",
+    "state",
+    "earned_at",
+    "expires_at",
+    "pending_until",
+    "campaign_id",
+)
+# `record_with_lots` in one statement: the transaction, its postings, its lots (ids drawn in
+# the lots' order), what the lots paid of the member's debt, and the member's balance row.
+_RECORD_WITH_LOTS = """WITH tx AS (
+    INSERT INTO points_transactions (member_id, kind, source, rule, business_unit_id,
+        merchant_id, order_ref, category, order_amount, cny_value, points, reverses_id, reason,
+        debt_change, detail, caller, caller_ref, created_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+    RETURNING id
+), legs AS (
+    INSERT INTO postings (transaction_id, account_kind, account_owner, points)
+    SELECT tx.id, leg.account_kind, leg.account_owner, leg.points
+    FROM tx, unnest($19::varchar[], $20::bigint[], $21::int[])
+        AS leg (account_kind, account_owner, points)
+), new_lot AS MATERIALIZED (
+    SELECT nextval('points_lots_id_seq') AS id, tx.id AS transaction_id, lot.*
+    FROM tx, (
+        SELECT * FROM unnest($22::int[], $23::int[], $24::int[], $25::numeric[], $26::int[],
+                             $27::int[], $28::varchar[], $29::timestamptz[], $30::timestamptz[],
+                             $31::timestamptz[], $32::int[], $33::int[])
+            WITH ORDINALITY AS given (member_id, issuer_unit_id, funder_unit_id, cost_per_point,
+                                      points, remaining, state, earned_at, expires_at,
+                                      pending_until, campaign_id, debt_paid, n)
+        ORDER BY n
+    ) AS lot
+), lots AS (
+    INSERT INTO points_lots (id, transaction_id, member_id, issuer_unit_id, funder_unit_id,
+        cost_per_point, points, remaining, state, earned_at, expires_at, pending_until,
+        campaign_id)
+    SELECT id, transaction_id, member_id, issuer_unit_id, funder_unit_id, cost_per_point,
+        points, remaining, state, earned_at, expires_at, pending_until, campaign_id
+    FROM new_lot ORDER BY n
+), repaid AS (
+    INSERT INTO lot_allocations (transaction_id, lot_id, kind, points)
+    SELECT transaction_id, id, 'DEBT', debt_paid FROM new_lot WHERE debt_paid > 0 ORDER BY n
+), balance AS (
+    UPDATE member_balances SET available = $35, pending = $36, debt = $37
+    WHERE member_id = $34 AND (available, pending, debt) IS DISTINCT FROM ($35, $36, $37)
+)
+SELECT tx.id, array(SELECT id FROM new_lot ORDER BY n) AS lot_ids FROM tx"""
+
+
+async def record_with_lots(
+    uow: UnitOfWork,
+    tx: PointsTransaction,
+    legs: Iterable[Leg],
+    lots: Sequence[PointsLot],
+    balance: MemberBalance,
+) -> PointsTransaction:
+    """`record` for the hot paths, in one statement: `tx` with its postings and new `lots`; the
+    member's balance row moves by the member's postings, and new available points pay off the
+    member's debt first (DEBT allocations). The caller holds the balance lock (`lock_member`);
+    `tx`, `lots` and `balance` are values in no session and come back as written (ids too)."""
+    assert balance.member_id == tx.member_id
+    merged = {key: points for key, points in balanced(legs).items() if points}
+    for (account, owner), points in merged.items():
+        if owner == tx.member_id and account == Account.MEMBER_AVAILABLE:
+            balance.available += points
+        elif owner == tx.member_id and account == Account.MEMBER_PENDING:
+            balance.pending += points
+    paid = {id(lot): points for lot, points in debt_payments(balance.debt, lots)}
+    for lot in lots:
+        lot.remaining -= paid.get(id(lot), 0)
+    balance.debt -= sum(paid.values())
+    tx.debt_change -= sum(paid.values())
+    row = await (await uow.driver()).fetchrow(
+        _RECORD_WITH_LOTS,
+        *(tx.member_id, tx.kind, tx.source, tx.rule, tx.business_unit_id, tx.merchant_id),
+        *(tx.order_ref, tx.category, tx.order_amount, tx.cny_value, tx.points, tx.reverses_id),
+        *(tx.reason, tx.debt_change, json.dumps(tx.detail), tx.caller, tx.caller_ref),
+        tx.created_at,
+        [account.value for account, _ in merged],
+        [owner for _, owner in merged],
+        list(merged.values()),
+        *([getattr(lot, name) for lot in lots] for name in _LOT_FIELDS),
+        [paid.get(id(lot), 0) for lot in lots],
+        *(balance.member_id, balance.available, balance.pending, balance.debt),
+    )
+    tx.id = row["id"]
+    for lot, lot_id in zip(lots, row["lot_ids"], strict=True):
+        lot.id, lot.transaction_id = lot_id, tx.id
+    uow.recorded[tx.id] = tx
     return tx
 
 
@@ -166,16 +297,25 @@ def take(
     return allocation
 
 
+def debt_payments(debt: int, lots: Iterable[PointsLot]) -> list[tuple[PointsLot, int]]:
+    """What each lot pays of `debt`, in the lots' order: available points, until it is paid."""
+    payments = []
+    for lot in lots:
+        if debt == 0:
+            break
+        if lot.state != LotState.AVAILABLE or lot.remaining == 0:
+            continue
+        paid = min(debt, lot.remaining)
+        payments.append((lot, paid))
+        debt -= paid
+    return payments
+
+
 def repay_debt(
     uow: UnitOfWork, balance: MemberBalance, tx: PointsTransaction, lots: Iterable[PointsLot]
 ) -> None:
     """Points that just became available pay off the member's debt first."""
-    for lot in lots:
-        if balance.debt == 0:
-            return
-        if lot.state != LotState.AVAILABLE or lot.remaining == 0:
-            continue
-        paid = min(balance.debt, lot.remaining)
+    for lot, paid in debt_payments(balance.debt, lots):
         take(uow, tx, lot, paid, AllocationKind.DEBT)
         balance.debt -= paid
         tx.debt_change -= paid

@@ -18,6 +18,7 @@ from app.driver import Driver
 from app.models import Member, MemberBalance, MemberUnitLink
 
 _REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+_KNOWN = "SELECT 1 FROM member_unit_links WHERE business_unit_id = $1 AND member_id = $2"
 
 
 def normalise_phone(raw: str) -> str:
@@ -169,8 +170,9 @@ async def present_member(
 
 
 async def unit_knows_member(uow: UnitOfWork, *, unit_id: int, member_id: int) -> bool:
-    row = await uow.session.get(MemberUnitLink, (unit_id, member_id))
-    return row is not None
+    """Whether the unit knows this member (registered there, scanned, or by its customer id)."""
+    driver = await uow.driver()
+    return await driver.fetchval(_KNOWN, unit_id, member_id) is not None
 
 
 async def member_by_external_id(uow: UnitOfWork, *, unit_id: int, external_id: str) -> Member:

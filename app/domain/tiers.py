@@ -40,11 +40,32 @@ from app.domain.growth import growth_value
 from app.domain.ledger import lock_balance
 from app.domain.members import get_member
 from app.domain.operator_log import log_operator_action
-from app.domain.units import get_program
 from app.domain.uow import UnitOfWork
-from app.models import MemberTier, Program, Tier, TierHistory
+from app.driver import columns, entity
+from app.models import MemberTier, Program, Tier
 
 MAX_GRANT_MONTHS = 60
+
+# The programme row (NULLs when there is none) beside each tier (one row of NULLs when none).
+_LADDER = f"""SELECT {columns(Program, "p")}, {columns(Tier, "t")}
+FROM (VALUES (1)) AS programme (id)
+LEFT JOIN program p ON p.id = programme.id
+LEFT JOIN tiers t ON true
+ORDER BY t.rank"""
+_STANDING = f"SELECT {columns(MemberTier)} FROM member_tiers WHERE member_id = $1"
+# A member's changes of standing: the history rows, and the `member_tiers` row as it ends up.
+_RECORD = """WITH history AS (
+    INSERT INTO tier_history (member_id, from_tier, to_tier, reason, source, actor, valid_until, at)
+    SELECT $1, change.from_tier, change.to_tier, change.reason, change.source, $2,
+           change.valid_until, change.at
+    FROM unnest($3::varchar[], $4::varchar[], $5::varchar[], $6::varchar[], $7::timestamptz[],
+                $8::timestamptz[]) AS change (from_tier, to_tier, reason, source, valid_until, at)
+)
+INSERT INTO member_tiers (member_id, tier_code, valid_until, since, manual, manual_reason)
+VALUES ($1, $9, $10, $11, $12, $13)
+ON CONFLICT (member_id) DO UPDATE
+SET tier_code = EXCLUDED.tier_code, valid_until = EXCLUDED.valid_until, since = EXCLUDED.since,
+    manual = EXCLUDED.manual, manual_reason = EXCLUDED.manual_reason"""
 
 
 class Source(StrEnum):
@@ -98,6 +119,17 @@ async def load_tiers(session: AsyncSession) -> list[Tier]:
     """The configured tiers, lowest rank first (the default ladder when none are)."""
     tiers = list(await session.scalars(select(Tier).order_by(Tier.rank)))
     return tiers or [DEFAULT_TIER]
+
+
+async def read_ladder(uow: UnitOfWork) -> tuple[list[Tier], Program]:
+    """`load_tiers` and `get_program` in one fixed statement (the hot paths): the tiers lowest
+    first (the default ladder when none are) and the programme's policies (the defaults when
+    none were configured); values in no session."""
+    rows = await (await uow.driver()).fetch(_LADDER)
+    tiers = [entity(Tier, row) for row in rows if row["code"] is not None]
+    policies = rows[0]  # the same programme columns on every row
+    program = entity(Program, policies) if policies["id"] is not None else Program()
+    return tiers or [DEFAULT_TIER], program
 
 
 def qualified_tier(tiers: list[Tier], growth: Decimal) -> Tier:
@@ -206,14 +238,10 @@ def standing_of(row: MemberTier | None, tiers: list[Tier]) -> Standing:
 
 
 async def _member_tier_row(uow: UnitOfWork, member_id: int, *, lock: bool) -> MemberTier | None:
-    query = (
-        select(MemberTier)
-        .where(MemberTier.member_id == member_id)
-        .execution_options(populate_existing=True)
-    )
-    if lock:
-        query = query.with_for_update()
-    return (await uow.session.scalars(query)).first()
+    """The member's `member_tiers` row (a value in no session), locked with `lock`."""
+    driver = await uow.driver()
+    row = await driver.fetchrow(_STANDING + " FOR UPDATE" if lock else _STANDING, member_id)
+    return entity(MemberTier, row) if row is not None else None
 
 
 async def _ends_of_validity(
@@ -231,49 +259,36 @@ async def _ends_of_validity(
     return changes
 
 
-async def _record(
-    uow: UnitOfWork,
-    member_id: int,
-    row: MemberTier | None,
-    changes: list[TierChange],
-    actor: str,
-) -> None:
-    """Write the history rows and the member's final standing."""
+async def _record(uow: UnitOfWork, member_id: int, changes: list[TierChange], actor: str) -> None:
+    """Write the history rows and the member's final standing (one statement)."""
     if not changes:
         return
-    for change in changes:
-        uow.session.add(
-            TierHistory(
-                member_id=member_id,
-                from_tier=change.from_tier,
-                to_tier=change.standing.tier.code,
-                reason=change.reason[:300],
-                source=change.source,
-                actor=actor[:64],
-                valid_until=change.standing.valid_until,
-                at=change.at,
-            )
-        )
     final = changes[-1].standing
-    if row is None:
-        row = MemberTier(member_id=member_id, tier_code=final.tier.code, since=uow.now)
-        uow.session.add(row)
-    row.tier_code = final.tier.code
-    row.valid_until = final.valid_until
-    row.since = final.since or changes[-1].at
-    row.manual = final.manual
-    row.manual_reason = final.manual_reason
-    await uow.session.flush()
+    await (await uow.driver()).execute(
+        _RECORD,
+        member_id,
+        actor[:64],
+        [change.from_tier for change in changes],
+        [change.standing.tier.code for change in changes],
+        [change.reason[:300] for change in changes],
+        [str(change.source) for change in changes],
+        [change.standing.valid_until for change in changes],
+        [change.at for change in changes],
+        final.tier.code,
+        final.valid_until,
+        final.since or changes[-1].at,
+        final.manual,
+        final.manual_reason,
+    )
 
 
 async def current_standing(uow: UnitOfWork, member_id: int) -> Standing:
     """The member's standing now, read only: a validity end that passed is applied in memory
     (for a preview), and nothing is written."""
-    tiers = await load_tiers(uow.session)
+    tiers, program = await read_ladder(uow)
     standing = standing_of(await _member_tier_row(uow, member_id, lock=False), tiers)
     if standing.valid_until is None or standing.valid_until > uow.now:
         return standing
-    program = await get_program(uow.session)
     changes = await _ends_of_validity(uow, member_id, standing, tiers, program)
     return changes[-1].standing
 
@@ -288,14 +303,15 @@ async def settle_standing(
 ) -> Standing:
     """Apply every validity end that has passed and return the standing now. The caller holds
     the member's balance lock (earning and spending do)."""
-    tiers = tiers or await load_tiers(uow.session)
+    if not tiers or program is None:
+        ladder, policies = await read_ladder(uow)
+        tiers, program = tiers or ladder, program or policies
     row = await _member_tier_row(uow, member_id, lock=True)
     standing = standing_of(row, tiers)
     if standing.valid_until is None or standing.valid_until > uow.now:
         return standing
-    program = program or await get_program(uow.session)
     changes = await _ends_of_validity(uow, member_id, standing, tiers, program)
-    await _record(uow, member_id, row, changes, actor)
+    await _record(uow, member_id, changes, actor)
     return changes[-1].standing
 
 
@@ -311,8 +327,9 @@ async def evaluate_upgrade(
     """Upgrade the member if the window ending now qualifies for a higher tier. Called by
     `earn_points` in the order's own transaction, under the member's balance lock, after the
     order is recorded (so the order counts); it passes the standing it settled before."""
-    tiers = tiers or await load_tiers(uow.session)
-    program = program or await get_program(uow.session)
+    if not tiers or program is None:
+        ladder, policies = await read_ladder(uow)
+        tiers, program = tiers or ladder, program or policies
     if standing is None:
         standing = await settle_standing(uow, member_id, actor=actor, tiers=tiers, program=program)
     if next_tier(tiers, standing.tier) is None:
@@ -320,8 +337,7 @@ async def evaluate_upgrade(
     growth = await growth_value(uow, member_id, basis=program.tier_basis)
     change = upgrade_for(standing, growth, tiers, program, uow.now, uow.tz)
     if change is not None:
-        row = await _member_tier_row(uow, member_id, lock=True)
-        await _record(uow, member_id, row, [change], actor)
+        await _record(uow, member_id, [change], actor)
     return change
 
 
@@ -331,15 +347,13 @@ async def evaluate_expiry(
     """The end-of-validity rules for one member (the job): takes the member's lock, re-reads
     the standing inside it, applies what has passed. A second run finds nothing to do."""
     await lock_balance(uow, member_id)
-    tiers = await load_tiers(uow.session)
+    tiers, program = await read_ladder(uow)
     row = await _member_tier_row(uow, member_id, lock=True)
     standing = standing_of(row, tiers)
     if standing.valid_until is None or standing.valid_until > uow.now:
         return []
-    changes = await _ends_of_validity(
-        uow, member_id, standing, tiers, await get_program(uow.session)
-    )
-    await _record(uow, member_id, row, changes, actor)
+    changes = await _ends_of_validity(uow, member_id, standing, tiers, program)
+    await _record(uow, member_id, changes, actor)
     return changes
 
 
@@ -376,7 +390,7 @@ async def grant_tier(
         raise DomainError(
             ErrorCode.INVALID_INPUT, f"a grant lasts at most {MAX_GRANT_MONTHS} months", "until"
         )
-    tiers = await load_tiers(uow.session)
+    tiers, program = await read_ladder(uow)
     code = (tier or "").strip().upper()
     target = next((t for t in tiers if t.code == code and t is not DEFAULT_TIER), None)
     if target is None:
@@ -384,7 +398,7 @@ async def grant_tier(
     member = await get_member(uow, member_id)
     assert member.id is not None
     await lock_balance(uow, member.id)
-    standing = await settle_standing(uow, member.id, actor=actor, tiers=tiers)
+    standing = await settle_standing(uow, member.id, actor=actor, tiers=tiers, program=program)
     change = TierChange(
         standing=Standing(
             tier=target,
@@ -398,8 +412,7 @@ async def grant_tier(
         source=Source.MANUAL,
         at=uow.now,
     )
-    row = await _member_tier_row(uow, member.id, lock=True)
-    await _record(uow, member.id, row, [change], actor)
+    await _record(uow, member.id, [change], actor)
     await log_operator_action(
         uow,
         actor=actor,

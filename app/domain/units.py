@@ -9,9 +9,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.errors import DomainError, ErrorCode
+from app.domain.uow import UnitOfWork
+from app.driver import columns, entity
 from app.models import BusinessUnit, CategoryRate, Merchant, Program
 
 UNIT_KINDS = ("MALL", "HOTEL", "OFFICE", "PROPERTY", "CONVENIENCE", "TOURISM")
+
+_UNIT_BY_ID = f"SELECT {columns(BusinessUnit)} FROM business_units WHERE id = $1"
+_UNIT_BY_CODE = f"SELECT {columns(BusinessUnit)} FROM business_units WHERE code = $1"
+_PROGRAM = f"SELECT {columns(Program)} FROM program WHERE id = 1"
 
 
 async def get_unit(
@@ -30,6 +36,24 @@ async def get_unit(
     if unit is None:
         raise DomainError(ErrorCode.NOT_FOUND, f"no business unit {text!r}", field)
     return unit
+
+
+async def find_unit(
+    uow: UnitOfWork, ref: str | int | BusinessUnit, field: str = "businessUnitId"
+) -> BusinessUnit:
+    """`get_unit` in fixed SQL (the hot paths): the unit with this id or code, or NOT_FOUND;
+    the row is a value in no session."""
+    if isinstance(ref, BusinessUnit):
+        return ref
+    text = str(ref).strip()
+    driver = await uow.driver()
+    if text.isdigit():
+        row = await driver.fetchrow(_UNIT_BY_ID, int(text))
+    else:
+        row = await driver.fetchrow(_UNIT_BY_CODE, text.upper())
+    if row is None:
+        raise DomainError(ErrorCode.NOT_FOUND, f"no business unit {text!r}", field)
+    return entity(BusinessUnit, row)
 
 
 async def get_merchant(
@@ -71,3 +95,9 @@ async def earn_rate(
 async def get_program(session: AsyncSession) -> Program:
     """Programme policies; the defaults when none were configured."""
     return await session.get(Program, 1) or Program()
+
+
+async def read_program(uow: UnitOfWork) -> Program:
+    """`get_program` in fixed SQL (the hot paths); the row is a value in no session."""
+    row = await (await uow.driver()).fetchrow(_PROGRAM)
+    return entity(Program, row) if row is not None else Program()

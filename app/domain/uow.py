@@ -30,9 +30,13 @@ class UnitOfWork:
 
     async def driver(self) -> Driver:
         """The asyncpg connection in this unit's transaction, for fixed SQL on hot paths
-        (see app.driver)."""
+        (see app.driver). What the session holds unflushed is flushed first, as the session's
+        own statements would (autoflush), so that fixed SQL sees it."""
+        session = self.session
+        if session.new or session.dirty or session.deleted:
+            await session.flush()
         if self._driver is None:
-            self._driver = await driver_connection(self.session)
+            self._driver = await driver_connection(session)
         return self._driver
 
     def local_date(self, moment: datetime | None = None) -> date:

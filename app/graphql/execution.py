@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from asyncpg.exceptions import IntegrityConstraintViolationError
 from sqlalchemy.exc import IntegrityError
 
 from app.domain.errors import DomainError, ErrorCode, PermissionDenied
@@ -58,8 +59,9 @@ async def execute(
         return _refused(user_error(error))
     except PermissionDenied as error:
         raise forbidden(str(error)) from None
-    except IntegrityError:
-        # A concurrent request won a uniqueness race (same phone, order, external id).
+    except (IntegrityError, IntegrityConstraintViolationError):
+        # A concurrent request won a uniqueness race (same phone, order, external id); the
+        # second class: the same from fixed SQL sent straight to asyncpg (app.driver).
         return _refused(
             UserError(
                 code=ErrorCode.DUPLICATE,

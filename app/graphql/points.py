@@ -12,7 +12,7 @@ from app.domain import earning, reversals, spending
 from app.domain.errors import DomainError, PermissionDenied
 from app.domain.members import get_member
 from app.domain.principals import ensure_acts_for_unit, ensure_can_see_member
-from app.domain.units import get_unit
+from app.domain.units import find_unit
 from app.graphql.abuse import after_screening, earn_screen
 from app.graphql.errors import UserError, domain_graphql_error, forbidden
 from app.graphql.execution import committed_transaction, execute
@@ -134,8 +134,8 @@ def _fields(obj: Any) -> dict[str, Any]:
 
 async def _authorise_till(uow, principal, member_id: str, unit_ref: str) -> BusinessUnitRow:
     """A partner acts for its own unit and for members presented to it; returns the unit, which
-    the domain then uses without another query (the session only holds it weakly)."""
-    unit = await get_unit(uow.session, unit_ref)
+    the domain then uses without another query."""
+    unit = await find_unit(uow, unit_ref)
     assert unit.id is not None  # a stored row
     ensure_acts_for_unit(principal, unit.id)
     if principal.has_role("ops"):
