@@ -111,40 +111,6 @@ def lua_list(items) -> str:
     )
 
 
-# The SQL the gateway sends for each operation, in the same order, as pgbench scripts.
-PGBENCH = {
-    "earn": r"""
-\set m random(1, %(members)d)
-\set r random(1, 1000000000000)
-BEGIN;
-INSERT INTO idempotency_keys (caller, key, operation, fingerprint, result, created_at)
-  VALUES ('pgbench', 'k' || :client_id || '-' || :r, 'earnPoints', md5(:r::text), '{}', now())
-  ON CONFLICT DO NOTHING RETURNING key;
-SELECT * FROM business_units WHERE code = 'HOTEL';
-SELECT * FROM members WHERE id = :m;
-SELECT * FROM member_unit_links WHERE business_unit_id = 2 AND member_id = :m;
-SELECT * FROM member_balances WHERE member_id = :m FOR UPDATE;
-SELECT id FROM points_transactions
-  WHERE business_unit_id = 2 AND kind = 'EARN' AND order_ref = 'P' || :client_id || '-' || :r;
-SELECT * FROM program WHERE id = 1;
-INSERT INTO points_transactions (member_id, kind, source, rule, business_unit_id, order_ref,
-    order_amount, points, debt_change, detail, caller, created_at)
-  VALUES (:m, 'EARN', 'ORDER', 'base:HOTEL', 2, 'P' || :client_id || '-' || :r, 88.00, 176, 0,
-    '{"breakdown": []}', 'pgbench', now()) RETURNING id \gset
-INSERT INTO postings (transaction_id, account_kind, account_owner, points)
-  VALUES (:id, 'MEMBER_AVAILABLE', :m, 176), (:id, 'ISSUED', 2, -176);
-INSERT INTO points_lots (member_id, transaction_id, issuer_unit_id, funder_unit_id,
-    cost_per_point, points, remaining, state, earned_at, expires_at)
-  VALUES (:m, :id, 2, 2, 0.01, 176, 176, 'AVAILABLE', now(), now() + interval '12 months')
-  RETURNING id;
-UPDATE member_balances SET available = available + 176 WHERE member_id = :m;
-UPDATE idempotency_keys SET result = '{"transaction_id": 1}'
-  WHERE caller = 'pgbench' AND key = 'k' || :client_id || '-' || :r;
-COMMIT;
-""",
-}
-
-
 HOME_MEMBERS = 200  # members signed in for the home query, the same ones for wrk and pgbench
 
 
@@ -185,7 +151,77 @@ def home_script(members: int) -> str:
     )
 
 
+def earn_script(members: int) -> str:
+    """An earn's statements (app/domain), as the gateway sends them for 88.00 CNY at the HOTEL
+    (unit 2, 2 points per CNY, no return window) for one random member: claim the idempotency
+    key; the unit; the member's link to it; the member with its balance row locked; the
+    duplicate order check; programme and tiers; the member's tier; the refund-loop check; the
+    running campaigns; the ledger writes in one statement (transaction, postings, lot,
+    balance); the growth value; the stored result. BEGIN and COMMIT around them."""
+    from app.domain.abuse import _REFUND_LOOP
+    from app.domain.campaigns import _ACTIVE
+    from app.domain.growth import GROWTH
+    from app.domain.idempotency import _CLAIM, _KEEP
+    from app.domain.ledger import _LOCK_MEMBER, _RECORD_WITH_LOTS, _RECORDED_ORDER
+    from app.domain.members import _KNOWN
+    from app.domain.tiers import _LADDER, _STANDING
+    from app.domain.units import _UNIT_BY_CODE
+
+    ref = "'P' || :client_id::text || '-' || :r::text"
+    rule = "'base' || chr(58) || 'HOTEL'"  # 'base:HOTEL' (pgbench reads `:HOTEL` as a variable)
+    detail = (
+        '(\'{"breakdown": [{"kind": "BASE", "rule": "base\' || chr(58) || \'HOTEL", '
+        '"points": 176, "detail": "88.00 CNY x 2 pt/CNY, rounded down"}]}\')::jsonb'
+    )
+    record = {
+        "p1": ":m", "p2": "'EARN'", "p3": "'ORDER'", "p4": rule, "p5": "2",
+        "p6": "NULL", "p7": ref, "p8": "NULL", "p9": "88.00", "p10": "NULL", "p11": "176",
+        "p12": "NULL", "p13": "NULL", "p14": "0", "p15": detail, "p16": "'pgbench'",
+        "p17": ref, "p18": "now()",
+        "p19": "ARRAY['MEMBER_AVAILABLE', 'ISSUED']", "p20": "ARRAY[:m, 2]",
+        "p21": "ARRAY[176, -176]", "p22": "ARRAY[:m]", "p23": "ARRAY[2]", "p24": "ARRAY[2]",
+        "p25": "ARRAY[0.01]", "p26": "ARRAY[176]", "p27": "ARRAY[176]",
+        "p28": "ARRAY['AVAILABLE']", "p29": "ARRAY[now()]",
+        "p30": "ARRAY[now() + interval '12 months']", "p31": "ARRAY[NULL::timestamptz]",
+        "p32": "ARRAY[NULL::int]", "p33": "ARRAY[0]",
+        "p34": ":m", "p35": ":available + 176", "p36": ":pending", "p37": ":debt",
+    }  # fmt: skip
+    return "\n".join(
+        [
+            f"\\set m random(1, {members})",
+            "\\set r random(1, 1000000000000)",
+            "BEGIN;",
+            bind(
+                _CLAIM,
+                p1="'pgbench'",
+                p2="'k' || :client_id::text || '-' || :r::text",
+                p3="'earnPoints'",
+                p4="md5(:r::text)",
+                p5="now()",
+            ),
+            bind(_UNIT_BY_CODE, p1="'HOTEL'"),
+            bind(_KNOWN, p1="2", p2=":m"),
+            bind(_LOCK_MEMBER, p1=":m")[:-1] + " \\gset",  # available, pending, debt
+            bind(_RECORDED_ORDER, p1="2", p2="'EARN'", p3=ref),
+            bind(_LADDER),
+            bind(_STANDING + " FOR UPDATE", p1=":m"),
+            bind(_REFUND_LOOP, p1=":m", p2="2", p3="now() - interval '24 hours'"),
+            bind(_ACTIVE, p1="now()", p2="2"),
+            bind(_RECORD_WITH_LOTS, **record),
+            bind(GROWTH, p1="ARRAY[:m]", p2="now() - interval '12 months'", p3="now()"),
+            bind(
+                _KEEP,
+                p1="'pgbench'",
+                p2="'k' || :client_id::text || '-' || :r::text",
+                p3="'{\"transaction_id\": 1}'",
+            ),
+            "COMMIT;",
+            "",
+        ]
+    )
+
+
 def pgbench_script(kind: str, **values) -> str:
-    if kind == "home":
-        return home_script(values["members"])
-    return PGBENCH[kind] % values
+    """The raw-SQL script of an operation: `home` or `earn`."""
+    build = {"home": home_script, "earn": earn_script}[kind]
+    return build(values["members"])
