@@ -57,9 +57,10 @@ request = function()
 end
 """
 
-HOME = r"""
-local tokens = %(tokens)s
-local body = '{"query":"{ me { id displayName points { available pending expiring(withinDays: 30) { expiresOn points } } transactions(first: 10) { edges { node { id kind points orderRef createdAt businessUnit { code } } } } } }"}'
+# A signed-in member sending one query, as one of the members in `tokens`.
+MEMBER_QUERY = r"""
+local tokens = %%(tokens)s
+local body = '{"query":"%s"}'
 request = function()
   local token = tokens[math.random(1, #tokens)]
   return wrk.format("POST", "/graphql",
@@ -67,17 +68,16 @@ request = function()
 end
 """
 
+# The mini-program's home screen: member, points, what expires soon, the last 10 transactions.
+HOME = MEMBER_QUERY % (
+    "{ me { id displayName points { available pending expiring(withinDays: 30) { expiresOn"
+    " points } } transactions(first: 10) { edges { node { id kind points orderRef createdAt"
+    " businessUnit { code } } } } } }"
+)
+
 # The smallest request a signed-in member can make: what the gateway costs before any SQL
 # (HTTP, JSON, token, GraphQL parse/validate/execute, extensions, the budget's Redis script).
-EMPTY = r"""
-local tokens = %(tokens)s
-local body = '{"query":"{ __typename }"}'
-request = function()
-  local token = tokens[math.random(1, #tokens)]
-  return wrk.format("POST", "/graphql",
-    {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token}, body)
-end
-"""
+EMPTY = MEMBER_QUERY % "{ __typename }"
 
 TILL = r"""
 local codes = %(codes)s
