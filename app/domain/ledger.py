@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from enum import StrEnum
 
 from sqlalchemy import select
@@ -258,6 +259,79 @@ async def record_with_lots(
     tx.id = row["id"]
     for lot, lot_id in zip(lots, row["lot_ids"], strict=True):
         lot.id, lot.transaction_id = lot_id, tx.id
+    uow.recorded[tx.id] = tx
+    return tx
+
+
+# `record_with_allocations` in one statement: the transaction, its postings, what it took of
+# existing lots (allocation rows, and the lots' remaining points), and the member's balance row.
+_RECORD_WITH_ALLOCATIONS = """WITH tx AS (
+    INSERT INTO points_transactions (member_id, kind, source, rule, business_unit_id,
+        merchant_id, order_ref, category, order_amount, cny_value, points, reverses_id, reason,
+        debt_change, detail, caller, caller_ref, created_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+    RETURNING id
+), legs AS (
+    INSERT INTO postings (transaction_id, account_kind, account_owner, points)
+    SELECT tx.id, leg.account_kind, leg.account_owner, leg.points
+    FROM tx, unnest($19::varchar[], $20::bigint[], $21::int[])
+        AS leg (account_kind, account_owner, points)
+), taken AS (
+    SELECT * FROM unnest($22::bigint[], $23::int[], $24::numeric[], $25::int[])
+        WITH ORDINALITY AS part (lot_id, points, cny_value, remaining, n)
+), allocations AS (
+    INSERT INTO lot_allocations (transaction_id, lot_id, kind, points, cny_value)
+    SELECT tx.id, taken.lot_id, $26, taken.points, taken.cny_value
+    FROM tx, taken ORDER BY taken.n
+), lots AS (
+    UPDATE points_lots SET remaining = taken.remaining
+    FROM taken WHERE points_lots.id = taken.lot_id
+), balance AS (
+    UPDATE member_balances SET available = $28, pending = $29, debt = $30
+    WHERE member_id = $27 AND (available, pending, debt) IS DISTINCT FROM ($28, $29, $30)
+)
+SELECT id FROM tx"""
+
+
+async def record_with_allocations(
+    uow: UnitOfWork,
+    tx: PointsTransaction,
+    legs: Iterable[Leg],
+    taken: Sequence[tuple[PointsLot, int, Decimal | None]],
+    kind: AllocationKind,
+    balance: MemberBalance,
+) -> PointsTransaction:
+    """`record` and `take` for the hot paths, in one statement: `tx` with its postings and an
+    allocation row of `kind` per (lot, points, CNY value) taken; the lots' remaining points and
+    the member's balance row move by them. The caller holds the balance lock (`lock_member`);
+    `tx`, the lots and `balance` are values in no session and come back as written."""
+    assert balance.member_id == tx.member_id
+    merged = {key: points for key, points in balanced(legs).items() if points}
+    for (account, owner), points in merged.items():
+        if owner == tx.member_id and account == Account.MEMBER_AVAILABLE:
+            balance.available += points
+        elif owner == tx.member_id and account == Account.MEMBER_PENDING:
+            balance.pending += points
+    for lot, points, _ in taken:
+        if points <= 0 or points > lot.remaining:
+            raise AssertionError(f"cannot take {points} from lot {lot.id} with {lot.remaining}")
+        lot.remaining -= points
+    tx.id = await (await uow.driver()).fetchval(
+        _RECORD_WITH_ALLOCATIONS,
+        *(tx.member_id, tx.kind, tx.source, tx.rule, tx.business_unit_id, tx.merchant_id),
+        *(tx.order_ref, tx.category, tx.order_amount, tx.cny_value, tx.points, tx.reverses_id),
+        *(tx.reason, tx.debt_change, json.dumps(tx.detail), tx.caller, tx.caller_ref),
+        tx.created_at,
+        [account.value for account, _ in merged],
+        [owner for _, owner in merged],
+        list(merged.values()),
+        [lot.id for lot, _, _ in taken],
+        [points for _, points, _ in taken],
+        [value for _, _, value in taken],
+        [lot.remaining for lot, _, _ in taken],
+        kind.value,
+        *(balance.member_id, balance.available, balance.pending, balance.debt),
+    )
     uow.recorded[tx.id] = tx
     return tx
 

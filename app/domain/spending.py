@@ -10,9 +10,6 @@ from __future__ import annotations
 from datetime import datetime, time
 from decimal import Decimal
 
-from sqlalchemy import and_, func, select
-from sqlalchemy.orm import aliased
-
 from app.domain.errors import DomainError, ErrorCode
 from app.domain.expiry import expire_member_points
 from app.domain.ledger import (
@@ -21,20 +18,30 @@ from app.domain.ledger import (
     LotState,
     TxKind,
     ensure_new_order,
-    lock_balance,
-    open_lots,
+    lock_member,
     order_reference,
-    record,
-    take,
+    record_with_allocations,
 )
-from app.domain.members import get_member
 from app.domain.money import allocate_largest_remainder, cents_down, parse_amount
-from app.domain.tiers import plain, settle_standing
-from app.domain.units import get_merchant, get_unit
+from app.domain.tiers import plain, read_ladder, settle_standing
+from app.domain.units import find_unit, get_merchant
 from app.domain.uow import UnitOfWork
-from app.models import BusinessUnit, PointsTransaction
+from app.driver import columns, entity
+from app.models import BusinessUnit, MemberBalance, PointsLot, PointsTransaction
 
 MAX_POINTS = 100_000_000
+
+# Points the member spent at a unit since an instant, net of cancelled spends.
+_SPENT_SINCE = """SELECT coalesce(sum(-spend.points), 0) FROM points_transactions spend
+LEFT JOIN points_transactions reversal
+    ON reversal.reverses_id = spend.id AND reversal.kind = 'SPEND_REVERSAL'
+WHERE spend.member_id = $1 AND spend.business_unit_id = $2 AND spend.kind = 'SPEND'
+    AND spend.created_at >= $3 AND reversal.id IS NULL"""
+# The member's lots a spend may touch, earliest expiry first: the available ones with points
+# left, and any (pending too) past their expiry, which must be expired first.
+_SPENDABLE_LOTS = f"""SELECT {columns(PointsLot)} FROM points_lots
+WHERE member_id = $1 AND remaining > 0 AND (state = 'AVAILABLE' OR expires_at <= $2)
+ORDER BY expires_at, id"""
 
 
 def points_value(unit: BusinessUnit, points: int, bonus: Decimal = Decimal(0)) -> Decimal:
@@ -75,25 +82,25 @@ def check_spend_rules(
 async def spent_today(uow: UnitOfWork, member_id: int, unit_id: int) -> int:
     """Points the member spent at this unit today (group time zone), net of cancellations."""
     start = datetime.combine(uow.local_date(), time.min, tzinfo=uow.tz)
-    reversal = aliased(PointsTransaction)
-    spent = await uow.session.scalar(
-        select(func.coalesce(func.sum(-PointsTransaction.points), 0))
-        .outerjoin(
-            reversal,
-            and_(
-                reversal.reverses_id == PointsTransaction.id,
-                reversal.kind == TxKind.SPEND_REVERSAL.value,
-            ),
-        )
-        .where(
-            PointsTransaction.member_id == member_id,
-            PointsTransaction.business_unit_id == unit_id,
-            PointsTransaction.kind == TxKind.SPEND.value,
-            PointsTransaction.created_at >= start,
-            reversal.id.is_(None),
-        )
-    )
-    return int(spent or 0)
+    driver = await uow.driver()
+    return int(await driver.fetchval(_SPENT_SINCE, member_id, unit_id, start) or 0)
+
+
+async def spendable_lots(
+    uow: UnitOfWork, balance: MemberBalance
+) -> tuple[list[PointsLot], MemberBalance]:
+    """The member's available lots with points left, earliest expiry first (values in no
+    session), and their balance. Lots past their expiry are not spendable even before the
+    nightly job has swept them: when there are any they are expired first (rarely)."""
+    driver = await uow.driver()
+    rows = await driver.fetch(_SPENDABLE_LOTS, balance.member_id, uow.now)
+    if any(row["expires_at"] <= uow.now for row in rows):
+        await expire_member_points(uow, balance.member_id)
+        expired = uow.balances[balance.member_id]  # in the session, written by the expiry
+        balance = entity(MemberBalance, expired.__dict__)
+        uow.balances[balance.member_id] = balance
+        rows = await driver.fetch(_SPENDABLE_LOTS, balance.member_id, uow.now)
+    return [entity(PointsLot, row) for row in rows if row["state"] == LotState.AVAILABLE], balance
 
 
 async def spend_points(
@@ -111,14 +118,15 @@ async def spend_points(
     """Spend points on an order, earliest-expiring lots first; `cny_value` is the CNY deducted."""
     amount = parse_amount(order_amount, "orderAmount")
     ref = order_reference(order_ref)
-    unit = await get_unit(uow.session, business_unit)
+    unit = await find_unit(uow, business_unit)
     shop = await get_merchant(uow.session, unit, merchant) if merchant not in (None, "") else None
     value = check_spend_rules(unit, points, amount)
-    member = await get_member(uow, member_id)
-    balance = await lock_balance(uow, member.id)
+    member, balance = await lock_member(uow, member_id)
     # under the member's lock: a concurrent retry of this order waits, then sees it as DUPLICATE
     await ensure_new_order(uow, unit.id, TxKind.SPEND, ref)
-    tier = (await settle_standing(uow, member.id, actor=caller)).tier
+    tiers, program = await read_ladder(uow)
+    standing = await settle_standing(uow, member.id, actor=caller, tiers=tiers, program=program)
+    tier = standing.tier
     rule = f"spend:{unit.code}@{unit.point_value_cny.normalize()}CNY/pt"
     if tier.spend_value_bonus:
         value = check_spend_rules(unit, points, amount, tier.spend_value_bonus)
@@ -132,36 +140,16 @@ async def spend_points(
                 f"({unit.spend_daily_cap - used} left today)",
                 "points",
             )
-    # Lots past their expiry are not spendable even before the nightly job has swept them.
-    await expire_member_points(uow, member.id)
+    lots, balance = await spendable_lots(uow, balance)
     if balance.available < points:
         raise DomainError(
             ErrorCode.INSUFFICIENT_POINTS,
             f"{max(balance.available, 0)} points available, {points} requested",
             "points",
         )
-    tx = await record(
-        uow,
-        PointsTransaction(
-            member_id=member.id,
-            kind=TxKind.SPEND.value,
-            source="ORDER",
-            rule=rule,
-            business_unit_id=unit.id,
-            merchant_id=shop.id if shop else None,
-            order_ref=ref,
-            order_amount=amount,
-            cny_value=value,
-            points=-points,
-            caller=caller,
-            caller_ref=caller_ref,
-            created_at=uow.now,
-        ),
-        [(Account.MEMBER_AVAILABLE, member.id, -points), (Account.REDEEMED, unit.id, points)],
-    )
-    consumed: list[tuple] = []
+    consumed: list[tuple[PointsLot, int]] = []
     needed = points
-    for lot in await open_lots(uow, member.id, LotState.AVAILABLE):
+    for lot in lots:
         if needed == 0:
             break
         part = min(needed, lot.remaining)
@@ -170,8 +158,35 @@ async def spend_points(
     if needed:
         raise AssertionError(f"balance row of member {member.id} disagrees with its lots")
     values = allocate_largest_remainder(value, [part for _, part in consumed])
-    for (lot, part), cny in zip(consumed, values, strict=True):
-        take(uow, tx, lot, part, AllocationKind.SPEND, cny_value=cny)
-    balance.available -= points
-    await uow.session.flush()
-    return tx
+    tx = entity(
+        PointsTransaction,
+        {
+            "id": None,
+            "member_id": member.id,
+            "kind": TxKind.SPEND.value,
+            "source": "ORDER",
+            "rule": rule,
+            "business_unit_id": unit.id,
+            "merchant_id": shop.id if shop else None,
+            "order_ref": ref,
+            "category": None,
+            "order_amount": amount,
+            "cny_value": value,
+            "points": -points,
+            "reverses_id": None,
+            "reason": None,
+            "debt_change": 0,
+            "detail": {},
+            "caller": caller,
+            "caller_ref": caller_ref,
+            "created_at": uow.now,
+        },
+    )
+    return await record_with_allocations(
+        uow,
+        tx,
+        [(Account.MEMBER_AVAILABLE, member.id, -points), (Account.REDEEMED, unit.id, points)],
+        [(lot, part, cny) for (lot, part), cny in zip(consumed, values, strict=True)],
+        AllocationKind.SPEND,
+        balance,
+    )
