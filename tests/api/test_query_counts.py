@@ -133,6 +133,12 @@ async def test_aliased_lists_batch_per_list_at_most(units, gql, creds, engine, u
     assert len(statements) <= 4, statements
 
 
+# Idempotency claim, unit, link, member with its balance locked, duplicate order, programme and
+# tiers, standing, refund loop, campaigns, the ledger writes (one statement), growth, result.
+EARN_STATEMENTS = 12
+# The same up to the standing, then the spendable lots, the ledger writes, the result.
+SPEND_STATEMENTS = 10
+
 TILL_EARN = """mutation($i: EarnPointsInput!) {
   earnPoints(input: $i) { points balance { available pending } transaction { id points }
                           errors { code } } }"""
@@ -152,6 +158,7 @@ async def test_an_earn_reads_its_unit_once_and_answers_from_what_it_wrote(
     payload = body["data"]["earnPoints"]
     assert payload["errors"] == [] and payload["points"] == 176
     assert payload["balance"] == {"available": 176, "pending": 0}
+    assert len(statements) == EARN_STATEMENTS, "\n".join(statements)
     reads = [s for s in statements if s.startswith("SELECT")]
     assert sum("FROM business_units" in s for s in reads) == 1, reads
     assert sum("FROM member_balances" in s for s in reads) == 1  # the lock; not read again
@@ -164,3 +171,28 @@ async def test_an_earn_reads_its_unit_once_and_answers_from_what_it_wrote(
     )
     assert replay["data"]["earnPoints"]["transaction"] == payload["transaction"]
     assert replay["data"]["earnPoints"]["balance"] == payload["balance"]
+
+
+TILL_SPEND = """mutation($i: SpendPointsInput!) {
+  spendPoints(input: $i) { cnyDeducted balance { available } errors { code } } }"""
+
+
+async def test_a_spend_sends_a_fixed_number_of_statements_however_many_lots_it_takes(
+    units, gql, creds, engine, uow_factory
+):
+    async with uow_factory() as uow:
+        few = await new_member(uow, "HOTEL")
+        many = await new_member(uow, "HOTEL")
+        await earn(uow, few, "300.00", unit="HOTEL")
+        for _ in range(12):
+            await earn(uow, many, "25.00", unit="HOTEL")  # 50 points a lot
+    hotel = await creds.partner("HOTEL")
+    await gql("{ businessUnits { code } }", as_=hotel)  # the key is remembered from now on
+    for member in (few, many):
+        order = {"memberId": str(member), "businessUnitId": "HOTEL", "points": 500}
+        variables = {"i": {**order, "orderAmount": "1000.00", "orderRef": f"S{member}"}}
+        variables["i"]["idempotencyKey"] = f"S{member}"
+        body, statements = await run_counted(gql, engine, hotel, TILL_SPEND, variables)
+        payload = body["data"]["spendPoints"]
+        assert payload["errors"] == [] and payload["balance"]["available"] == 100, payload
+        assert len(statements) == SPEND_STATEMENTS, "\n".join(statements)
