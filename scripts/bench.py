@@ -41,7 +41,14 @@ sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 import asyncpg  # noqa: E402
 import httpx  # noqa: E402
 from bench_data import generate  # noqa: E402
-from bench_load import HOME_MEMBERS, home_member, lua_list, pgbench_script, wrk_script  # noqa: E402
+from bench_load import (  # noqa: E402
+    HOME_MEMBERS,
+    TILL_MEMBERS,
+    active_member,
+    lua_list,
+    pgbench_script,
+    wrk_script,
+)
 
 JWT_SECRET = "bench-only-secret-0123456789abcdef-0123456789"
 PREFIX = "bmgbench:"
@@ -105,10 +112,14 @@ async def prepare(url: str, args: argparse.Namespace) -> dict:
     import random
 
     rng = random.Random(1)
-    members = [rng.randint(1, args.scale) for _ in range(500)]
     # the members signed in for the home query: the raw script reads the same ones
-    tokens = [mint_member_token(settings, home_member(i, args.scale)) for i in range(HOME_MEMBERS)]
-    codes = [(f"{rng.randrange(10**17, 10**18)}", m) for m in members]
+    tokens = [
+        mint_member_token(settings, active_member(i, args.scale)) for i in range(HOME_MEMBERS)
+    ]
+    codes = [
+        (f"{rng.randrange(10**17, 10**18)}", active_member(i, args.scale))
+        for i in range(TILL_MEMBERS)
+    ]
     import redis
 
     client = redis.Redis.from_url(args.redis_url)
@@ -159,6 +170,9 @@ def start_gateway(url: str, args: argparse.Namespace) -> tuple[subprocess.Popen,
         # but still asked on every request (their Redis round trip is part of the figures).
         "QUERY_BUDGET_CAPACITY": "1000000000",
         "QUERY_BUDGET_LEAK_PER_SECOND": "1000000000",
+        # The same for the velocity limits: an active member earns many times in a run.
+        "ABUSE_MEMBER_EARN_LIMIT": "1000000000",
+        "ABUSE_DEVICE_EARN_LIMIT": "1000000000",
     }
     log = open(Path(tempfile.gettempdir()) / "bmg-bench-gateway.log", "w")
     process = subprocess.Popen(

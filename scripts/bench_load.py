@@ -40,7 +40,7 @@ local members = %(members)d
 local headers = {["Content-Type"] = "application/json", ["X-Api-Key"] = "%(key)s"}
 request = function()
   counter = counter + 1
-  local m = math.random(1, members)
+  local m = 1 + (math.random(0, %(active)d - 1) * 499) %% members
   local body = string.format('{"query":"mutation($i: EarnPointsInput!){earnPoints(input:$i){points errors{code}}}","variables":{"i":{"memberId":"%%d","businessUnitId":"HOTEL","orderRef":"W%%s-%%d","amount":"88.00","idempotencyKey":"W%%s-%%d"}}}', m, prefix, counter, prefix, counter)
   return wrk.format("POST", "/graphql", headers, body)
 end
@@ -51,7 +51,7 @@ local members = %(members)d
 local headers = {["Content-Type"] = "application/json", ["X-Api-Key"] = "%(key)s"}
 request = function()
   counter = counter + 1
-  local m = math.random(1, members)
+  local m = 1 + (math.random(0, %(active)d - 1) * 499) %% members
   local body = string.format('{"query":"mutation($i: SpendPointsInput!){spendPoints(input:$i){cnyDeducted errors{code}}}","variables":{"i":{"memberId":"%%d","businessUnitId":"HOTEL","orderRef":"S%%s-%%d","orderAmount":"1000.00","points":100,"idempotencyKey":"S%%s-%%d"}}}', m, prefix, counter, prefix, counter)
   return wrk.format("POST", "/graphql", headers, body)
 end
@@ -98,6 +98,7 @@ end
 
 
 def wrk_script(kind: str, **values) -> str:
+    values.setdefault("active", ACTIVE_MEMBERS)
     body = {"earn": EARN, "spend": SPEND, "home": HOME, "till": TILL, "empty": EMPTY}[kind]
     return (WRK_COMMON + body) % values
 
@@ -111,11 +112,17 @@ def lua_list(items) -> str:
     )
 
 
-HOME_MEMBERS = 200  # members signed in for the home query, the same ones for wrk and pgbench
+# The members active during a run, the same ones for wrk and pgbench: `active_member(i)` for
+# i < ACTIVE_MEMBERS earn and spend, the first HOME_MEMBERS of them are signed in to the
+# mini-program, the first TILL_MEMBERS show their codes at a till. Their rows stay in memory,
+# as an active member's do; the other members are history.
+ACTIVE_MEMBERS = 1_000
+HOME_MEMBERS = 200
+TILL_MEMBERS = 500
 
 
-def home_member(i: int, scale: int) -> int:
-    """The i-th signed-in member (0 <= i < HOME_MEMBERS), spread over the data set."""
+def active_member(i: int, scale: int) -> int:
+    """The i-th active member (0 <= i < ACTIVE_MEMBERS), spread over the data set."""
     return 1 + (i * 499) % scale
 
 
@@ -134,7 +141,7 @@ def home_script(members: int) -> str:
     member = "ARRAY[:m]"
     return "\n".join(
         [
-            f"\\set i random(0, {HOME_MEMBERS - 1})",
+            f"\\set i random(0, {HOME_MEMBERS - 1})",  # as active_member
             f"\\set m 1 + (:i * 499) % {members}",
             bind(MEMBERS_SQL, p1=member),
             bind(TRANSACTIONS_SQL, p1=member, p2="11"),
@@ -188,7 +195,8 @@ def earn_script(members: int) -> str:
     }  # fmt: skip
     return "\n".join(
         [
-            f"\\set m random(1, {members})",
+            f"\\set i random(0, {ACTIVE_MEMBERS - 1})",  # as active_member
+            f"\\set m 1 + (:i * 499) % {members}",
             "\\set r random(1, 1000000000000)",
             "BEGIN;",
             bind(
