@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import select
 
@@ -179,9 +180,9 @@ _LOT_FIELDS = (
     "pending_until",
     "campaign_id",
 )
-# `record_with_lots` in one statement: the transaction, its postings, its lots (ids drawn in
-# the lots' order), what the lots paid of the member's debt, and the member's balance row.
-_RECORD_WITH_LOTS = """WITH tx AS (
+# A transaction and its postings ($1-$21: `_transaction_arguments`), the head of the
+# statements below.
+_TRANSACTION_WITH_POSTINGS = """WITH tx AS (
     INSERT INTO points_transactions (member_id, kind, source, rule, business_unit_id,
         merchant_id, order_ref, category, order_amount, cny_value, points, reverses_id, reason,
         debt_change, detail, caller, caller_ref, created_at)
@@ -192,7 +193,12 @@ _RECORD_WITH_LOTS = """WITH tx AS (
     SELECT tx.id, leg.account_kind, leg.account_owner, leg.points
     FROM tx, unnest($19::varchar[], $20::bigint[], $21::int[])
         AS leg (account_kind, account_owner, points)
-), new_lot AS MATERIALIZED (
+)"""
+# `record_with_lots` in one statement: the transaction, its postings, its lots (ids drawn in
+# the lots' order), what the lots paid of the member's debt, and the member's balance row.
+_RECORD_WITH_LOTS = (
+    _TRANSACTION_WITH_POSTINGS
+    + """, new_lot AS MATERIALIZED (
     SELECT nextval('points_lots_id_seq') AS id, tx.id AS transaction_id, lot.*
     FROM tx, (
         SELECT * FROM unnest($22::int[], $23::int[], $24::int[], $25::numeric[], $26::int[],
@@ -218,6 +224,37 @@ _RECORD_WITH_LOTS = """WITH tx AS (
     WHERE member_id = $34 AND (available, pending, debt) IS DISTINCT FROM ($35, $36, $37)
 )
 SELECT tx.id, array(SELECT id FROM new_lot ORDER BY n) AS lot_ids FROM tx"""
+)
+
+
+def _move_balance(
+    tx: PointsTransaction, legs: Iterable[Leg], balance: MemberBalance
+) -> dict[tuple[Account, int], int]:
+    """The transaction's postings, merged per account (none of zero), after moving the member's
+    balance row by the member's own postings."""
+    assert balance.member_id == tx.member_id
+    merged = {key: points for key, points in balanced(legs).items() if points}
+    for (account, owner), points in merged.items():
+        if owner == tx.member_id and account == Account.MEMBER_AVAILABLE:
+            balance.available += points
+        elif owner == tx.member_id and account == Account.MEMBER_PENDING:
+            balance.pending += points
+    return merged
+
+
+def _transaction_arguments(
+    tx: PointsTransaction, merged: dict[tuple[Account, int], int]
+) -> tuple[Any, ...]:
+    """$1-$21 of `_TRANSACTION_WITH_POSTINGS`: the transaction's columns, then its postings."""
+    return (
+        *(tx.member_id, tx.kind, tx.source, tx.rule, tx.business_unit_id, tx.merchant_id),
+        *(tx.order_ref, tx.category, tx.order_amount, tx.cny_value, tx.points, tx.reverses_id),
+        *(tx.reason, tx.debt_change, json.dumps(tx.detail), tx.caller, tx.caller_ref),
+        tx.created_at,
+        [account.value for account, _ in merged],
+        [owner for _, owner in merged],
+        list(merged.values()),
+    )
 
 
 async def record_with_lots(
@@ -231,13 +268,7 @@ async def record_with_lots(
     member's balance row moves by the member's postings, and new available points pay off the
     member's debt first (DEBT allocations). The caller holds the balance lock (`lock_member`);
     `tx`, `lots` and `balance` are values in no session and come back as written (ids too)."""
-    assert balance.member_id == tx.member_id
-    merged = {key: points for key, points in balanced(legs).items() if points}
-    for (account, owner), points in merged.items():
-        if owner == tx.member_id and account == Account.MEMBER_AVAILABLE:
-            balance.available += points
-        elif owner == tx.member_id and account == Account.MEMBER_PENDING:
-            balance.pending += points
+    merged = _move_balance(tx, legs, balance)
     paid = {id(lot): points for lot, points in debt_payments(balance.debt, lots)}
     for lot in lots:
         lot.remaining -= paid.get(id(lot), 0)
@@ -245,13 +276,7 @@ async def record_with_lots(
     tx.debt_change -= sum(paid.values())
     row = await (await uow.driver()).fetchrow(
         _RECORD_WITH_LOTS,
-        *(tx.member_id, tx.kind, tx.source, tx.rule, tx.business_unit_id, tx.merchant_id),
-        *(tx.order_ref, tx.category, tx.order_amount, tx.cny_value, tx.points, tx.reverses_id),
-        *(tx.reason, tx.debt_change, json.dumps(tx.detail), tx.caller, tx.caller_ref),
-        tx.created_at,
-        [account.value for account, _ in merged],
-        [owner for _, owner in merged],
-        list(merged.values()),
+        *_transaction_arguments(tx, merged),
         *([getattr(lot, name) for lot in lots] for name in _LOT_FIELDS),
         [paid.get(id(lot), 0) for lot in lots],
         *(balance.member_id, balance.available, balance.pending, balance.debt),
@@ -265,18 +290,9 @@ async def record_with_lots(
 
 # `record_with_allocations` in one statement: the transaction, its postings, what it took of
 # existing lots (allocation rows, and the lots' remaining points), and the member's balance row.
-_RECORD_WITH_ALLOCATIONS = """WITH tx AS (
-    INSERT INTO points_transactions (member_id, kind, source, rule, business_unit_id,
-        merchant_id, order_ref, category, order_amount, cny_value, points, reverses_id, reason,
-        debt_change, detail, caller, caller_ref, created_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
-    RETURNING id
-), legs AS (
-    INSERT INTO postings (transaction_id, account_kind, account_owner, points)
-    SELECT tx.id, leg.account_kind, leg.account_owner, leg.points
-    FROM tx, unnest($19::varchar[], $20::bigint[], $21::int[])
-        AS leg (account_kind, account_owner, points)
-), taken AS (
+_RECORD_WITH_ALLOCATIONS = (
+    _TRANSACTION_WITH_POSTINGS
+    + """, taken AS (
     SELECT * FROM unnest($22::bigint[], $23::int[], $24::numeric[], $25::int[])
         WITH ORDINALITY AS part (lot_id, points, cny_value, remaining, n)
 ), allocations AS (
@@ -291,6 +307,7 @@ _RECORD_WITH_ALLOCATIONS = """WITH tx AS (
     WHERE member_id = $27 AND (available, pending, debt) IS DISTINCT FROM ($28, $29, $30)
 )
 SELECT id FROM tx"""
+)
 
 
 async def record_with_allocations(
@@ -305,26 +322,14 @@ async def record_with_allocations(
     allocation row of `kind` per (lot, points, CNY value) taken; the lots' remaining points and
     the member's balance row move by them. The caller holds the balance lock (`lock_member`);
     `tx`, the lots and `balance` are values in no session and come back as written."""
-    assert balance.member_id == tx.member_id
-    merged = {key: points for key, points in balanced(legs).items() if points}
-    for (account, owner), points in merged.items():
-        if owner == tx.member_id and account == Account.MEMBER_AVAILABLE:
-            balance.available += points
-        elif owner == tx.member_id and account == Account.MEMBER_PENDING:
-            balance.pending += points
+    merged = _move_balance(tx, legs, balance)
     for lot, points, _ in taken:
         if points <= 0 or points > lot.remaining:
             raise AssertionError(f"cannot take {points} from lot {lot.id} with {lot.remaining}")
         lot.remaining -= points
     tx.id = await (await uow.driver()).fetchval(
         _RECORD_WITH_ALLOCATIONS,
-        *(tx.member_id, tx.kind, tx.source, tx.rule, tx.business_unit_id, tx.merchant_id),
-        *(tx.order_ref, tx.category, tx.order_amount, tx.cny_value, tx.points, tx.reverses_id),
-        *(tx.reason, tx.debt_change, json.dumps(tx.detail), tx.caller, tx.caller_ref),
-        tx.created_at,
-        [account.value for account, _ in merged],
-        [owner for _, owner in merged],
-        list(merged.values()),
+        *_transaction_arguments(tx, merged),
         [lot.id for lot, _, _ in taken],
         [points for _, points, _ in taken],
         [value for _, _, value in taken],
