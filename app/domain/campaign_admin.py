@@ -247,17 +247,9 @@ async def create_campaign(
     await _ensure_code_free(uow, campaign.code, None)
     campaign.created_by = actor[:64]
     uow.session.add(campaign)
-    await uow.session.flush()
-    await log_operator_action(
-        uow,
-        actor=actor,
-        action="campaign.create",
-        target_kind="campaign",
-        target_id=campaign.id or 0,
-        reason=reason,
-        detail={"before": None, "after": snapshot(campaign, 0)},
+    return await _logged(
+        uow, campaign, "campaign.create", actor=actor, reason=reason, before=None, given=0
     )
-    return campaign
 
 
 async def update_campaign(
@@ -296,11 +288,27 @@ async def update_campaign(
     for key in DEFINITION:
         setattr(campaign, key, getattr(draft, key))
     campaign.updated_at = uow.now
+    return await _logged(
+        uow, campaign, "campaign.update", actor=actor, reason=reason, before=before, given=given
+    )
+
+
+async def _logged(
+    uow: UnitOfWork,
+    campaign: Campaign,
+    action: str,
+    *,
+    actor: str,
+    reason: str | None,
+    before: dict[str, Any] | None,
+    given: int,
+) -> Campaign:
+    """Write the campaign and log the operator's action on it, before and after."""
     await uow.session.flush()
     await log_operator_action(
         uow,
         actor=actor,
-        action="campaign.update",
+        action=action,
         target_kind="campaign",
         target_id=campaign.id or 0,
         reason=reason,
@@ -320,17 +328,9 @@ async def end_campaign(
     before = snapshot(campaign, given)
     campaign.ended_at = uow.now
     campaign.updated_at = uow.now
-    await uow.session.flush()
-    await log_operator_action(
-        uow,
-        actor=actor,
-        action="campaign.end",
-        target_kind="campaign",
-        target_id=campaign.id or 0,
-        reason=reason,
-        detail={"before": before, "after": snapshot(campaign, given)},
+    return await _logged(
+        uow, campaign, "campaign.end", actor=actor, reason=reason, before=before, given=given
     )
-    return campaign
 
 
 async def list_campaigns(
