@@ -11,7 +11,8 @@ the same pooled connection and in the same transaction as the session around the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -73,8 +74,36 @@ class Driver:
             _seen(sql)
         await self.connection.executemany(sql, args)
 
+    async def fetch_keys(self, sql: str, keys: Sequence[Any], *args: Any) -> list[Any]:
+        """The rows of `sql` for the array of `keys` in its `$1`; for one key (the usual
+        batch) the statement's `one_key` form, whose generic plan PostgreSQL keeps."""
+        if len(keys) == 1:
+            return await self.fetch(one_key(sql), keys[0], *args)
+        return await self.fetch(sql, list(keys), *args)
+
     def is_in_transaction(self) -> bool:
         return self.connection.is_in_transaction()
+
+
+_ARRAY_PARAMETER = re.compile(r"\$1::(\w+)\[\]")
+_one_key: dict[str, str] = {}
+
+
+def one_key(sql: str) -> str:
+    """`sql` with its array parameter `$1::type[]` taken as one element, `ARRAY[$1::type]`.
+
+    A prepared statement is planned for its values (a custom plan) until PostgreSQL finds a
+    plan for any values (a generic plan) as cheap, and then reuses that plan. For an array
+    parameter a generic plan must guess ten elements, so it never looks as cheap as the plan
+    for the one key most batches hold, and each execution was planned again: 0.1 to 0.2 ms of
+    PostgreSQL CPU a statement. With one element written in the text, both plans agree."""
+    found = _one_key.get(sql)
+    if found is None:
+        found, count = _ARRAY_PARAMETER.subn(r"ARRAY[$1::\1]", sql)
+        if count == 0:
+            raise ValueError("the statement has no $1::type[] parameter")
+        _one_key[sql] = found
+    return found
 
 
 async def driver_connection(session: AsyncSession) -> Driver:

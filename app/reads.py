@@ -8,6 +8,7 @@ pool is asked directly, and its asyncpg connection is used as it is, outside any
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
@@ -61,3 +62,10 @@ async def fetch(engine: AsyncEngine, sql: str, *args: Any) -> list[Any]:
     """The rows of one fixed read-only statement."""
     async with pooled(engine) as driver:
         return await driver.fetch(sql, *args)
+
+
+async def fetch_keys(engine: AsyncEngine, sql: str, keys: Sequence[Any], *args: Any) -> list[Any]:
+    """The rows of one fixed read-only statement for the array of `keys` in its `$1`
+    (`Driver.fetch_keys`: one key is sent as a one-element array the plan can rely on)."""
+    async with pooled(engine) as driver:
+        return await driver.fetch_keys(sql, keys, *args)

@@ -155,6 +155,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# A handful of callers at full speed: per-caller budgets so large they never refuse, but still
+# asked on every request (their Redis round trip is part of the figures); the same for the
+# velocity limits, as an active member earns many times in a run (and in runs before it).
+LIMITS = {
+    "QUERY_BUDGET_CAPACITY": "1000000000",
+    "QUERY_BUDGET_LEAK_PER_SECOND": "1000000000",
+    "ABUSE_MEMBER_EARN_LIMIT": "1000000000",
+    "ABUSE_DEVICE_EARN_LIMIT": "1000000000",
+}
+
+
 def start_gateway(url: str, args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {
@@ -166,13 +177,7 @@ def start_gateway(url: str, args: argparse.Namespace) -> tuple[subprocess.Popen,
         "APP_ENV": "production",
         "DB_POOL_SIZE": str(max(4, args.connections // args.workers)),
         "LOG_LEVEL": "warning",
-        # A handful of callers at full speed: per-caller budgets so large they never refuse,
-        # but still asked on every request (their Redis round trip is part of the figures).
-        "QUERY_BUDGET_CAPACITY": "1000000000",
-        "QUERY_BUDGET_LEAK_PER_SECOND": "1000000000",
-        # The same for the velocity limits: an active member earns many times in a run.
-        "ABUSE_MEMBER_EARN_LIMIT": "1000000000",
-        "ABUSE_DEVICE_EARN_LIMIT": "1000000000",
+        **LIMITS,
     }
     log = open(Path(tempfile.gettempdir()) / "bmg-bench-gateway.log", "w")
     process = subprocess.Popen(
@@ -357,12 +362,18 @@ async def statements_per_request(url: str, creds: dict, args: argparse.Namespace
     from sqlalchemy import event
 
     from app.db import make_engine, make_sessionmaker
+    from app.domain.abuse import AbusePolicy
     from app.driver import watch_statements
     from app.graphql.context import Services
     from app.main import create_app, make_redis
     from app.settings import Settings
 
-    settings = Settings(jwt_secret=JWT_SECRET, redis_url=args.redis_url, redis_prefix=PREFIX)
+    settings = Settings(
+        jwt_secret=JWT_SECRET,
+        redis_url=args.redis_url,
+        redis_prefix=PREFIX,
+        abuse=AbusePolicy.from_env(LIMITS),  # as the gateway under load: counted, not refused
+    )
     engine = make_engine(url, pool_size=2)
     services = Services(
         settings=settings, sessions=make_sessionmaker(engine), redis=make_redis(settings)

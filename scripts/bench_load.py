@@ -136,17 +136,18 @@ def home_script(members: int) -> str:
     """The home query's statements (app/graphql/loaders.py), for one random member: the member
     with its balance, its newest transactions with their units (first: 10, and one more to
     tell whether there is a next page), the points expiring within 30 days."""
+    from app.driver import one_key
     from app.graphql.loaders import EXPIRING_SQL, MEMBERS_SQL, TRANSACTIONS_SQL
 
-    member = "ARRAY[:m]"
+    member = ":m"  # one member: the statements' one_key forms, as the gateway sends them
     return "\n".join(
         [
             f"\\set i random(0, {HOME_MEMBERS - 1})",  # as active_member
             f"\\set m 1 + (:i * 499) % {members}",
-            bind(MEMBERS_SQL, p1=member),
-            bind(TRANSACTIONS_SQL, p1=member, p2="11"),
+            bind(one_key(MEMBERS_SQL), p1=member),
+            bind(one_key(TRANSACTIONS_SQL), p1=member, p2="11"),
             bind(
-                EXPIRING_SQL,
+                one_key(EXPIRING_SQL),
                 p1=member,
                 p2="'Asia/Shanghai'",
                 p3="'AVAILABLE'",
@@ -173,6 +174,7 @@ def earn_script(members: int) -> str:
     from app.domain.members import _KNOWN
     from app.domain.tiers import _LADDER, _STANDING
     from app.domain.units import _UNIT_BY_CODE
+    from app.driver import one_key
 
     ref = "'P' || :client_id::text || '-' || :r::text"
     rule = "'base' || chr(58) || 'HOTEL'"  # 'base:HOTEL' (pgbench reads `:HOTEL` as a variable)
@@ -216,7 +218,7 @@ def earn_script(members: int) -> str:
             bind(_REFUND_LOOP, p1=":m", p2="2", p3="now() - interval '24 hours'"),
             bind(_ACTIVE, p1="now()", p2="2"),
             bind(_RECORD_WITH_LOTS, **record),
-            bind(GROWTH, p1="ARRAY[:m]", p2="now() - interval '12 months'", p3="now()"),
+            bind(one_key(GROWTH), p1=":m", p2="now() - interval '12 months'", p3="now()"),
             bind(
                 _KEEP,
                 p1="'pgbench'",

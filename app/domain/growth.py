@@ -81,7 +81,7 @@ async def growth_values(
     driver = db if isinstance(db, Driver) else await driver_connection(db)
     rows = {
         row[0]: tuple(row)
-        for row in await driver.fetch(GROWTH, list(member_ids), window_start(at, tz), at)
+        for row in await driver.fetch_keys(GROWTH, member_ids, window_start(at, tz), at)
     }
     return {member_id: growth_of(rows.get(member_id), basis) for member_id in member_ids}
 

@@ -87,8 +87,10 @@ def order_reference(order_ref: str) -> str:
     return ref
 
 
+# `kind IN (...)` repeats the unique index's predicate: without it, a plan for any `$2` (the
+# generic plan PostgreSQL keeps for a prepared statement) could not use that partial index.
 _RECORDED_ORDER = """SELECT id FROM points_transactions
-WHERE business_unit_id = $1 AND kind = $2 AND order_ref = $3
+WHERE business_unit_id = $1 AND kind = $2 AND order_ref = $3 AND kind IN ('EARN', 'SPEND')
 LIMIT 1"""
 
 # The member (a value) and their balance row, locked; members.id and member_balances.member_id

@@ -85,7 +85,7 @@ class SourceLoaders:
         """Per member, per unit id: (points earned net of refunds, points redeemed net of
         cancellations) in the overview window, from the ledger: one statement."""
         engine = self.ctx.services.sessions.kw["bind"]
-        rows = await reads.fetch(
+        rows = await reads.fetch_keys(
             engine, UNIT_POINTS_SQL, member_ids, self.window_start(), self.ctx.now()
         )
         found: dict[int, dict[int, tuple[int, int]]] = defaultdict(dict)

@@ -147,9 +147,9 @@ class Loaders:
             await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
             yield session
 
-    async def _fetch(self, sql: str, *args: Any) -> list[Any]:
-        """The rows of one fixed statement, outside any transaction."""
-        return await reads.fetch(self.engine, sql, *args)
+    async def _fetch(self, sql: str, keys: list[Any], *args: Any) -> list[Any]:
+        """The rows of one fixed statement for `keys` (its `$1`), outside any transaction."""
+        return await reads.fetch_keys(self.engine, sql, keys, *args)
 
     async def _units(self, ids: list[int]) -> list[BusinessUnitRow | None]:
         found = {r[0]: BusinessUnitRow(*r) for r in await self._fetch(UNITS_SQL, ids)}
