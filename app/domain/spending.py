@@ -39,8 +39,17 @@ WHERE spend.member_id = $1 AND spend.business_unit_id = $2 AND spend.kind = 'SPE
     AND spend.created_at >= $3 AND reversal.id IS NULL"""
 # The member's lots a spend may touch, earliest expiry first: the available ones with points
 # left, and any (pending too) past their expiry, which must be expired first.
-_SPENDABLE_LOTS = f"""SELECT {columns(PointsLot)} FROM points_lots
-WHERE member_id = $1 AND remaining > 0 AND (state = 'AVAILABLE' OR expires_at <= $2)
+# The member's lots with points left that a spend of $3 points may take, earliest expiry first:
+# each available lot until those before it cover $3, and every lot past its expiry at $2 (they
+# sort first, and are swept before spending). A member with a thousand lots reads a few.
+_SPENDABLE_LOTS = f"""SELECT {columns(PointsLot)} FROM (
+    SELECT *, coalesce(sum(remaining) FILTER (WHERE state = 'AVAILABLE' AND expires_at > $2)
+        OVER (ORDER BY expires_at, id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
+        AS before
+    FROM points_lots
+    WHERE member_id = $1 AND remaining > 0 AND (state = 'AVAILABLE' OR expires_at <= $2)
+) AS lot
+WHERE before < $3
 ORDER BY expires_at, id"""
 
 
@@ -87,19 +96,20 @@ async def spent_today(uow: UnitOfWork, member_id: int, unit_id: int) -> int:
 
 
 async def spendable_lots(
-    uow: UnitOfWork, balance: MemberBalance
+    uow: UnitOfWork, balance: MemberBalance, points: int
 ) -> tuple[list[PointsLot], MemberBalance]:
-    """The member's available lots with points left, earliest expiry first (values in no
-    session), and their balance. Lots past their expiry are not spendable even before the
-    nightly job has swept them: when there are any they are expired first (rarely)."""
+    """The member's available lots with points left, earliest expiry first, as many as a spend
+    of `points` takes (values in no session), and their balance. Lots past their expiry are not
+    spendable even before the nightly job has swept them: when there are any they are expired
+    first (rarely)."""
     driver = await uow.driver()
-    rows = await driver.fetch(_SPENDABLE_LOTS, balance.member_id, uow.now)
+    rows = await driver.fetch(_SPENDABLE_LOTS, balance.member_id, uow.now, points)
     if any(row["expires_at"] <= uow.now for row in rows):
         await expire_member_points(uow, balance.member_id)
         expired = uow.balances[balance.member_id]  # in the session, written by the expiry
         balance = entity(MemberBalance, expired.__dict__)
         uow.balances[balance.member_id] = balance
-        rows = await driver.fetch(_SPENDABLE_LOTS, balance.member_id, uow.now)
+        rows = await driver.fetch(_SPENDABLE_LOTS, balance.member_id, uow.now, points)
     return [entity(PointsLot, row) for row in rows if row["state"] == LotState.AVAILABLE], balance
 
 
@@ -140,7 +150,7 @@ async def spend_points(
                 f"({unit.spend_daily_cap - used} left today)",
                 "points",
             )
-    lots, balance = await spendable_lots(uow, balance)
+    lots, balance = await spendable_lots(uow, balance, points)
     if balance.available < points:
         raise DomainError(
             ErrorCode.INSUFFICIENT_POINTS,

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from app.domain.errors import DomainError, ErrorCode
-from app.domain.spending import spend_points
+from app.domain.spending import spend_points, spendable_lots
 from tests.helpers import (
     allocations_of,
     assert_clean,
@@ -248,6 +248,39 @@ async def test_earliest_expiring_lots_first(units, uow_factory, clock):
     assert remaining == {first.id: 0, second.id: 0, third.id: 100}
     for tx, rows in ((a, rows_a), (b, rows_b)):
         assert sum(r.cny_value for r in rows) == tx.cny_value
+    await assert_clean(uow_factory)
+
+
+async def test_a_spend_reads_only_the_lots_it_takes(units, uow_factory, clock):
+    """Five lots of 200 points: 300 points read the first two, 400 the first two (they cover
+    it exactly), 401 three; a lot past its expiry (not yet swept) is always read."""
+    async with uow_factory() as uow:
+        member = await new_member(uow)
+    for _ in range(5):
+        async with uow_factory() as uow:
+            await earn(uow, member, "100", "HOTEL")  # 200 points, a day apart
+        clock.advance(days=1)
+    async with uow_factory() as uow:
+        lots = await lots_of(uow, member)
+        held = await balance(uow, member)
+        read = {n: await spendable_lots(uow, held, n) for n in (300, 400, 401, 1000, 5000)}
+    firsts = [lot.id for lot in lots]
+    assert {n: [lot.id for lot in found[0]] for n, found in read.items()} == {
+        300: firsts[:2],
+        400: firsts[:2],
+        401: firsts[:3],
+        1000: firsts,
+        5000: firsts,
+    }
+    clock.advance(days=366)  # past the first lots' expiry, before the nightly sweep
+    async with uow_factory() as uow:
+        await earn(uow, member, "100", "HOTEL")
+    async with uow_factory() as uow:
+        held = await balance(uow, member)
+        found, after = await spendable_lots(uow, held, 100)
+    # the expired lots were swept on the way; what is left to read is the new lot
+    assert len(found) == 1 and found[0].id not in firsts
+    assert after.available == 200
     await assert_clean(uow_factory)
 
 
