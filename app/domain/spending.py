@@ -37,11 +37,10 @@ LEFT JOIN points_transactions reversal
     ON reversal.reverses_id = spend.id AND reversal.kind = 'SPEND_REVERSAL'
 WHERE spend.member_id = $1 AND spend.business_unit_id = $2 AND spend.kind = 'SPEND'
     AND spend.created_at >= $3 AND reversal.id IS NULL"""
-# The member's lots a spend may touch, earliest expiry first: the available ones with points
-# left, and any (pending too) past their expiry, which must be expired first.
 # The member's lots with points left that a spend of $3 points may take, earliest expiry first:
-# each available lot until those before it cover $3, and every lot past its expiry at $2 (they
-# sort first, and are swept before spending). A member with a thousand lots reads a few.
+# each available lot until those before it cover $3, and every lot (pending too) past its
+# expiry at $2, which sorts first and must be expired first. A member with a thousand lots
+# reads a few.
 _SPENDABLE_LOTS = f"""SELECT {columns(PointsLot)} FROM (
     SELECT *, coalesce(sum(remaining) FILTER (WHERE state = 'AVAILABLE' AND expires_at > $2)
         OVER (ORDER BY expires_at, id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
