@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
 import asyncpg  # noqa: E402
+import bench_profile  # noqa: E402
 import httpx  # noqa: E402
 from bench_data import generate  # noqa: E402
 from bench_load import (  # noqa: E402
@@ -584,6 +585,11 @@ def main() -> None:
         action="store_true",
         help="PostgreSQL on the first core, the gateway and load generators on the others",
     )
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="after each operation's run, profile a second run with py-spy into DIR",
+    )
     parser.add_argument("--out", default=str(ROOT / "scripts" / "bench-results.md"))
     args = parser.parse_args()
     args.ops = [op for op in args.ops.split(",") if op]
@@ -614,6 +620,20 @@ def main() -> None:
     print(text)
 
 
+def profile(pid: int, base: str, kind: str, creds: dict, args: argparse.Namespace) -> None:
+    """A second run of `kind` with py-spy sampling the workers: DIR/kind.txt (raw stacks,
+    for flame graph tools) and DIR/kind.md (the summary)."""
+    folder = Path(args.profile)
+    folder.mkdir(parents=True, exist_ok=True)
+    stacks = folder / f"{kind}.txt"
+    spy = bench_profile.record(pid, args.duration, stacks)
+    run_wrk(base, kind, creds, args, seconds=args.duration)
+    spy.wait(timeout=60)
+    text = bench_profile.summary(stacks)
+    (folder / f"{kind}.md").write_text(f"# Profile: {kind}\n\n{text}")
+    print(f"profile {kind}:\n{text}", file=sys.stderr)
+
+
 def measure_all(url: str, creds: dict, args: argparse.Namespace) -> tuple[dict, dict]:
     """Each operation through the gateway with wrk, then the raw limit with pgbench."""
     process, base = start_gateway(url, args)
@@ -625,6 +645,8 @@ def measure_all(url: str, creds: dict, args: argparse.Namespace) -> tuple[dict, 
                 base, kind, creds, args, seconds=args.duration, gateway_pid=process.pid
             )
             print(f"gateway {kind}: {results[kind]}", file=sys.stderr)
+            if args.profile:
+                profile(process.pid, base, kind, creds, args)
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -162,18 +162,18 @@ def home_script(members: int) -> str:
 def earn_script(members: int) -> str:
     """An earn's statements (app/domain), as the gateway sends them for 88.00 CNY at the HOTEL
     (unit 2, 2 points per CNY, no return window) for one random member: claim the idempotency
-    key; the unit; the member's link to it; the member with its balance row locked; the
-    duplicate order check; programme and tiers; the member's tier; the refund-loop check; the
-    running campaigns; the ledger writes in one statement (transaction, postings, lot,
-    balance); the growth value; the stored result. BEGIN and COMMIT around them."""
+    key; the configuration's version (units, programme, tiers and campaigns are then the
+    worker's copy); the member's link to the unit; the member with its balance row locked; the
+    duplicate order check; the member's tier; the refund-loop check; the ledger writes in one
+    statement (transaction, postings, lot, balance); the growth value; the stored result.
+    BEGIN and COMMIT around them."""
     from app.domain.abuse import _REFUND_LOOP
-    from app.domain.campaigns import _ACTIVE
+    from app.domain.configuration import _VERSION
     from app.domain.growth import GROWTH
     from app.domain.idempotency import _CLAIM, _KEEP
     from app.domain.ledger import _LOCK_MEMBER, _RECORD_WITH_LOTS, _RECORDED_ORDER
     from app.domain.members import _KNOWN
-    from app.domain.tiers import _LADDER, _STANDING
-    from app.domain.units import _UNIT_BY_CODE
+    from app.domain.tiers import _STANDING
     from app.driver import one_key
 
     ref = "'P' || :client_id::text || '-' || :r::text"
@@ -209,14 +209,12 @@ def earn_script(members: int) -> str:
                 p4="md5(:r::text)",
                 p5="now()",
             ),
-            bind(_UNIT_BY_CODE, p1="'HOTEL'"),
+            bind(_VERSION),
             bind(_KNOWN, p1="2", p2=":m"),
             bind(_LOCK_MEMBER, p1=":m")[:-1] + " \\gset",  # available, pending, debt
             bind(_RECORDED_ORDER, p1="2", p2="'EARN'", p3=ref),
-            bind(_LADDER),
             bind(_STANDING + " FOR UPDATE", p1=":m"),
             bind(_REFUND_LOOP, p1=":m", p2="2", p3="now() - interval '24 hours'"),
-            bind(_ACTIVE, p1="now()", p2="2"),
             bind(_RECORD_WITH_LOTS, **record),
             bind(one_key(GROWTH), p1=":m", p2="now() - interval '12 months'", p3="now()"),
             bind(

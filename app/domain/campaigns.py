@@ -24,7 +24,8 @@ the table's check constraint refuses any overspend. Campaigns without a budget a
 or written by an earn or a refund (a mall-wide double-points week must not serialise every earn
 on one row): what they gave is the sum of their per-member usage (`spent_by_campaign`), which
 changes only under the member's lock. A budget may be added only before a campaign starts.
-Cost per earn: one query for the active campaigns, and when they apply one lock (budgeted
+Cost per earn: the active campaigns come from the worker's configuration
+(app.domain.configuration), and when they apply one lock (budgeted
 ones only), one usage read and up to two writes, however many campaigns there are.
 """
 
@@ -39,20 +40,17 @@ from enum import StrEnum
 from sqlalchemy import func, select
 
 from app.domain.breakdown import Bonus, BreakdownLine
+from app.domain.configuration import Configuration, configuration
 from app.domain.uow import UnitOfWork
 from app.driver import columns, entity
 from app.models import Campaign, CampaignMemberUsage
 
 GROUP_FUNDER = "GROUP"
 
-# Running at $1 and open to unit $2 (no units listed: every unit), with the funder's code.
-_ACTIVE = f"""SELECT {columns(Campaign, "c")}, funder.code AS funder_code
-FROM campaigns c LEFT JOIN business_units funder ON funder.id = c.funder_unit_id
-WHERE c.ended_at IS NULL AND c.starts_at <= $1 AND (c.ends_at IS NULL OR c.ends_at > $1)
-  AND (cardinality(c.unit_ids) = 0 OR $2 = ANY(c.unit_ids))
-ORDER BY c.id"""
 _LOCK = f"""SELECT {columns(Campaign)} FROM campaigns WHERE id = ANY($1::int[])
 ORDER BY id FOR UPDATE"""
+_BUDGET_LEFT = """SELECT id, budget - spent AS budget_left FROM campaigns
+WHERE id = ANY($1::int[]) AND budget IS NOT NULL"""
 _USED = """SELECT campaign_id, points FROM campaign_member_usage
 WHERE member_id = $1 AND campaign_id = ANY($2::int[])"""
 _RAISE_SPENT = "UPDATE campaigns SET spent = spent + $2 WHERE id = $1 AND budget IS NOT NULL"
@@ -218,9 +216,18 @@ def bonuses(awards: Sequence[Award]) -> list[Bonus]:
 
 
 async def active_offers(uow: UnitOfWork, unit_id: int) -> list[Offer]:
-    """Campaigns running now that may apply at this unit, with their funders (one query)."""
-    rows = await (await uow.driver()).fetch(_ACTIVE, uow.now, unit_id)
-    return [Offer(entity(Campaign, row), row["funder_code"] or GROUP_FUNDER) for row in rows]
+    """Campaigns running now that may apply at this unit, with their funders (from the
+    worker's configuration)."""
+    config = await configuration(uow)
+    return [
+        Offer(campaign, _funder(config, campaign.funder_unit_id))
+        for campaign in config.running_campaigns(uow.now, unit_id)
+    ]
+
+
+def _funder(config: Configuration, unit_id: int | None) -> str:
+    unit = config.units.get(unit_id) if unit_id is not None else None
+    return unit.code if unit is not None else GROUP_FUNDER
 
 
 async def award_campaigns(
@@ -246,6 +253,11 @@ async def award_campaigns(
             for c in locked.values()
             if c.budget is not None
         }
+    elif budgeted:
+        # a preview: what the budgets have left now (the kept definitions' `spent` is as of
+        # when they were read; earns raise it without changing the configuration's version)
+        rows = await driver.fetch(_BUDGET_LEFT, budgeted)
+        limits.budget_left = {row["id"]: row["budget_left"] for row in rows}
     capped = [o.campaign.id for o in offers if o.campaign.per_member_cap is not None]
     if capped:
         used = await driver.fetch(_USED, member_id, capped)

@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.configuration import configuration
 from app.domain.errors import DomainError, ErrorCode
 from app.domain.expiry import add_months
 from app.domain.growth import growth_value
@@ -46,12 +47,6 @@ from app.models import MemberTier, Program, Tier
 
 MAX_GRANT_MONTHS = 60
 
-# The programme row (NULLs when there is none) beside each tier (one row of NULLs when none).
-_LADDER = f"""SELECT {columns(Program, "p")}, {columns(Tier, "t")}
-FROM (VALUES (1)) AS programme (id)
-LEFT JOIN program p ON p.id = programme.id
-LEFT JOIN tiers t ON true
-ORDER BY t.rank"""
 _STANDING = f"SELECT {columns(MemberTier)} FROM member_tiers WHERE member_id = $1"
 # A member's changes of standing: the history rows, and the `member_tiers` row as it ends up.
 _RECORD = """WITH history AS (
@@ -122,14 +117,11 @@ async def load_tiers(session: AsyncSession) -> list[Tier]:
 
 
 async def read_ladder(uow: UnitOfWork) -> tuple[list[Tier], Program]:
-    """`load_tiers` and `get_program` in one fixed statement (the hot paths): the tiers lowest
-    first (the default ladder when none are) and the programme's policies (the defaults when
-    none were configured); values in no session."""
-    rows = await (await uow.driver()).fetch(_LADDER)
-    tiers = [entity(Tier, row) for row in rows if row["code"] is not None]
-    policies = rows[0]  # the same programme columns on every row
-    program = entity(Program, policies) if policies["id"] is not None else Program()
-    return tiers or [DEFAULT_TIER], program
+    """`load_tiers` and `get_program` for the hot paths, from the worker's configuration: the
+    tiers lowest first (the default ladder when none are) and the programme's policies (the
+    defaults when none were configured); values in no session, shared (never to be changed)."""
+    config = await configuration(uow)
+    return config.tiers or [DEFAULT_TIER], config.program or Program()
 
 
 def qualified_tier(tiers: list[Tier], growth: Decimal) -> Tier:

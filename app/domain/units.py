@@ -8,16 +8,12 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.configuration import configuration
 from app.domain.errors import DomainError, ErrorCode
 from app.domain.uow import UnitOfWork
-from app.driver import columns, entity
 from app.models import BusinessUnit, CategoryRate, Merchant, Program
 
 UNIT_KINDS = ("MALL", "HOTEL", "OFFICE", "PROPERTY", "CONVENIENCE", "TOURISM")
-
-_UNIT_BY_ID = f"SELECT {columns(BusinessUnit)} FROM business_units WHERE id = $1"
-_UNIT_BY_CODE = f"SELECT {columns(BusinessUnit)} FROM business_units WHERE code = $1"
-_PROGRAM = f"SELECT {columns(Program)} FROM program WHERE id = 1"
 
 
 async def get_unit(
@@ -41,19 +37,16 @@ async def get_unit(
 async def find_unit(
     uow: UnitOfWork, ref: str | int | BusinessUnit, field: str = "businessUnitId"
 ) -> BusinessUnit:
-    """`get_unit` in fixed SQL (the hot paths): the unit with this id or code, or NOT_FOUND;
-    the row is a value in no session."""
+    """`get_unit` for the hot paths, from the worker's configuration: the unit with this id or
+    code, or NOT_FOUND; a value in no session, shared (never to be changed)."""
     if isinstance(ref, BusinessUnit):
         return ref
     text = str(ref).strip()
-    driver = await uow.driver()
-    if text.isdigit():
-        row = await driver.fetchrow(_UNIT_BY_ID, int(text))
-    else:
-        row = await driver.fetchrow(_UNIT_BY_CODE, text.upper())
-    if row is None:
+    config = await configuration(uow)
+    unit = config.units.get(int(text)) if text.isdigit() else config.unit_codes.get(text.upper())
+    if unit is None:
         raise DomainError(ErrorCode.NOT_FOUND, f"no business unit {text!r}", field)
-    return entity(BusinessUnit, row)
+    return unit
 
 
 async def get_merchant(
@@ -98,6 +91,6 @@ async def get_program(session: AsyncSession) -> Program:
 
 
 async def read_program(uow: UnitOfWork) -> Program:
-    """`get_program` in fixed SQL (the hot paths); the row is a value in no session."""
-    row = await (await uow.driver()).fetchrow(_PROGRAM)
-    return entity(Program, row) if row is not None else Program()
+    """`get_program` for the hot paths, from the worker's configuration; a value in no
+    session, shared (never to be changed)."""
+    return (await configuration(uow)).program or Program()

@@ -23,7 +23,7 @@ from app.models.ledger import (
 )
 from app.models.members import Member, MemberUnitLink
 from app.models.operations import OperatorAction
-from app.models.org import BusinessUnit, CategoryRate, Merchant, Program
+from app.models.org import BusinessUnit, CategoryRate, ConfigVersion, Merchant, Program
 from app.models.tiers import MemberTier, Tier, TierHistory
 
 metadata = SQLModel.metadata
@@ -36,6 +36,7 @@ __all__ = [
     "Campaign",
     "CampaignMemberUsage",
     "CategoryRate",
+    "ConfigVersion",
     "ConvenienceOrder",
     "HotelStay",
     "IdempotencyKey",

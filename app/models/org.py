@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, Column, Numeric, UniqueConstraint, text
+from sqlalchemy import BigInteger, CheckConstraint, Column, Numeric, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -86,3 +86,20 @@ class Program(SQLModel, table=True):
     downgrade_policy: str = Field(
         default="ONE_LEVEL", max_length=12, sa_column_kwargs={"server_default": "ONE_LEVEL"}
     )
+
+
+class ConfigVersion(SQLModel, table=True):
+    """One row that every change to the configuration the hot paths read (business units,
+    programme, tiers, campaign definitions) moves on, in the change's own transaction: set by
+    triggers (migration 0008), so no writer can forget it. `generation` is new whenever the row
+    is (a new database, a TRUNCATE), `version` never repeats (a sequence), so a worker holding
+    the configuration of one (generation, version) knows it is current when it reads the same.
+    """
+
+    __tablename__ = "config_version"
+
+    id: int = Field(default=1, primary_key=True)
+    generation: str = Field(
+        max_length=36, sa_column_kwargs={"server_default": text("gen_random_uuid()::text")}
+    )
+    version: int = Field(sa_column=Column(BigInteger, nullable=False))
