@@ -215,9 +215,9 @@ class Member:
     display_name: str
     birthday: date | None
     registered_at: datetime
-    referral_code: str
     phone_masked: str
     registered_via_id: strawberry.Private[int]
+    code_for_referrals: strawberry.Private[str]
 
     @classmethod
     def from_row(cls, row: MemberRow | MemberModel) -> Member:
@@ -226,10 +226,19 @@ class Member:
             display_name=row.display_name,
             birthday=row.birthday,
             registered_at=row.registered_at,
-            referral_code=row.referral_code,
             phone_masked=mask_phone(row.phone),
             registered_via_id=row.registered_via_unit_id,
+            code_for_referrals=row.referral_code,
         )
+
+    @strawberry.field(
+        description="The code the member gives to friends who register (referral reward); the"
+        " member and operators see it, partner apps get null: a format's staff holding other"
+        " members' codes could register sham referrals."
+    )
+    def referral_code(self, info: Info) -> str | None:
+        principal = info.context.principal
+        return None if principal is None or principal.is_partner else self.code_for_referrals
 
     @property
     def member_id(self) -> int:

@@ -334,3 +334,23 @@ async def test_members_search_by_name_or_exact_phone(units, api, creds):
     assert await names("13511110002") == ["Su Shi"]
     assert await names("1351111") == []  # phones match only in full
     assert await names("nobody") == []
+
+
+async def test_a_referral_code_is_the_members_and_operators_not_a_partners(
+    units, gql, creds, uow_factory
+):
+    async with uow_factory() as uow:
+        member = await new_member(uow, "HOTEL")  # presented to the hotel: registered there
+    query = "query($id: ID!) { member(id: $id) { id referralCode } }"
+    hotel = await creds.partner("HOTEL", scopes="read")
+    seen = {}
+    for who, headers in (
+        ("member", creds.member(member)),
+        ("ops", creds.operator()),
+        ("partner", hotel),
+    ):
+        body = await gql(query, {"id": str(member)}, as_=headers)
+        assert body["data"]["member"]["id"] == str(member), body
+        seen[who] = body["data"]["member"]["referralCode"]
+    assert seen["member"] == seen["ops"] and len(seen["member"]) == 8
+    assert seen["partner"] is None
