@@ -406,79 +406,93 @@ async def statements_per_request(url: str, creds: dict, args: argparse.Namespace
     watching.__enter__()
     key = {"X-Api-Key": creds["key"]}
     code, member = creds["codes"][0]
-    stamp = int(time.time())
-    earn = (
-        "mutation($i: EarnPointsInput!){earnPoints(input:$i){points errors{code}}}",
-        {
-            "i": {
-                "memberId": str(member),
-                "businessUnitId": "HOTEL",
-                "amount": "88.00",
-                "orderRef": f"C{stamp}",
-                "idempotencyKey": f"C{stamp}",
-            }
-        },
-    )
-    requests = {
-        "earn": [(earn, key)],
-        "spend": [
-            (
+
+    def requests_at(stamp: str) -> dict:
+        """Each operation's requests, with order refs and keys of their own."""
+        earn = (
+            "mutation($i: EarnPointsInput!){earnPoints(input:$i){points errors{code}}}",
+            {
+                "i": {
+                    "memberId": str(member),
+                    "businessUnitId": "HOTEL",
+                    "amount": "88.00",
+                    "orderRef": f"C{stamp}",
+                    "idempotencyKey": f"C{stamp}",
+                }
+            },
+        )
+        requests = {
+            "earn": [(earn, key)],
+            "spend": [
                 (
-                    "mutation($i: SpendPointsInput!){spendPoints(input:$i){cnyDeducted "
-                    "errors{code}}}",
-                    {
-                        "i": {
-                            "memberId": str(member),
-                            "businessUnitId": "HOTEL",
-                            "points": 100,
-                            "orderAmount": "1000.00",
-                            "orderRef": f"D{stamp}",
-                            "idempotencyKey": f"D{stamp}",
-                        }
-                    },
-                ),
-                key,
-            )
-        ],
-        "home": [
-            (
+                    (
+                        "mutation($i: SpendPointsInput!){spendPoints(input:$i){cnyDeducted "
+                        "errors{code}}}",
+                        {
+                            "i": {
+                                "memberId": str(member),
+                                "businessUnitId": "HOTEL",
+                                "points": 100,
+                                "orderAmount": "1000.00",
+                                "orderRef": f"D{stamp}",
+                                "idempotencyKey": f"D{stamp}",
+                            }
+                        },
+                    ),
+                    key,
+                )
+            ],
+            "home": [
                 (
-                    "{ me { id displayName points { available pending expiring(withinDays: 30)"
-                    " { expiresOn points } } transactions(first: 10) { edges { node { id kind"
-                    " points orderRef createdAt businessUnit { code } } } } } }",
-                    {},
-                ),
-                {"Authorization": f"Bearer {creds['tokens'][0]}"},
-            )
-        ],
-        "till": [
-            ((f'{{ memberByCode(code: "{code}") {{ id }} }}', {}), key),
-            (
+                    (
+                        "{ me { id displayName points { available pending expiring(withinDays: 30)"
+                        " { expiresOn points } } transactions(first: 10) { edges { node { id kind"
+                        " points orderRef createdAt businessUnit { code } } } } } }",
+                        {},
+                    ),
+                    {"Authorization": f"Bearer {creds['tokens'][0]}"},
+                )
+            ],
+            "till": [
+                ((f'{{ memberByCode(code: "{code}") {{ id }} }}', {}), key),
                 (
-                    earn[0],
-                    {"i": {**earn[1]["i"], "orderRef": f"E{stamp}", "idempotencyKey": f"E{stamp}"}},
+                    (
+                        earn[0],
+                        {
+                            "i": {
+                                **earn[1]["i"],
+                                "orderRef": f"E{stamp}",
+                                "idempotencyKey": f"E{stamp}",
+                            }
+                        },
+                    ),
+                    key,
                 ),
-                key,
-            ),
-        ],
-    }
+            ],
+        }
+        return requests
+
     counts, texts = {}, {}
     transport = httpx.ASGITransport(app=create_app(services=services))
     async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
         # steady state: the gateway remembers an authenticated partner key for a while
         await http.post("/graphql", json={"query": "{ businessUnits { code } }"}, headers=key)
-        for kind, calls in requests.items():
-            seen.clear()
-            for (query, variables), headers in calls:
-                body = (
-                    await http.post(
-                        "/graphql", json={"query": query, "variables": variables}, headers=headers
-                    )
-                ).json()
-                if body.get("errors"):
-                    raise SystemExit(f"{kind} failed: {body['errors']}")
-            counts[kind] = len(seen)
-            texts[kind] = list(seen)
+        # twice, counting the second: a worker's steady state (its copy of the configuration)
+        for run in ("a", "b"):
+            for kind, calls in requests_at(f"{int(time.time())}{run}").items():
+                seen.clear()
+                for (query, variables), headers in calls:
+                    body = (
+                        await http.post(
+                            "/graphql",
+                            json={"query": query, "variables": variables},
+                            headers=headers,
+                        )
+                    ).json()
+                    if body.get("errors"):
+                        raise SystemExit(f"{kind} failed: {body['errors']}")
+                counts[kind] = len(seen)
+                texts[kind] = list(seen)
     watching.__exit__(None, None, None)
     await engine.dispose()
     return {"counts": counts, "texts": texts}

@@ -37,7 +37,7 @@ from app.domain.activity_rules import RECORDABLE, ActivityKind, active_rule, par
 from app.domain.errors import DomainError, ErrorCode
 from app.domain.expiry import expiry_for
 from app.domain.ledger import GROUP, Account, LotState, TxKind, lock_balance, record, repay_debt
-from app.domain.units import get_program
+from app.domain.units import read_program
 from app.domain.uow import UnitOfWork
 from app.models import (
     ActivityEvent,
@@ -249,7 +249,7 @@ async def grant(uow: UnitOfWork, spec: Grant) -> PointsTransaction:
     points = sum(line["points"] for line in spec.lines)
     unit = await uow.session.get(BusinessUnit, spec.issuer_unit_id or member.registered_via_unit_id)
     assert unit is not None and unit.id is not None
-    program = await get_program(uow.session)
+    program = await read_program(uow)
     tx = PointsTransaction(
         member_id=member.id,
         kind=TxKind.ACTIVITY.value,

@@ -15,7 +15,7 @@ from app.domain.campaigns import CampaignKind, spent_by_campaign
 from app.domain.errors import DomainError, ErrorCode
 from app.domain.money import parse_amount
 from app.domain.operator_log import log_operator_action
-from app.domain.tiers import load_tiers
+from app.domain.tiers import read_ladder
 from app.domain.uow import UnitOfWork
 from app.models import BusinessUnit, Campaign, Merchant
 
@@ -141,7 +141,7 @@ async def build_campaign(uow: UnitOfWork, spec: CampaignSpec) -> Campaign:
     if group is not None and len(group) > 32:
         raise _bad("exclusiveGroup is at most 32 characters", "exclusiveGroup")
     tiers = _codes(spec.tiers, "tiers")
-    known = {tier.code for tier in await load_tiers(uow.session)}
+    known = {tier.code for tier in (await read_ladder(uow))[0]}
     if unknown := [code for code in tiers if code not in known]:
         raise DomainError(ErrorCode.NOT_FOUND, f"no tier {unknown[0]!r}", "tiers")
     merchants = sorted({int(ref) for ref in spec.merchants if str(ref).strip().isdigit()})

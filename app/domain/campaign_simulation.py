@@ -21,7 +21,7 @@ from sqlalchemy import select, tuple_
 from app.domain.campaigns import Limits, Offer, OrderFacts, matches, price_offer
 from app.domain.errors import DomainError, ErrorCode
 from app.domain.ledger import TxKind
-from app.domain.tiers import load_tiers
+from app.domain.tiers import read_ladder
 from app.domain.uow import UnitOfWork
 from app.models import Campaign, Member, Merchant, PointsTransaction
 
@@ -68,7 +68,7 @@ async def simulate_campaign(
             ErrorCode.INVALID_INPUT, "the period must end after it starts, within 400 days", "until"
         )
     offer = Offer(campaign, "")
-    lowest = (await load_tiers(uow.session))[0].code
+    lowest = (await read_ladder(uow))[0][0].code
     limits = Limits(budget_left={campaign.id or 0: campaign.budget or 0})
     used: dict[int, dict[int, int]] = defaultdict(dict)
     report = SimulationReport()

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from app.domain.activities import grant_registration_bonus
 from app.domain.errors import DomainError, ErrorCode
-from app.domain.units import get_unit
+from app.domain.units import find_unit
 from app.domain.uow import UnitOfWork
 from app.driver import Driver
 from app.models import Member, MemberBalance, MemberUnitLink
@@ -69,7 +69,7 @@ async def register_member(
         )
     if birthday is not None and birthday > uow.local_date():
         raise DomainError(ErrorCode.INVALID_INPUT, "birthday is in the future", "birthday")
-    unit = await get_unit(uow.session, business_unit)
+    unit = await find_unit(uow, business_unit)
     referrer_id = None
     if referral_code:
         referrer = (

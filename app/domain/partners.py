@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from app.domain.errors import DomainError, ErrorCode
 from app.domain.principals import SCOPES, Principal
-from app.domain.units import get_unit
+from app.domain.units import find_unit
 from app.domain.uow import UnitOfWork
 from app.models import PartnerKey
 
@@ -31,7 +31,7 @@ async def create_partner_key(
         raise DomainError(
             ErrorCode.INVALID_INPUT, f"scopes must be among {', '.join(SCOPES)}", "scopes"
         )
-    unit = await get_unit(uow.session, business_unit)
+    unit = await find_unit(uow, business_unit)
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     plaintext = f"{KEY_PREFIX}_{prefix}_{secret}"

@@ -34,7 +34,7 @@ from app.domain.ledger import (
     take,
 )
 from app.domain.money import parse_amount
-from app.domain.units import get_program
+from app.domain.units import read_program
 from app.domain.uow import UnitOfWork
 from app.models import LotAllocation, PointsLot, PointsTransaction
 
@@ -120,7 +120,7 @@ async def _refund_earn(
     lots = await _lots_of_order(uow, original)
     parts = await _take_back(uow, lots, previous, (refunded + refund) / order_amount)
     debt = sum(part.debt for part in parts)
-    if debt and (await get_program(uow.session)).refund_shortfall == "BLOCK":
+    if debt and (await read_program(uow)).refund_shortfall == "BLOCK":
         raise DomainError(
             ErrorCode.INSUFFICIENT_POINTS,
             f"{debt} of the points to take back were already spent; refunds are blocked then",
@@ -265,7 +265,7 @@ async def _cancel_spend(
         raise DomainError(
             ErrorCode.ALREADY_REVERSED, "this spend is already cancelled", "transactionId"
         )
-    program = await get_program(uow.session)
+    program = await read_program(uow)
     points = -original.points
     tx = await record(
         uow,

@@ -32,7 +32,6 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.configuration import configuration
 from app.domain.errors import DomainError, ErrorCode
@@ -110,16 +109,10 @@ def plain(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
-async def load_tiers(session: AsyncSession) -> list[Tier]:
-    """The configured tiers, lowest rank first (the default ladder when none are)."""
-    tiers = list(await session.scalars(select(Tier).order_by(Tier.rank)))
-    return tiers or [DEFAULT_TIER]
-
-
 async def read_ladder(uow: UnitOfWork) -> tuple[list[Tier], Program]:
-    """`load_tiers` and `get_program` for the hot paths, from the worker's configuration: the
-    tiers lowest first (the default ladder when none are) and the programme's policies (the
-    defaults when none were configured); values in no session, shared (never to be changed)."""
+    """The tiers lowest first (the default ladder when none are) and the programme's policies
+    (the defaults when none were configured), from the worker's configuration: values in no
+    session, shared (never to be changed)."""
     config = await configuration(uow)
     return config.tiers or [DEFAULT_TIER], config.program or Program()
 

@@ -16,29 +16,11 @@ from app.models import BusinessUnit, CategoryRate, Merchant, Program
 UNIT_KINDS = ("MALL", "HOTEL", "OFFICE", "PROPERTY", "CONVENIENCE", "TOURISM")
 
 
-async def get_unit(
-    session: AsyncSession, ref: str | int | BusinessUnit, field: str = "businessUnitId"
-) -> BusinessUnit:
-    """The unit with this id or code, or NOT_FOUND; a unit already loaded is itself."""
-    if isinstance(ref, BusinessUnit):
-        return ref
-    text = str(ref).strip()
-    if text.isdigit():
-        unit = await session.get(BusinessUnit, int(text))
-    else:
-        unit = (
-            await session.scalars(select(BusinessUnit).where(BusinessUnit.code == text.upper()))
-        ).first()
-    if unit is None:
-        raise DomainError(ErrorCode.NOT_FOUND, f"no business unit {text!r}", field)
-    return unit
-
-
 async def find_unit(
     uow: UnitOfWork, ref: str | int | BusinessUnit, field: str = "businessUnitId"
 ) -> BusinessUnit:
-    """`get_unit` for the hot paths, from the worker's configuration: the unit with this id or
-    code, or NOT_FOUND; a value in no session, shared (never to be changed)."""
+    """The unit with this id or code (a unit already loaded is itself), or NOT_FOUND; from the
+    worker's configuration: a value in no session, shared (never to be changed)."""
     if isinstance(ref, BusinessUnit):
         return ref
     text = str(ref).strip()
@@ -85,12 +67,7 @@ async def earn_rate(
     return EarnRate(unit.earn_points_per_cny, f"base:{unit.code}")
 
 
-async def get_program(session: AsyncSession) -> Program:
-    """Programme policies; the defaults when none were configured."""
-    return await session.get(Program, 1) or Program()
-
-
 async def read_program(uow: UnitOfWork) -> Program:
-    """`get_program` for the hot paths, from the worker's configuration; a value in no
-    session, shared (never to be changed)."""
+    """Programme policies (the defaults when none were configured), from the worker's
+    configuration: a value in no session, shared (never to be changed)."""
     return (await configuration(uow)).program or Program()

@@ -14,7 +14,7 @@ from app.domain.campaign_simulation import simulate_campaign
 from app.domain.campaigns import spent_by_campaign
 from app.domain.errors import DomainError, ErrorCode
 from app.domain.principals import Principal
-from app.domain.units import get_unit
+from app.domain.units import find_unit
 from app.graphql.campaign_types import (
     Campaign,
     CampaignConnection,
@@ -85,7 +85,7 @@ class CampaignQuery:
             async with ctx.uow() as uow:
                 unit_id = None
                 if business_unit_id is not None:
-                    unit_id = (await get_unit(uow.session, business_unit_id)).id
+                    unit_id = (await find_unit(uow, business_unit_id)).id
                 if ctx.principal.is_partner:
                     active, unit_id = True, ctx.principal.unit_id
                 rows = await campaign_admin.list_campaigns(
@@ -131,7 +131,7 @@ class CampaignQuery:
                     campaign = await campaign_admin.get_campaign(uow, input.campaign_id or "")
                 unit_id = None
                 if input.business_unit_id is not None:
-                    unit_id = (await get_unit(uow.session, input.business_unit_id)).id
+                    unit_id = (await find_unit(uow, input.business_unit_id)).id
                 report = await simulate_campaign(
                     uow, campaign=campaign, since=input.since, until=input.until, unit_id=unit_id
                 )

@@ -14,7 +14,7 @@ from app.domain.abuse import device_reference
 from app.domain.dynamic_codes import resolve_code
 from app.domain.errors import DomainError, ErrorCode, PermissionDenied
 from app.domain.principals import ensure_acts_for_unit, ensure_can_see_member
-from app.domain.units import get_unit
+from app.domain.units import find_unit
 from app.graphql.abuse import note_registration_device
 from app.graphql.errors import UserError, domain_graphql_error, forbidden
 from app.graphql.execution import execute
@@ -100,7 +100,7 @@ class MemberQuery:
                         "businessUnitId",
                     )
                 else:
-                    unit_id = (await get_unit(uow.session, business_unit_id)).id
+                    unit_id = (await find_unit(uow, business_unit_id)).id
                 row = await member_rules.member_by_external_id(
                     uow, unit_id=unit_id, external_id=external_id
                 )
@@ -184,7 +184,7 @@ class MemberMutation:
 
         async def effect(uow):
             device_reference(input.device_id)  # a malformed device id: INVALID_INPUT
-            unit = await get_unit(uow.session, input.business_unit_id)
+            unit = await find_unit(uow, input.business_unit_id)
             ensure_acts_for_unit(ctx.principal, unit.id)
             member = await member_rules.register_member(
                 uow,
