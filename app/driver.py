@@ -123,12 +123,19 @@ async def _begin(connection: Any, adapter: Any) -> None:
     """Begin SQLAlchemy's transaction now. Its asyncpg adapter begins lazily, before its first
     statement: starting it here sends BEGIN alone (as SQLAlchemy would), not a statement more;
     an adapter of another shape gets a `SELECT 1` that makes SQLAlchemy begin."""
-    start = getattr(adapter, "_start_transaction", None)
-    if start is not None and getattr(adapter, "_transaction", False) is None:
-        async with adapter._execute_mutex:
-            await start()
+    if getattr(adapter, "_start_transaction", None) is not None:
+        if getattr(adapter, "_transaction", False) is None:
+            await begin_adapter(adapter)
         return
     await connection.exec_driver_sql("SELECT 1")
+
+
+async def begin_adapter(adapter: Any) -> None:
+    """Begin the transaction of SQLAlchemy's asyncpg adapter (`dbapi_connection` of a pooled
+    connection): BEGIN alone, and the adapter knows it is in a transaction, so statements a
+    session sends on the same connection join it and its commit ends it."""
+    async with adapter._execute_mutex:
+        await adapter._start_transaction()
 
 
 def entity(model: type[T], row: Mapping[str, Any]) -> T:

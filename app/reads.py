@@ -48,14 +48,21 @@ class pooled:  # used like a function: `async with pooled(engine) as driver:`
     ) -> None:
         """Give the connection back; one the server or the network closed is discarded."""
         connection, self.connection = self.connection, None
-        if connection is None:
-            return
-        if error is not None and connection.driver_connection.is_closed():
-            connection.invalidate(error)  # outside a greenlet: terminated without waiting
-        if _room(self.pool):
-            connection.close()
-        else:
-            await greenlet_spawn(connection.close)  # an overflow connection is closed
+        if connection is not None:
+            await give_back(connection, self.pool, error)
+
+
+async def give_back(
+    connection: PoolProxiedConnection, pool: Pool | None, error: BaseException | None = None
+) -> None:
+    """Return a connection checked out of `pool` (outside any transaction by now); one the
+    server or the network closed is discarded."""
+    if error is not None and connection.driver_connection.is_closed():
+        connection.invalidate(error)  # outside a greenlet: terminated without waiting
+    if _room(pool):
+        connection.close()
+    else:
+        await greenlet_spawn(connection.close)  # an overflow connection is closed
 
 
 async def fetch(engine: AsyncEngine, sql: str, *args: Any) -> list[Any]:

@@ -77,8 +77,8 @@ class Configuration:
 
 # Per database (its engine): the configuration last read there.
 _kept: weakref.WeakKeyDictionary[Any, Configuration] = weakref.WeakKeyDictionary()
-# In a session's `info`: how many writes it made that may change configuration, and the
-# configuration it read with that many made.
+# In a session's `info`: how many writes it made that may change configuration; in the unit of
+# work's memo: the configuration it read with that many made.
 _WRITES = "configuration_writes"
 _READ = "configuration"
 _MODELS = (BusinessUnit, Program, Tier, Campaign)
@@ -99,22 +99,25 @@ def _flushing(session: Session, context: Any, instances: Any) -> None:
 async def configuration(uow: UnitOfWork) -> Configuration:
     """The configuration as this unit of work's transaction sees it: one statement when the
     worker's copy is current, four when it is not (then kept for the next ones)."""
-    info = uow.session.info
-    writes = info.get(_WRITES, 0)
-    read = info.get(_READ)
-    if read is not None and read[0] == writes:
+    read = uow.memo.get(_READ)
+    if read is not None and read[0] == _writes(uow):
         return read[1]
     driver = await uow.driver()
     row = await driver.fetchrow(_VERSION)
     stamp = (row["generation"], row["version"]) if row is not None else None
-    engine = uow.session.bind
+    engine = uow.engine
     kept = _kept.get(engine)
     if kept is None or not kept.covers(stamp, uow.now):
         kept = await _read(uow, stamp)
         if stamp is not None:
             _kept[engine] = kept
-    info[_READ] = (info.get(_WRITES, 0), kept)  # a flush by uow.driver() may have counted
+    uow.memo[_READ] = (_writes(uow), kept)  # a flush by uow.driver() may have counted
     return kept
+
+
+def _writes(uow: UnitOfWork) -> int:
+    session = uow.session_if_made()  # no session: no ORM writes (and none is made)
+    return session.info.get(_WRITES, 0) if session is not None else 0
 
 
 async def _read(uow: UnitOfWork, stamp: tuple[str, int] | None) -> Configuration:

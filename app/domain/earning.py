@@ -103,7 +103,7 @@ async def quote_earn(
     unit = await find_unit(uow, business_unit)
     shop = await get_merchant(uow.session, unit, merchant) if merchant not in (None, "") else None
     category = (category or "").strip().upper() or None
-    rate = await earn_rate(uow.session, unit, shop, category)
+    rate = await earn_rate(uow, unit, shop, category)
     points = int((value * rate.points_per_cny).to_integral_value(rounding=ROUND_DOWN))
     line = BreakdownLine(
         kind="BASE",

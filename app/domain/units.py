@@ -54,14 +54,14 @@ class EarnRate:
 
 
 async def earn_rate(
-    session: AsyncSession, unit: BusinessUnit, merchant: Merchant | None, category: str | None
+    uow: UnitOfWork, unit: BusinessUnit, merchant: Merchant | None, category: str | None
 ) -> EarnRate:
     """Merchant override, else category override, else the unit's base rate."""
     if merchant is not None and merchant.earn_points_per_cny is not None:
         return EarnRate(merchant.earn_points_per_cny, f"merchant:{merchant.code}")
     cat = category or (merchant.category if merchant else None)
     if cat:
-        rate = await session.get(CategoryRate, (unit.id, cat))
+        rate = await uow.session.get(CategoryRate, (unit.id, cat))
         if rate is not None:
             return EarnRate(rate.earn_points_per_cny, f"category:{unit.code}/{cat}")
     return EarnRate(unit.earn_points_per_cny, f"base:{unit.code}")
