@@ -22,6 +22,7 @@ from app.auth import InvalidToken, decode_token
 from app.db import make_engine, make_sessionmaker, resolve_database_url
 from app.domain.partners import authenticate_partner_key
 from app.domain.principals import Principal
+from app.domain.uow import unit_of_work
 from app.graphql.context import Context, Services
 from app.graphql.schema import build_schema
 from app.metrics import Metrics
@@ -57,10 +58,7 @@ async def authenticate(services: Services, headers: Any) -> Principal | None:
         principal = services.partner_keys.get(api_key, now)
         if principal is not None:
             return principal
-        async with services.sessions() as session, session.begin():
-            from app.domain.uow import UnitOfWork
-
-            uow = UnitOfWork(session=session, now=now, tz=services.settings.tz)
+        async with unit_of_work(services.sessions, now=now, tz=services.settings.tz) as uow:
             principal = await authenticate_partner_key(uow, api_key)
         if principal is not None:
             services.partner_keys.put(api_key, principal, now)
@@ -210,6 +208,7 @@ def create_app(
     async def lifespan(app: Starlette):
         tune_garbage_collector()
         yield
+        await services.announcer.drain()
         if owned_engine is not None:
             await services.sources.aclose()
             await owned_engine.dispose()

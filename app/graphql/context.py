@@ -16,6 +16,7 @@ from strawberry.extensions import SchemaExtension
 
 from app.domain.principals import Principal
 from app.domain.uow import unit_of_work
+from app.events import PointsAnnouncer
 from app.graphql.loaders import Loaders
 from app.metrics import Metrics
 from app.partner_cache import PartnerKeyCache
@@ -33,11 +34,13 @@ class Services:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     metrics: Metrics = field(default_factory=Metrics)
     partner_keys: PartnerKeyCache = field(init=False)
+    announcer: PointsAnnouncer = field(init=False)  # points-changed events (app.events)
     # Each unit's format data source; None: built from settings.format_sources.
     sources: SourceRegistry = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         self.partner_keys = PartnerKeyCache(seconds=self.settings.partner_key_cache_seconds)
+        self.announcer = PointsAnnouncer(self.redis, self.settings.redis_prefix)
         if self.sources is None:
             self.sources = build_sources(
                 self.settings.format_sources,

@@ -16,7 +16,6 @@ from sqlalchemy.exc import IntegrityError
 from app.domain.errors import DomainError, ErrorCode, PermissionDenied
 from app.domain.idempotency import run_once
 from app.domain.uow import UnitOfWork
-from app.events import publish_points_changed
 from app.graphql.errors import UserError, forbidden, user_error
 from app.graphql.observability import record_user_errors
 from app.models import PointsTransaction
@@ -53,7 +52,7 @@ async def execute(
                 )
                 result = {**outcome.result, "replayed": outcome.replayed}
         remember_committed(ctx, uow)
-        await announce_points_changed(ctx, uow)
+        announce_points_changed(ctx, uow)
         return result, []
     except DomainError as error:
         return _refused(user_error(error))
@@ -88,11 +87,12 @@ def remember_committed(ctx: Any, uow: UnitOfWork) -> None:
     ctx.committed_transactions.update(uow.recorded)
 
 
-async def announce_points_changed(ctx: Any, uow: UnitOfWork) -> None:
+def announce_points_changed(ctx: Any, uow: UnitOfWork) -> None:
     """Tell live subscribers about each member with a ledger transaction in this unit of work
-    (the buyer, and a referrer paid by the purchase, say); a lost message fails nothing."""
+    (the buyer, and a referrer paid by the purchase, say), through the worker's announcer: the
+    request does not wait for Redis, and a lost message fails nothing."""
     for member_id in sorted({tx.member_id for tx in uow.recorded.values()}):
-        await publish_points_changed(ctx.redis, ctx.settings.redis_prefix, member_id)
+        ctx.services.announcer.announce(member_id)
 
 
 def _refused(error: UserError) -> tuple[dict[str, Any], list[UserError]]:
