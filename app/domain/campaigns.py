@@ -25,8 +25,8 @@ or written by an earn or a refund (a mall-wide double-points week must not seria
 on one row): what they gave is the sum of their per-member usage (`spent_by_campaign`), which
 changes only under the member's lock. A budget may be added only before a campaign starts.
 Cost per earn: the active campaigns come from the worker's configuration
-(app.domain.configuration), and when they apply one lock (budgeted
-ones only), one usage read and up to two writes, however many campaigns there are.
+(app.domain.configuration); when they apply, one lock (budgeted ones only), one usage read and
+up to two writes, however many campaigns there are.
 """
 
 from __future__ import annotations
