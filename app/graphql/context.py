@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from strawberry.extensions import SchemaExtension
 
+from app.budget import QueryBudget
 from app.domain.principals import Principal
 from app.domain.uow import unit_of_work
 from app.events import PointsAnnouncer
@@ -35,12 +36,14 @@ class Services:
     metrics: Metrics = field(default_factory=Metrics)
     partner_keys: PartnerKeyCache = field(init=False)
     announcer: PointsAnnouncer = field(init=False)  # points-changed events (app.events)
+    budget: QueryBudget = field(init=False)  # per-caller query budgets (app.budget)
     # Each unit's format data source; None: built from settings.format_sources.
     sources: SourceRegistry = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         self.partner_keys = PartnerKeyCache(seconds=self.settings.partner_key_cache_seconds)
         self.announcer = PointsAnnouncer(self.redis, self.settings.redis_prefix)
+        self.budget = QueryBudget(self.redis, prefix=self.settings.redis_prefix)
         if self.sources is None:
             self.sources = build_sources(
                 self.settings.format_sources,

@@ -32,7 +32,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from app.budget import BucketSpec, QueryBudget
+from app.budget import BucketSpec
 from app.graphql.cost import QueryCostError, query_cost, select_operation
 from app.request_log import current_request, new_request_id
 
@@ -158,7 +158,7 @@ class QueryCost(SchemaExtension):
         spec = bucket_spec(settings, kind)
         if spec is None or self.report is None:
             return None
-        budget = QueryBudget(context.redis, prefix=settings.redis_prefix)
+        budget = context.services.budget  # one per worker: its Lua script registered once
         try:
             async with asyncio.timeout(BUDGET_WAIT_SECONDS):
                 pour = await budget.pour(caller=caller, cost=cost, spec=spec, now=context.now())
