@@ -138,6 +138,15 @@ async def begin_adapter(adapter: Any) -> None:
         await adapter._start_transaction()
 
 
+async def end_adapter(adapter: Any, how: str) -> None:
+    """End (`how`: "commit" or "rollback") the transaction `begin_adapter` began, unless the
+    adapter has none any more (a session's commit ended it); the adapter then knows it is
+    outside a transaction, so the pool's reset on return sends nothing."""
+    transaction = getattr(adapter, "_transaction", None)
+    if transaction is not None:
+        await adapter._call_and_discard(getattr(transaction, how))
+
+
 def entity(model: type[T], row: Mapping[str, Any]) -> T:
     """A `model` instance holding a row's values of the model's columns (other keys are
     ignored), built the way a query loads one (no constructor, no validation) but in no

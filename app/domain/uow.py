@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import PoolProxiedConnection
 
-from app.driver import Driver, begin_adapter, driver_connection
+from app.driver import Driver, begin_adapter, driver_connection, end_adapter
 from app.reads import give_back
 
 if TYPE_CHECKING:
@@ -99,11 +99,8 @@ class UnitOfWork:
 
     async def _end_begun(self, how: str) -> None:
         """End the transaction driver() began on the held connection, if nothing ended it."""
-        held = self._held
-        adapter = held.dbapi_connection if held is not None else None
-        transaction = getattr(adapter, "_transaction", None)
-        if transaction is not None:
-            await adapter._call_and_discard(getattr(transaction, how))  # type: ignore[union-attr]
+        if self._held is not None:
+            await end_adapter(self._held.dbapi_connection, how)
 
     async def _close(self, error: BaseException | None) -> None:
         """Give the connection back (a broken one is discarded); close the session."""
