@@ -1,5 +1,6 @@
 """The ledger against a small pure-Python model: random earn / spend / refund / cancel / jobs /
-time steps over three members, every step a real unit of work on PostgreSQL.
+time steps over three members, every step a real unit of work on PostgreSQL. Tiers are there
+but change no rate (the model leaves them to tests/unit/test_tiers.py).
 
 After every step `verify_ledger()` must be clean and each member's available, pending and debt
 must equal the model's. The model keeps lots the way the rules describe them (earliest expiry
@@ -182,6 +183,11 @@ class LedgerMachine(RuleBasedStateMachine):
             await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         async with self.uow() as uow:
             await seed_organisation(uow)
+            # The model is the ledger's, not the tiers': a member whose orders cross a tier's
+            # threshold must not earn or spend at another rate than the unit's own.
+            await uow.session.execute(
+                text("UPDATE tiers SET earn_multiplier = 1, spend_value_bonus = 0")
+            )
             return [await new_member(uow) for _ in range(MEMBERS)]
 
     def _call(self, fn, *args, **kwargs):
