@@ -12,7 +12,7 @@ from app.settings import Settings
 
 
 def _database_url(settings: Settings) -> str:
-    from app.db import resolve_database_url
+    from app.platform.db import resolve_database_url
 
     return resolve_database_url(settings)
 
@@ -27,7 +27,7 @@ def _now(raw: str | None) -> datetime:
 
 
 async def _with_sessions(settings: Settings, url: str, work):
-    from app.db import make_engine, make_sessionmaker
+    from app.platform.db import make_engine, make_sessionmaker
 
     engine = make_engine(url, pool_size=2)
     try:
@@ -37,15 +37,15 @@ async def _with_sessions(settings: Settings, url: str, work):
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> None:
-    from app.migrate import upgrade
+    from app.platform.migrate import upgrade
 
     upgrade(_database_url(settings))
     print("database is at the latest revision", file=sys.stderr)
 
 
 def cmd_seed(settings: Settings, args: argparse.Namespace) -> None:
-    from app.migrate import upgrade
-    from app.seed import seed_demo
+    from app.demo.seed import seed_demo
+    from app.platform.migrate import upgrade
 
     url = _database_url(settings)
     upgrade(url)
@@ -60,8 +60,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
 
     import uvicorn
 
-    from app.logging import configure_logging, log_config
-    from app.migrate import upgrade
+    from app.platform.logging import configure_logging, log_config
+    from app.platform.migrate import upgrade
 
     level = (args.log_level or settings.log_level).upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
@@ -71,7 +71,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     url = _database_url(settings)
     upgrade(url)
     if not args.no_seed and settings.env != "production":
-        from app.seed import seed_demo
+        from app.demo.seed import seed_demo
 
         report = asyncio.run(_with_sessions(settings, url, lambda s: seed_demo(s, tz=settings.tz)))
         log.info("demo seed: %s", report)
@@ -101,7 +101,7 @@ def cmd_export_schema(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_token(settings: Settings, args: argparse.Namespace) -> None:
-    from app.auth import mint_member_token, mint_operator_token
+    from app.platform.tokens import mint_member_token, mint_operator_token
 
     if args.kind == "member":
         if not args.subject.isdigit():
@@ -112,9 +112,9 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_partner_key(settings: Settings, args: argparse.Namespace) -> None:
-    from app.domain.errors import DomainError
-    from app.domain.partners import create_partner_key
-    from app.domain.uow import unit_of_work
+    from app.domain.access.partner_keys import create_partner_key
+    from app.domain.shared.errors import DomainError
+    from app.platform.uow import unit_of_work
 
     async def create(sessions):
         async with unit_of_work(sessions, tz=settings.tz) as uow:
@@ -133,7 +133,7 @@ def cmd_partner_key(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_job(settings: Settings, args: argparse.Namespace) -> None:
-    from app.jobs.activities import grant_birthday_gifts
+    from app.jobs.engagement import grant_birthday_gifts
     from app.jobs.points import expire_points, release_pending
 
     job = {
@@ -144,7 +144,7 @@ def cmd_job(settings: Settings, args: argparse.Namespace) -> None:
     now = _now(args.now)
 
     async def run(sessions):
-        from app.main import make_redis
+        from app.bootstrap import make_redis
 
         redis = make_redis(settings)  # members whose points change are announced
         try:
@@ -173,8 +173,8 @@ def cmd_evaluate_tiers(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_verify(settings: Settings, args: argparse.Namespace) -> None:
-    from app.domain.audit import verify_ledger
-    from app.domain.uow import unit_of_work
+    from app.domain.ledger.audit import verify_ledger
+    from app.platform.uow import unit_of_work
 
     async def verify(sessions):
         async with unit_of_work(sessions, tz=settings.tz) as uow:

@@ -18,30 +18,17 @@ from strawberry.http.base import HTTPException
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UnsetType
 
-from app.auth import InvalidToken, decode_token
-from app.db import make_engine, make_sessionmaker, resolve_database_url
-from app.domain.partners import authenticate_partner_key
-from app.domain.principals import Principal
-from app.domain.uow import unit_of_work
-from app.graphql.context import Context, Services
+from app.bootstrap import Services, build_services
+from app.domain.access.partner_keys import authenticate_partner_key
+from app.domain.access.principals import Principal
+from app.graphql.core.context import Context
 from app.graphql.schema import build_schema
-from app.metrics import Metrics
-from app.request_log import RequestLog, current_request, new_request_id
+from app.platform.request_log import RequestLog, current_request, new_request_id
+from app.platform.tokens import InvalidToken, decode_token
+from app.platform.uow import unit_of_work
 from app.settings import Settings
-from app.sources import build_sources
 
 log = logging.getLogger(__name__)
-
-
-def make_redis(settings: Settings) -> Any:
-    """The real Redis at REDIS_URL, or an in-process stand-in when it is unset."""
-    if settings.redis_url:
-        import redis.asyncio as redis
-
-        return redis.from_url(settings.redis_url, decode_responses=True)
-    import fakeredis
-
-    return fakeredis.FakeAsyncRedis(decode_responses=True)
 
 
 async def authenticate(services: Services, headers: Any) -> Principal | None:
@@ -145,28 +132,10 @@ def create_app(
 ) -> Starlette:
     """The gateway as an ASGI app; pass `services` to share an engine/Redis (tests)."""
     settings = settings or (services.settings if services else Settings.from_env())
-    owned_engine = None
+    owned = services is None
     if services is None:
-        owned_engine = make_engine(
-            resolve_database_url(settings),
-            pool_size=settings.db_pool_size,
-            statement_timeout_ms=settings.db_statement_timeout_ms,
-        )
-        sessions = make_sessionmaker(owned_engine)
-        registry = Metrics()
-        services = Services(
-            settings=settings,
-            sessions=sessions,
-            redis=make_redis(settings),
-            metrics=registry,
-            sources=build_sources(
-                settings.format_sources,
-                sessions=sessions,
-                record=registry.source_call,
-                on_breaker=registry.breaker_changed,
-            ),
-        )
-    services.metrics.watch_pool(owned_engine or services.sessions.kw.get("bind"))
+        services = build_services(settings)
+    services.metrics.watch_pool(services.sessions.kw.get("bind"))
     graphql = GatewayGraphQL(
         services,
         schema=build_schema(
@@ -208,11 +177,10 @@ def create_app(
     async def lifespan(app: Starlette):
         tune_garbage_collector()
         yield
-        await services.announcer.drain()
-        if owned_engine is not None:
-            await services.sources.aclose()
-            await owned_engine.dispose()
-            await services.redis.aclose()
+        if owned:
+            await services.aclose()
+        else:
+            await services.announcer.drain()
 
     app = Starlette(
         routes=[

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from app.domain.abuse import AbusePolicy
+from app.domain.abuse.screening import AbusePolicy
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,8 +9,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import app.models  # noqa: F401  (registers every table on the metadata)
-from app.db import to_async_url
 from app.models import metadata
+from app.platform.db import to_async_url
 
 config = context.config
 

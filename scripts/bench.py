@@ -84,11 +84,11 @@ async def recreate(admin_url: str) -> None:
 
 async def prepare(url: str, args: argparse.Namespace) -> dict:
     """Organisation, data set, a HOTEL partner key, member tokens and dynamic codes."""
-    from app.auth import mint_member_token
-    from app.db import make_engine, make_sessionmaker
-    from app.domain.partners import create_partner_key
-    from app.domain.uow import unit_of_work
-    from app.seed_org import seed_organisation
+    from app.demo.organisation import seed_organisation
+    from app.domain.access.partner_keys import create_partner_key
+    from app.platform.db import make_engine, make_sessionmaker
+    from app.platform.tokens import mint_member_token
+    from app.platform.uow import unit_of_work
     from app.settings import Settings
 
     settings = Settings(jwt_secret=JWT_SECRET)
@@ -380,11 +380,11 @@ async def statements_per_request(url: str, creds: dict, args: argparse.Namespace
     """SQL statements each operation sends, counted in process through the real app."""
     from sqlalchemy import event
 
-    from app.db import make_engine, make_sessionmaker
-    from app.domain.abuse import AbusePolicy
-    from app.driver import watch_statements
-    from app.graphql.context import Services
-    from app.main import create_app, make_redis
+    from app.bootstrap import Services, make_redis
+    from app.domain.abuse.screening import AbusePolicy
+    from app.main import create_app
+    from app.platform.db import make_engine, make_sessionmaker
+    from app.platform.driver import watch_statements
     from app.settings import Settings
 
     settings = Settings(
@@ -533,7 +533,7 @@ def main() -> None:
     need("pgbench", "postgresql-contrib")
     admin_url, url = database_urls(args.database_url)
     if not args.reuse:
-        from app import migrate
+        from app.platform import migrate
 
         asyncio.run(recreate(admin_url))
         with ThreadPoolExecutor(1) as pool:

@@ -133,11 +133,11 @@ def bind(sql: str, **values: str) -> str:
 
 
 def home_script(members: int) -> str:
-    """The home query's statements (app/graphql/loaders.py), for one random member: the member
+    """The home query's statements (app/graphql/core/loaders.py), for one random member: the member
     with its balance, its newest transactions with their units (first: 10, and one more to
     tell whether there is a next page), the points expiring within 30 days."""
-    from app.driver import one_key
-    from app.graphql.loaders import EXPIRING_SQL, MEMBERS_SQL, TRANSACTIONS_SQL
+    from app.graphql.core.loaders import EXPIRING_SQL, MEMBERS_SQL, TRANSACTIONS_SQL
+    from app.platform.driver import one_key
 
     member = ":m"  # one member: the statements' one_key forms, as the gateway sends them
     return "\n".join(
@@ -167,14 +167,14 @@ def earn_script(members: int) -> str:
     duplicate order check; the member's tier; the refund-loop check; the ledger writes in one
     statement (transaction, postings, lot, balance); the growth value; the stored result.
     BEGIN and COMMIT around them."""
-    from app.domain.abuse import _REFUND_LOOP
-    from app.domain.configuration import _VERSION
-    from app.domain.growth import GROWTH
-    from app.domain.idempotency import _CLAIM, _KEEP
-    from app.domain.ledger import _LOCK_MEMBER, _RECORD_WITH_LOTS, _RECORDED_ORDER
-    from app.domain.members import _KNOWN
-    from app.domain.tiers import _STANDING
-    from app.driver import one_key
+    from app.domain.abuse.screening import _REFUND_LOOP
+    from app.domain.ledger.writer import _LOCK_MEMBER, _RECORD_WITH_LOTS, _RECORDED_ORDER
+    from app.domain.members.identity import _KNOWN
+    from app.domain.shared.configuration import _VERSION
+    from app.domain.shared.idempotency import _CLAIM, _KEEP
+    from app.domain.tiers.growth import GROWTH
+    from app.domain.tiers.standing import _STANDING
+    from app.platform.driver import one_key
 
     ref = "'P' || :client_id::text || '-' || :r::text"
     rule = "'base' || chr(58) || 'HOTEL'"  # 'base:HOTEL' (pgbench reads `:HOTEL` as a variable)

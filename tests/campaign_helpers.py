@@ -8,8 +8,8 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from app.domain.campaign_admin import CampaignSpec, create_campaign
-from app.domain.campaigns import spent_by_campaign
+from app.domain.campaigns.admin import CampaignSpec, create_campaign
+from app.domain.campaigns.rules import spent_by_campaign
 from app.models import Campaign, CampaignMemberUsage, PointsLot
 from tests.conftest import NOW
 

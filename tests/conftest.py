@@ -20,10 +20,10 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 
-from app import migrate
-from app.db import embedded_server_url, make_engine, make_sessionmaker
-from app.domain.uow import UnitOfWork, unit_of_work
-from app.seed_org import seed_organisation
+from app.demo.organisation import seed_organisation
+from app.platform import migrate
+from app.platform.db import embedded_server_url, make_engine, make_sessionmaker
+from app.platform.uow import UnitOfWork, unit_of_work
 from app.settings import Settings
 
 TZ = Settings().tz

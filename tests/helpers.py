@@ -10,18 +10,18 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select, update
 
-from app.domain.audit import verify_ledger
-from app.domain.earning import earn_points
-from app.domain.errors import DomainError, ErrorCode
-from app.domain.expiry import (
+from app.domain.ledger.audit import verify_ledger
+from app.domain.ledger.expiry import (
     expire_member_points,
     members_with_expired_lots,
     members_with_releasable_lots,
     release_member_points,
 )
-from app.domain.members import register_member
-from app.domain.reversals import reverse_transaction
-from app.domain.spending import spend_points
+from app.domain.members.identity import register_member
+from app.domain.shared.errors import DomainError, ErrorCode
+from app.domain.till.earning import earn_points
+from app.domain.till.reversals import reverse_transaction
+from app.domain.till.spending import spend_points
 from app.models import (
     IdempotencyKey,
     LotAllocation,

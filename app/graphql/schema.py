@@ -22,18 +22,18 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from app.graphql.abuse import AbuseMutation, AbuseQuery
-from app.graphql.activities import ActivityMutation, ActivityQuery
-from app.graphql.campaigns import CampaignMutation, CampaignQuery
-from app.graphql.context import FreshLoaders
-from app.graphql.limits import QueryCost, hide_suggestions, within_request_timeout
-from app.graphql.live import PointsSubscription
-from app.graphql.members import MemberMutation, MemberQuery
-from app.graphql.observability import MaskInternalErrors, Observability, is_unexpected
-from app.graphql.operations import OperationsQuery
-from app.graphql.org import OrgQuery
-from app.graphql.points import PointsMutation, PointsQuery
-from app.graphql.tiers import TierMutation, TierQuery
+from app.graphql.abuse.schema import AbuseMutation, AbuseQuery
+from app.graphql.campaigns.schema import CampaignMutation, CampaignQuery
+from app.graphql.core.context import FreshLoaders
+from app.graphql.core.limits import QueryCost, hide_suggestions, within_request_timeout
+from app.graphql.core.observability import MaskInternalErrors, Observability, is_unexpected
+from app.graphql.engagement.schema import ActivityMutation, ActivityQuery
+from app.graphql.ledger.live import PointsSubscription
+from app.graphql.members.schema import MemberMutation, MemberQuery
+from app.graphql.operator_log.schema import OperationsQuery
+from app.graphql.organisation.schema import OrgQuery
+from app.graphql.tiers.schema import TierMutation, TierQuery
+from app.graphql.till.schema import PointsMutation, PointsQuery
 
 Query = merge_types(
     "Query",

@@ -1,7 +1,7 @@
 """Expire lots past their expiry and release pending lots past their return window.
 
-Given a Redis handle, each member whose points changed is announced (app.events) after their
-own transaction has committed, so open `pointsChanged` subscriptions see the new balance.
+Given a Redis handle, each member whose points changed is announced (app.platform.pubsub) after
+their own transaction has committed, so open `pointsChanged` subscriptions see the new balance.
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from app.domain.expiry import (
+from app.domain.ledger.expiry import (
     expire_member_points,
     members_with_expired_lots,
     members_with_releasable_lots,
     release_member_points,
 )
-from app.domain.uow import UnitOfWork, unit_of_work
-from app.events import publish_points_changed
+from app.platform.pubsub import publish_points_changed
+from app.platform.uow import UnitOfWork, unit_of_work
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from app.domain.tiers import evaluate_expiry, members_due_for_review
-from app.domain.uow import unit_of_work
+from app.domain.tiers.standing import evaluate_expiry, members_due_for_review
+from app.platform.uow import unit_of_work
 
 ACTOR = "job:evaluate-tiers"
 

@@ -9,8 +9,8 @@ import httpx
 import pytest
 import redis.asyncio as redis
 
-from app.domain.abuse import AbusePolicy
-from app.graphql.context import Services
+from app.bootstrap import Services
+from app.domain.abuse.screening import AbusePolicy
 from app.main import create_app
 from app.settings import Settings
 from tests.api.conftest import EARN, GraphQLClient, error_code

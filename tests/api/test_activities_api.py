@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
-from app.domain.activity_rules import seed_activity_rules
-from app.domain.members import get_member
-from app.events import points_channel
+from app.domain.engagement.rule_book import seed_activity_rules
+from app.domain.members.identity import get_member
 from app.models import ActivityEvent, OperatorAction, PointsLot, PointsTransaction
+from app.platform.pubsub import points_channel
 from tests.api.conftest import error_code
 from tests.helpers import assert_clean, ledger_snapshot, new_member
 

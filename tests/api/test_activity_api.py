@@ -10,9 +10,9 @@ from datetime import timedelta
 
 import httpx
 
-from app.graphql.context import Services
+from app.bootstrap import Services
+from app.demo.format_data import seed_format_activity
 from app.main import create_app
-from app.seed_sources import seed_format_activity
 from app.sources import build_sources
 from tests.api.conftest import GraphQLClient, error_code
 from tests.api.test_query_counts import count_statements

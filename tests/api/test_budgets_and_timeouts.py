@@ -14,11 +14,11 @@ import pytest
 import redis.asyncio as redis
 from sqlalchemy import func, select, text
 
-from app.db import make_engine, make_sessionmaker
-from app.domain import earning
-from app.graphql.context import Services
+from app.bootstrap import Services
+from app.domain.till import earning
 from app.main import create_app
 from app.models import PointsTransaction
+from app.platform.db import make_engine, make_sessionmaker
 from app.settings import Settings
 from tests.api.conftest import EARN, GraphQLClient, error_code
 from tests.api.test_observability import scrape, value
@@ -144,7 +144,7 @@ async def test_without_redis_requests_go_through_unmetered_logged_and_counted(
     down = redis.from_url("redis://127.0.0.1:1/0", decode_responses=True)  # nothing listens
     unreachable = dataclasses.replace(services, redis=down)
     try:
-        with caplog.at_level(logging.WARNING, logger="app.graphql.limits"):
+        with caplog.at_level(logging.WARNING, logger="app.graphql.core.limits"):
             async with gateway(unreachable, **SMALL) as gql:
                 for _ in range(4):  # 132 > 100: would be throttled with Redis
                     body = await gql(HOME, as_=creds.member(member))

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from app.domain.configuration import configuration
+from app.domain.shared.configuration import configuration
 from app.models import Campaign, OperatorAction
 from tests.api.conftest import error_code
 from tests.api.test_query_counts import run_counted
@@ -210,7 +210,7 @@ async def test_preview_and_earn_show_campaign_and_cap_lines(units, gql, creds, u
 async def test_campaigns_list_pages_filters_and_partners_see_their_running_ones(
     units, gql, creds, uow_factory
 ):
-    from app.domain.campaign_admin import end_campaign
+    from app.domain.campaigns.admin import end_campaign
 
     async with uow_factory() as uow:
         await add_campaign(uow, code="ALL")

@@ -11,9 +11,9 @@ import re
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.domain import earning
-from app.logging import JsonFormatter, MaskSecrets, TextFormatter, mask
-from app.metrics import BoundedLabel, Metrics
+from app.domain.till import earning
+from app.platform.logging import JsonFormatter, MaskSecrets, TextFormatter, mask
+from app.platform.metrics import BoundedLabel, Metrics
 from tests.api.conftest import EARN, SPEND, error_code
 from tests.helpers import new_member
 

@@ -14,8 +14,8 @@ from datetime import timedelta
 
 from sqlalchemy import event
 
-from app.domain.configuration import configuration
-from app.driver import watch_statements
+from app.domain.shared.configuration import configuration
+from app.platform.driver import watch_statements
 from tests.conftest import NOW
 from tests.helpers import earn, new_member, spend
 

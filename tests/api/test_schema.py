@@ -10,8 +10,8 @@ import pytest
 from graphql import GraphQLNamedType, get_named_type
 from sqlalchemy import func, select
 
-from app.domain import earning
-from app.graphql.loaders import Loaders
+from app.domain.till import earning
+from app.graphql.core.loaders import Loaders
 from app.graphql.schema import schema
 from app.main import create_app
 from app.models import IdempotencyKey, PointsTransaction

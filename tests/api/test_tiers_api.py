@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from app.domain.expiry import add_months
-from app.domain.tiers import grant_tier
+from app.domain.ledger.expiry import add_months
+from app.domain.tiers.standing import grant_tier
 from app.models import IdempotencyKey, MemberTier, TierHistory
 from tests.api.conftest import error_code
 from tests.api.test_query_counts import run_counted

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from app.domain.activity_rules import seed_activity_rules
+from app.domain.engagement.rule_book import seed_activity_rules
 from tests.e2e.test_cli_and_server import run_cli
 from tests.helpers import assert_clean, new_member, points_of
 

@@ -48,7 +48,7 @@ async def test_partner_key_create(units, database_url, uow_factory):
     ).stdout
     key = out.strip()
     assert out.count("\n") == 1 and key.startswith("bmg_")
-    from app.domain.partners import authenticate_partner_key
+    from app.domain.access.partner_keys import authenticate_partner_key
 
     async with uow_factory() as uow:
         partner = await authenticate_partner_key(uow, key)

@@ -18,12 +18,12 @@ import httpx
 import pytest
 import uvicorn
 
-from app.auth import mint_member_token, mint_operator_token
-from app.domain.partners import create_partner_key
-from app.events import points_changes, publish_points_changed
-from app.graphql.context import Services
+from app.bootstrap import Services
+from app.domain.access.partner_keys import create_partner_key
 from app.jobs.points import release_pending
 from app.main import connection_headers, create_app
+from app.platform.pubsub import points_changes, publish_points_changed
+from app.platform.tokens import mint_member_token, mint_operator_token
 from app.settings import Settings
 from tests.conftest import NOW, TZ
 from tests.e2e.graphql_ws import graphql_ws

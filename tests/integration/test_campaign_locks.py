@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from app.domain.campaign_admin import update_campaign
+from app.domain.campaigns.admin import update_campaign
 from app.models import Campaign
 from tests.campaign_helpers import add_campaign, spent_of, usage
 from tests.helpers import assert_clean, earn, new_member, refund

@@ -8,9 +8,9 @@ import asyncio
 import pytest
 from sqlalchemy import func, select
 
-from app.db import make_engine, make_sessionmaker
-from app.domain.uow import unit_of_work
 from app.models import PointsLot
+from app.platform.db import make_engine, make_sessionmaker
+from app.platform.uow import unit_of_work
 from tests.campaign_helpers import add_campaign, spent_of, usage
 from tests.conftest import TZ
 from tests.helpers import assert_clean, earn, new_member, refund

@@ -10,12 +10,12 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select
 
-from app.db import make_engine, make_sessionmaker
-from app.domain.audit import verify_ledger
-from app.domain.errors import DomainError, ErrorCode
-from app.domain.idempotency import run_once
-from app.domain.uow import unit_of_work
+from app.domain.ledger.audit import verify_ledger
+from app.domain.shared.errors import DomainError, ErrorCode
+from app.domain.shared.idempotency import run_once
 from app.models import MemberBalance, PointsTransaction, Posting
+from app.platform.db import make_engine, make_sessionmaker
+from app.platform.uow import unit_of_work
 from tests.conftest import TZ
 from tests.helpers import (
     assert_clean,

@@ -1,4 +1,4 @@
-"""The worker's copy of the configuration (app.domain.configuration): read once, then checked
+"""The worker's copy of the configuration (app.domain.shared.configuration): read once, then checked
 by one statement per unit of work, and never stale, whoever changes the tables and however."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text, update
 
-from app.domain.configuration import configuration
-from app.domain.earning import quote_earn
-from app.driver import watch_statements
+from app.domain.shared.configuration import configuration
+from app.domain.till.earning import quote_earn
 from app.models import BusinessUnit, Campaign
+from app.platform.driver import watch_statements
 from tests.campaign_helpers import add_campaign
 from tests.conftest import NOW
 from tests.helpers import earn, new_member

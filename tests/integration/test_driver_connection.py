@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from app.driver import driver_connection, watch_statements
 from app.models import IdempotencyKey
+from app.platform.driver import driver_connection, watch_statements
 
 
 async def _names(sessions) -> set[str]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 
-from app.domain.ledger import _RECORDED_ORDER
-from app.driver import Driver, one_key
-from app.graphql.loaders import MEMBERS_SQL, TRANSACTIONS_SQL
+from app.domain.ledger.writer import _RECORDED_ORDER
+from app.graphql.core.loaders import MEMBERS_SQL, TRANSACTIONS_SQL
+from app.platform.driver import Driver, one_key
 
 
 async def _generic_plan(engine, sql: str, types: str) -> str:

@@ -12,12 +12,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from app import migrate
-from app.db import make_engine, make_sessionmaker
-from app.domain.audit import verify_ledger
-from app.domain.uow import unit_of_work
+from app.demo.organisation import seed_organisation
+from app.domain.ledger.audit import verify_ledger
 from app.models import metadata
-from app.seed_org import seed_organisation
+from app.platform import migrate
+from app.platform.db import make_engine, make_sessionmaker
+from app.platform.uow import unit_of_work
 from tests.conftest import NOW, TZ
 from tests.helpers import earn, new_member, spend
 

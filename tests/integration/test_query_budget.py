@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from app.budget import BucketSpec, QueryBudget
+from app.platform.budget import BucketSpec, QueryBudget
 from tests.conftest import NOW
 
 SPEC = BucketSpec(capacity=100, leak_per_second=10)

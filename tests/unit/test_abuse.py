@@ -8,8 +8,8 @@ import pytest
 import redis.asyncio as redis
 from sqlalchemy import select
 
-from app.domain.abuse import AbusePolicy, EarnScreen, record_alerts, screen_earn, settle
-from app.domain.errors import ErrorCode
+from app.domain.abuse.screening import AbusePolicy, EarnScreen, record_alerts, screen_earn, settle
+from app.domain.shared.errors import ErrorCode
 from app.models import AbuseFlag
 from tests.helpers import (
     assert_clean,

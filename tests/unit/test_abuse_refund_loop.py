@@ -9,9 +9,9 @@ import pytest
 import redis.asyncio as redis
 from sqlalchemy import select
 
-from app.domain.abuse import AbusePolicy, EarnScreen
-from app.domain.abuse_review import review_flag
-from app.domain.errors import ErrorCode
+from app.domain.abuse.review import review_flag
+from app.domain.abuse.screening import AbusePolicy, EarnScreen
+from app.domain.shared.errors import ErrorCode
 from app.models import AbuseFlag, OperatorAction
 from tests.helpers import (
     assert_clean,

@@ -9,17 +9,17 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from app.domain.activities import grant_registration_bonus, record_activity, reward_referral
-from app.domain.activity_progress import activity_progress
-from app.domain.activity_rules import list_rules, seed_activity_rules, update_rule
-from app.domain.audit import verify_ledger
-from app.domain.birthdays import celebrates_on, grant_birthday_gift
-from app.domain.errors import DomainError, ErrorCode
-from app.domain.ledger import GROUP
-from app.domain.members import get_member
-from app.domain.uow import unit_of_work
-from app.jobs.activities import grant_birthday_gifts
+from app.domain.engagement.birthdays import celebrates_on, grant_birthday_gift
+from app.domain.engagement.progress import activity_progress
+from app.domain.engagement.rewards import grant_registration_bonus, record_activity, reward_referral
+from app.domain.engagement.rule_book import list_rules, seed_activity_rules, update_rule
+from app.domain.ledger.audit import verify_ledger
+from app.domain.ledger.writer import GROUP
+from app.domain.members.identity import get_member
+from app.domain.shared.errors import DomainError, ErrorCode
+from app.jobs.engagement import grant_birthday_gifts
 from app.models import ActivityEvent, Member, OperatorAction
+from app.platform.uow import unit_of_work
 from tests.conftest import TZ
 from tests.helpers import (
     assert_clean,
@@ -441,7 +441,7 @@ async def test_caps_hold_under_concurrent_requests(rules, uow_factory):
 
 
 async def test_the_demo_seed_has_the_rules_and_a_streak_one_day_from_its_bonus(clean_db, sessions):
-    from app.seed import seed_demo
+    from app.demo.seed import seed_demo
 
     now = datetime(2026, 6, 15, 4, 0, tzinfo=UTC)
     await seed_demo(sessions, tz=TZ, now=now, members=6)

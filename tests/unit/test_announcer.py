@@ -9,7 +9,7 @@ import logging
 import fakeredis
 import pytest
 
-from app.events import CHANGED, PointsAnnouncer, points_channel
+from app.platform.pubsub import CHANGED, PointsAnnouncer, points_channel
 
 PREFIX = "t-announcer:"
 
@@ -92,7 +92,7 @@ async def test_marks_made_during_a_round_trip_go_in_the_next(setup):
 async def test_redis_down_is_logged_and_later_announcements_still_go(setup, caplog):
     redis, pubsub, announcer = setup
     redis.failing = True
-    with caplog.at_level(logging.WARNING, logger="app.events"):
+    with caplog.at_level(logging.WARNING, logger="app.platform.pubsub"):
         announcer.announce(1)
         await announcer.drain()  # nothing raised
     assert "not published" in caplog.text

@@ -9,9 +9,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from app.domain.earning import quote_earn
-from app.domain.ledger import GROUP
-from app.domain.tiers import grant_tier
+from app.domain.ledger.writer import GROUP
+from app.domain.tiers.standing import grant_tier
+from app.domain.till.earning import quote_earn
 from app.models import Merchant
 from tests.campaign_helpers import add_campaign, lines, lots_of_tx, spent_of, usage
 from tests.conftest import NOW, TZ
@@ -240,7 +240,7 @@ async def test_birthday_month_in_group_time(units, uow_factory, birthday, at, ap
 
 
 async def test_a_campaign_that_ended_or_has_not_started_gives_nothing(units, uow_factory):
-    from app.domain.campaign_admin import end_campaign
+    from app.domain.campaigns.admin import end_campaign
 
     async with uow_factory() as uow:
         ended = await add_campaign(uow, code="OLD")

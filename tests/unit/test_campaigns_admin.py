@@ -5,8 +5,8 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from app.domain.campaign_admin import end_campaign, update_campaign
-from app.domain.errors import ErrorCode
+from app.domain.campaigns.admin import end_campaign, update_campaign
+from app.domain.shared.errors import ErrorCode
 from app.models import Campaign, OperatorAction
 from tests.campaign_helpers import add_campaign
 from tests.helpers import raises_code

@@ -1,8 +1,8 @@
 """Refunds of an earn with several lots (its own points and campaign bonuses): proportional,
 never more than was given, debt rules unchanged, the campaign's budget and caps given back."""
 
-from app.domain.errors import ErrorCode
-from app.domain.growth import growth_value
+from app.domain.shared.errors import ErrorCode
+from app.domain.tiers.growth import growth_value
 from tests.campaign_helpers import add_campaign, lots_of_tx, spent_of, usage
 from tests.helpers import (
     allocations_of,

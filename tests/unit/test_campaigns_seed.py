@@ -4,8 +4,8 @@ from datetime import date, datetime
 
 from sqlalchemy import select
 
+from app.demo.campaigns import seed_demo_campaigns
 from app.models import Campaign, OperatorAction
-from app.seed_campaigns import seed_demo_campaigns
 from tests.campaign_helpers import lines
 from tests.conftest import TZ
 from tests.helpers import assert_clean, earn, new_member

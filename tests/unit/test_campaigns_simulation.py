@@ -6,10 +6,10 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from app.domain.campaign_admin import CampaignSpec, build_campaign
-from app.domain.campaign_simulation import simulate_campaign
-from app.domain.errors import ErrorCode
-from app.domain.tiers import grant_tier
+from app.domain.campaigns.admin import CampaignSpec, build_campaign
+from app.domain.campaigns.simulation import simulate_campaign
+from app.domain.shared.errors import ErrorCode
+from app.domain.tiers.standing import grant_tier
 from app.models import Campaign, CampaignMemberUsage
 from tests.campaign_helpers import add_campaign
 from tests.conftest import NOW

@@ -5,9 +5,9 @@ from decimal import Decimal
 
 import pytest
 
-from app.domain.earning import earn_points, quote_earn
-from app.domain.errors import ErrorCode
-from app.domain.ledger import GROUP
+from app.domain.ledger.writer import GROUP
+from app.domain.shared.errors import ErrorCode
+from app.domain.till.earning import earn_points, quote_earn
 from tests.helpers import (
     assert_clean,
     balance,

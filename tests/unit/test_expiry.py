@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from app.domain.expiry import (
+from app.domain.ledger.expiry import (
     add_months,
     expire_member_points,
     expiry_for,

@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from app.domain.errors import DomainError, ErrorCode
-from app.domain.idempotency import fingerprint, run_once
+from app.domain.shared.errors import DomainError, ErrorCode
+from app.domain.shared.idempotency import fingerprint, run_once
 from app.models import IdempotencyKey
 from tests.helpers import (
     assert_clean,

@@ -32,13 +32,13 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import select, text
 
-from app.db import make_engine, make_sessionmaker
-from app.domain.audit import verify_ledger
-from app.domain.errors import DomainError, ErrorCode
-from app.domain.expiry import expiry_for
-from app.domain.uow import unit_of_work
+from app.demo.organisation import seed_organisation
+from app.domain.ledger.audit import verify_ledger
+from app.domain.ledger.expiry import expiry_for
+from app.domain.shared.errors import DomainError, ErrorCode
 from app.models import MemberBalance, PointsLot, Program
-from app.seed_org import seed_organisation
+from app.platform.db import make_engine, make_sessionmaker
+from app.platform.uow import unit_of_work
 from tests.conftest import NOW, TZ
 from tests.helpers import (
     cancel,

@@ -5,8 +5,7 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from app.domain.errors import ErrorCode
-from app.domain.members import (
+from app.domain.members.identity import (
     link_member,
     mask_phone,
     member_by_external_id,
@@ -14,6 +13,7 @@ from app.domain.members import (
     register_member,
     unit_knows_member,
 )
+from app.domain.shared.errors import ErrorCode
 from app.models import Member, MemberBalance, MemberUnitLink
 from tests.helpers import assert_clean, new_member, raises_code
 

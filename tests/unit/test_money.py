@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.domain.errors import ErrorCode
-from app.domain.money import CENT, allocate_largest_remainder, cents_down, parse_amount
+from app.domain.shared.errors import ErrorCode
+from app.domain.shared.money import CENT, allocate_largest_remainder, cents_down, parse_amount
 from tests.helpers import raises_code
 
 

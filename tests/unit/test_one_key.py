@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.driver import one_key
-from app.graphql.loaders import MEMBERS_SQL, TRANSACTIONS_SQL
+from app.graphql.core.loaders import MEMBERS_SQL, TRANSACTIONS_SQL
+from app.platform.driver import one_key
 
 
 def test_any_and_unnest_take_one_element():

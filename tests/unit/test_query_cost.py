@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from graphql import parse
 
-from app.graphql.cost import FIELD_COSTS, MUTATION_COST, QueryCostError, query_cost
+from app.graphql.core.cost import FIELD_COSTS, MUTATION_COST, QueryCostError, query_cost
 from app.graphql.schema import schema
 from app.settings import Settings
 

@@ -5,8 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from app.domain.errors import ErrorCode
-from app.domain.reversals import reverse_transaction
+from app.domain.shared.errors import ErrorCode
+from app.domain.till.reversals import reverse_transaction
 from tests.helpers import (
     allocations_of,
     assert_clean,

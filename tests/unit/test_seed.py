@@ -8,8 +8,9 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, text
 
-from app.domain.audit import verify_ledger
-from app.domain.uow import unit_of_work
+from app.demo.people import make_people
+from app.demo.seed import seed_demo
+from app.domain.ledger.audit import verify_ledger
 from app.models import (
     BusinessUnit,
     Member,
@@ -19,8 +20,7 @@ from app.models import (
     PointsTransaction,
     TierHistory,
 )
-from app.seed import seed_demo
-from app.seed_people import make_people
+from app.platform.uow import unit_of_work
 from tests.conftest import NOW, TZ
 
 

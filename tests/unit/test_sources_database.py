@@ -7,8 +7,8 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
+from app.demo.format_data import seed_format_activity
 from app.models import ConvenienceOrder, HotelStay, MallReceipt, ParkingSession, PropertyBill
-from app.seed_sources import seed_format_activity
 from app.sources import ActivityKind, DatabaseSource, FormatUsage
 from tests.conftest import NOW, TZ
 from tests.helpers import earn, new_member

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from app.metrics import Metrics
+from app.platform.metrics import Metrics
 from app.sources import (
     ActivityKind,
     BreakerState,
@@ -234,7 +234,7 @@ async def test_requests_in_flight_never_exceed_the_cap(pms):
 
 
 def test_kind_detail_reads_what_a_remote_sent_leniently():
-    from app.graphql.activity_details import BillDetail, StayDetail, kind_detail
+    from app.graphql.formats.details import BillDetail, StayDetail, kind_detail
     from app.sources import ActivityItem
 
     def item(kind: ActivityKind, detail: dict, ended_at=None) -> ActivityItem:

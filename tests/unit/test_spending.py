@@ -5,8 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from app.domain.errors import DomainError, ErrorCode
-from app.domain.spending import spend_points, spendable_lots
+from app.domain.shared.errors import DomainError, ErrorCode
+from app.domain.till.spending import spend_points, spendable_lots
 from tests.helpers import (
     allocations_of,
     assert_clean,

@@ -18,16 +18,16 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, text, update
 
-from app.db import make_engine, make_sessionmaker
-from app.domain.earning import quote_earn
-from app.domain.errors import DomainError, ErrorCode
-from app.domain.expiry import add_months
-from app.domain.growth import growth_value
-from app.domain.tiers import grant_tier
-from app.domain.uow import unit_of_work
+from app.demo.organisation import seed_organisation
+from app.domain.ledger.expiry import add_months
+from app.domain.shared.errors import DomainError, ErrorCode
+from app.domain.tiers.growth import growth_value
+from app.domain.tiers.standing import grant_tier
+from app.domain.till.earning import quote_earn
 from app.jobs.tiers import evaluate_tiers
 from app.models import BusinessUnit, LotAllocation, MemberTier, Program, Tier, TierHistory
-from app.seed_org import seed_organisation
+from app.platform.db import make_engine, make_sessionmaker
+from app.platform.uow import unit_of_work
 from tests.conftest import NOW, TZ
 from tests.helpers import (
     assert_clean,

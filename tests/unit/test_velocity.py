@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from app.domain.velocity import Window, admit, count, forget, new_entry, note_distinct
+from app.domain.abuse.velocity import Window, admit, count, forget, new_entry, note_distinct
 from tests.conftest import NOW
 
 

@@ -1,0 +1,1 @@
+"""Anti-abuse: velocity limits, shared devices, refund loops, and the operators' review."""

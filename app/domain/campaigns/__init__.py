@@ -1,0 +1,2 @@
+"""Campaigns: which campaigns an order meets, their budgets and caps; operators' edits and
+simulations."""

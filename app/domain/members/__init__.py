@@ -1,0 +1,1 @@
+"""Members: one identity across the group, registration, and dynamic member codes."""

@@ -1,0 +1,1 @@
+"""Tiers: growth value over the rolling window, upgrades, validity, grants and history."""

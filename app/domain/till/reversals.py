@@ -1,0 +1,342 @@
+"""Reversals: a refunded order takes back what it earned; a cancelled spend gives points back.
+
+Both are new journal entries linked to the original (`reverses_id`); nothing is edited. The
+member's balance lock serialises reversals of one member, so totals are checked race-free.
+
+An earn may have several lots (its own points, and one per campaign bonus with its own
+funder): a refund takes back from each lot in proportion, each rounded down, and each lot's
+funder gets its points back; a campaign's bonus taken back returns to its budget and cap.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import ROUND_DOWN, Decimal
+
+from sqlalchemy import func, select
+
+from app.domain.campaigns import rules as campaigns
+from app.domain.ledger.writer import (
+    Account,
+    AllocationKind,
+    Leg,
+    LotState,
+    TxKind,
+    funder_of,
+    lock_balance,
+    member_account,
+    open_lots,
+    record,
+    repay_debt,
+    take,
+)
+from app.domain.shared.errors import DomainError, ErrorCode
+from app.domain.shared.money import parse_amount
+from app.domain.shared.units import read_program
+from app.models import LotAllocation, PointsLot, PointsTransaction
+from app.platform.uow import UnitOfWork
+
+
+async def get_transaction(uow: UnitOfWork, transaction_id: int | str) -> PointsTransaction:
+    text = str(transaction_id).strip()
+    tx = await uow.session.get(PointsTransaction, int(text)) if text.isdigit() else None
+    if tx is None:
+        raise DomainError(ErrorCode.NOT_FOUND, f"no transaction {text!r}", "transactionId")
+    return tx
+
+
+async def reverse_transaction(
+    uow: UnitOfWork,
+    *,
+    transaction_id: int | str,
+    reason: str,
+    caller: str,
+    amount: Decimal | str | None = None,
+    caller_ref: str | None = None,
+) -> PointsTransaction:
+    """Reverse an earn (refund, optionally partial by CNY amount) or a spend (cancel, whole)."""
+    reason = (reason or "").strip()
+    if not 1 <= len(reason) <= 200:
+        raise DomainError(ErrorCode.INVALID_INPUT, "reason must be 1-200 characters", "reason")
+    original = await get_transaction(uow, transaction_id)
+    if original.kind == TxKind.EARN:
+        return await _refund_earn(uow, original, amount, reason, caller, caller_ref)
+    if original.kind == TxKind.SPEND:
+        if amount is not None:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT, "a spend is cancelled whole; omit amount", "amount"
+            )
+        return await _cancel_spend(uow, original, reason, caller, caller_ref)
+    raise DomainError(
+        ErrorCode.INVALID_INPUT,
+        f"a {original.kind} transaction cannot be reversed",
+        "transactionId",
+    )
+
+
+async def _reversals_of(uow: UnitOfWork, original: PointsTransaction) -> list[PointsTransaction]:
+    return list(
+        await uow.session.scalars(
+            select(PointsTransaction).where(PointsTransaction.reverses_id == original.id)
+        )
+    )
+
+
+@dataclass(frozen=True)
+class LotRefund:
+    """What one refund takes back from one lot of the order: from what is left in the lot,
+    as new debt (points already spent), and what had expired (not taken back)."""
+
+    lot: PointsLot
+    taken: int
+    debt: int
+    expired: int
+
+
+async def _refund_earn(
+    uow: UnitOfWork,
+    original: PointsTransaction,
+    amount: Decimal | str | None,
+    reason: str,
+    caller: str,
+    caller_ref: str | None,
+) -> PointsTransaction:
+    balance = await lock_balance(uow, original.member_id)
+    previous = await _reversals_of(uow, original)
+    refunded = sum((tx.cny_value or Decimal(0) for tx in previous), Decimal(0))
+    order_amount = original.order_amount or Decimal(0)
+    left = order_amount - refunded
+    if left <= 0:
+        raise DomainError(
+            ErrorCode.ALREADY_REVERSED, "this order is already fully refunded", "transactionId"
+        )
+    refund = left if amount is None else parse_amount(amount, "amount")
+    if refund > left:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, f"at most {left} CNY of this order is left to refund", "amount"
+        )
+    lots = await _lots_of_order(uow, original)
+    parts = await _take_back(uow, lots, previous, (refunded + refund) / order_amount)
+    debt = sum(part.debt for part in parts)
+    if debt and (await read_program(uow)).refund_shortfall == "BLOCK":
+        raise DomainError(
+            ErrorCode.INSUFFICIENT_POINTS,
+            f"{debt} of the points to take back were already spent; refunds are blocked then",
+            "transactionId",
+        )
+    taken = sum(part.taken for part in parts)
+    member = original.member_id
+    legs: list[Leg] = []
+    for part in parts:
+        legs += [
+            (member_account(part.lot.state), member, -part.taken),
+            (Account.MEMBER_AVAILABLE, member, -part.debt),
+            (Account.ISSUED, funder_of(part.lot), part.taken + part.debt),
+        ]
+    tx = await record(
+        uow,
+        PointsTransaction(
+            member_id=member,
+            kind=TxKind.EARN_REVERSAL.value,
+            source="ORDER",
+            rule="refund",
+            business_unit_id=original.business_unit_id,
+            order_ref=original.order_ref,
+            cny_value=refund,
+            points=-(taken + debt),
+            reverses_id=original.id,
+            reason=reason,
+            debt_change=debt,
+            detail=_refund_detail(parts),
+            caller=caller,
+            caller_ref=caller_ref,
+            created_at=uow.now,
+        ),
+        legs,
+    )
+    for part in parts:
+        if part.taken:
+            take(uow, tx, part.lot, part.taken, AllocationKind.REFUND)
+        if part.lot.state == LotState.PENDING:
+            balance.pending -= part.taken
+        else:
+            balance.available -= part.taken
+    balance.available -= debt
+    balance.debt += debt
+    if debt:  # points the member still has pay the new debt at once, as later earnings would
+        repay_debt(uow, balance, tx, await open_lots(uow, member, LotState.AVAILABLE))
+    # A campaign's bonus taken back (from the lot or as debt) returns to its budget and to the
+    # member's cap; points that expired before the refund stay used.
+    await campaigns.change_usage(
+        uow,
+        member,
+        {p.lot.campaign_id: -(p.taken + p.debt) for p in parts if p.lot.campaign_id is not None},
+    )
+    await uow.session.flush()
+    return tx
+
+
+def _refund_detail(parts: list[LotRefund]) -> dict:
+    """Totals taken, charged as debt and expired; per lot too when the order has several."""
+    detail: dict = {
+        "taken": sum(part.taken for part in parts),
+        "debt": sum(part.debt for part in parts),
+        "expired": sum(part.expired for part in parts),
+    }
+    if len(parts) > 1:
+        detail["lots"] = {str(p.lot.id): [p.taken, p.debt, p.expired] for p in parts}
+    return detail
+
+
+async def _lots_of_order(uow: UnitOfWork, original: PointsTransaction) -> list[PointsLot]:
+    """The lots an earn made: its own points and one per campaign bonus, in id order."""
+    return list(
+        await uow.session.scalars(
+            select(PointsLot)
+            .where(PointsLot.transaction_id == original.id, PointsLot.origin_lot_id.is_(None))  # type: ignore[union-attr]
+            .order_by(PointsLot.id)
+            .execution_options(populate_existing=True)
+        )
+    )
+
+
+async def _take_back(
+    uow: UnitOfWork, lots: list[PointsLot], previous: list[PointsTransaction], share: Decimal
+) -> list[LotRefund]:
+    """Per lot, the cumulative target floor(lot points x share refunded so far) less what
+    earlier refunds took: exact over partial refunds, never more than a lot gave, and all of
+    it once the whole order is refunded. A shortfall becomes debt as far as the lot's points
+    were spent (and not already charged as debt); the rest had expired."""
+    if not lots:
+        return []
+    already: dict[int, int] = defaultdict(int)
+    debt_before: dict[int, int] = defaultdict(int)
+    for tx in previous:
+        legacy = [tx.detail.get(key, 0) for key in ("taken", "debt", "expired")]
+        # an order with one lot: the totals are that lot's
+        per_lot = tx.detail.get("lots") or {str(lots[0].id): legacy}
+        for lot_id, (taken, debt, expired) in per_lot.items():
+            already[int(lot_id)] += taken + debt + expired
+            debt_before[int(lot_id)] += debt
+    spent = await _spent_from(uow, lots)
+    parts = []
+    for lot in lots:
+        assert lot.id is not None
+        target = int((lot.points * share).to_integral_value(ROUND_DOWN))
+        due = max(0, target - already[lot.id])
+        taken = min(due, lot.remaining)
+        short = due - taken
+        debt = max(0, min(short, spent.get(lot.id, 0) - debt_before[lot.id])) if short else 0
+        parts.append(LotRefund(lot, taken, debt, short - debt))
+    return parts
+
+
+async def _spent_from(uow: UnitOfWork, lots: list[PointsLot]) -> dict[int, int]:
+    """Points of each lot used up and not given back: spends net of restorations, and points
+    that paid off debt (they settled earlier spending, so they count as spent too)."""
+    rows = await uow.session.execute(
+        select(LotAllocation.lot_id, func.sum(LotAllocation.points))
+        .where(
+            LotAllocation.lot_id.in_([lot.id for lot in lots]),  # type: ignore[attr-defined]
+            LotAllocation.kind.in_(  # type: ignore[attr-defined]
+                [
+                    AllocationKind.SPEND.value,
+                    AllocationKind.RESTORE.value,
+                    AllocationKind.DEBT.value,
+                ]
+            ),
+        )
+        .group_by(LotAllocation.lot_id)
+    )
+    return {lot_id: int(points or 0) for lot_id, points in rows}
+
+
+async def _cancel_spend(
+    uow: UnitOfWork,
+    original: PointsTransaction,
+    reason: str,
+    caller: str,
+    caller_ref: str | None,
+) -> PointsTransaction:
+    balance = await lock_balance(uow, original.member_id)
+    if await _reversals_of(uow, original):
+        raise DomainError(
+            ErrorCode.ALREADY_REVERSED, "this spend is already cancelled", "transactionId"
+        )
+    program = await read_program(uow)
+    points = -original.points
+    tx = await record(
+        uow,
+        PointsTransaction(
+            member_id=original.member_id,
+            kind=TxKind.SPEND_REVERSAL.value,
+            source="ORDER",
+            rule="cancel",
+            business_unit_id=original.business_unit_id,
+            order_ref=original.order_ref,
+            cny_value=original.cny_value,
+            points=points,
+            reverses_id=original.id,
+            reason=reason,
+            caller=caller,
+            caller_ref=caller_ref,
+            created_at=uow.now,
+        ),
+        [
+            (Account.MEMBER_AVAILABLE, original.member_id, points),
+            (Account.REDEEMED, original.business_unit_id, -points),
+        ],
+    )
+    allocations = list(
+        await uow.session.scalars(
+            select(LotAllocation)
+            .where(LotAllocation.transaction_id == original.id)
+            .order_by(LotAllocation.id)
+        )
+    )
+    touched: list[PointsLot] = []
+    for allocation in allocations:
+        lot = (
+            await uow.session.scalars(
+                select(PointsLot)
+                .where(PointsLot.id == allocation.lot_id)
+                .execution_options(populate_existing=True)
+            )
+        ).one()
+        if lot.expires_at > uow.now:
+            lot.remaining += allocation.points
+            uow.session.add(
+                LotAllocation(
+                    transaction_id=tx.id,
+                    lot_id=lot.id,
+                    kind=AllocationKind.RESTORE.value,
+                    points=-allocation.points,
+                    cny_value=-(allocation.cny_value or Decimal(0)),
+                    restores_allocation_id=allocation.id,
+                )
+            )
+            touched.append(lot)
+        else:
+            # The lot expired meanwhile: the points come back in a new lot with a grace period.
+            regrant = PointsLot(
+                member_id=lot.member_id,
+                transaction_id=tx.id,
+                issuer_unit_id=lot.issuer_unit_id,
+                funder_unit_id=lot.funder_unit_id,
+                cost_per_point=lot.cost_per_point,
+                points=allocation.points,
+                remaining=allocation.points,
+                state=LotState.AVAILABLE.value,
+                earned_at=lot.earned_at,
+                expires_at=uow.now + timedelta(days=program.restore_grace_days),
+                origin_lot_id=lot.id,
+            )
+            uow.session.add(regrant)
+            touched.append(regrant)
+    await uow.session.flush()
+    balance.available += points
+    repay_debt(uow, balance, tx, touched)
+    await uow.session.flush()
+    return tx

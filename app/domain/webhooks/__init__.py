@@ -1,0 +1,2 @@
+"""Webhooks out: endpoints, signed deliveries fed by the outbox. Empty until the webhooks issue
+lands."""

@@ -1,0 +1,1 @@
+"""Anti-abuse for operators: abuse flags and their review."""

@@ -1,0 +1,218 @@
+"""Anti-abuse for operators: `abuseFlags` and `reviewAbuseFlag`; the screen tills earn through."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from strawberry import Info
+from strawberry.scalars import JSON
+
+from app.domain.abuse import review as abuse_review
+from app.domain.abuse import screening as abuse
+from app.domain.shared.errors import DomainError
+from app.graphql.core.errors import UserError, domain_graphql_error
+from app.graphql.core.execution import execute
+from app.graphql.core.pagination import PageInfo, decode_cursor, encode_cursor, page_size
+from app.graphql.core.permissions import IsOps
+from app.models import AbuseFlag as AbuseFlagRow
+
+log = logging.getLogger(__name__)
+
+AbuseFlagKind = strawberry.enum(abuse.FlagKind, name="AbuseFlagKind")
+AbuseFlagStatus = strawberry.enum(abuse.FlagStatus, name="AbuseFlagStatus")
+AbuseDecision = strawberry.enum(abuse_review.Decision, name="AbuseDecision")
+
+
+def earn_screen(ctx: Any) -> abuse.EarnScreen:
+    """A screen for one request: the context's Redis, the settings' policy, counted in metrics."""
+    metrics = ctx.services.metrics
+
+    def observe(event: str, label: str) -> None:
+        metrics.abuse.labels(event, label).inc()
+
+    return abuse.EarnScreen(
+        redis=ctx.redis,
+        prefix=ctx.settings.redis_prefix,
+        policy=ctx.settings.abuse,
+        observe=observe,
+    )
+
+
+async def after_screening(ctx: Any, screen: abuse.EarnScreen, *, committed: bool) -> None:
+    """Once the request's unit of work has ended: undo what it did not use, write its alerts."""
+    await abuse.settle(screen, committed=committed)
+    if not screen.alerts:
+        return
+    try:
+        async with ctx.uow() as uow:
+            await abuse.record_alerts(uow, screen)
+    except Exception:  # an alert lost is logged; the till's answer stands
+        log.exception("could not record abuse alerts")
+
+
+async def note_registration_device(ctx: Any, member: Any, device_id: str) -> None:
+    """A member registered on a device: counts toward the device's distinct members."""
+    screen = earn_screen(ctx)
+    await abuse.note_device_member(
+        screen,
+        now=ctx.now(),
+        member_id=member.id,
+        device_id=device_id,
+        unit_id=member.registered_via_unit_id,
+    )
+    await after_screening(ctx, screen, committed=True)
+
+
+@strawberry.type(description="A suspicious pattern at the tills, for operators to review.")
+class AbuseFlag:
+    id: strawberry.ID
+    kind: AbuseFlagKind  # type: ignore[valid-type]
+    status: AbuseFlagStatus  # type: ignore[valid-type]
+    member_id: strawberry.ID | None
+    device_id: str | None
+    business_unit_id: strawberry.ID | None
+    detail: JSON = strawberry.field(
+        description="What was seen: events (how often), limits, refunded order, members..."
+    )
+    created_at: datetime
+    updated_at: datetime = strawberry.field(description="The last time the pattern was seen.")
+    reviewed_by: str | None
+    reviewed_at: datetime | None
+    review_note: str | None
+
+    @classmethod
+    def from_row(cls, row: AbuseFlagRow) -> AbuseFlag:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            kind=abuse.FlagKind(row.kind),
+            status=abuse.FlagStatus(row.status),
+            member_id=strawberry.ID(str(row.member_id)) if row.member_id else None,
+            device_id=row.device_id,
+            business_unit_id=strawberry.ID(str(row.unit_id)) if row.unit_id else None,
+            detail=row.detail,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            reviewed_by=row.reviewed_by,
+            reviewed_at=row.reviewed_at,
+            review_note=row.review_note,
+        )
+
+
+@strawberry.type
+class AbuseFlagEdge:
+    cursor: str
+    node: AbuseFlag
+
+
+@strawberry.type
+class AbuseFlagConnection:
+    edges: list[AbuseFlagEdge]
+    page_info: PageInfo
+
+
+@strawberry.type
+class AbuseQuery:
+    @strawberry.field(
+        permission_classes=[IsOps],
+        description="Ops: anti-abuse flags, newest first, by status, kind and member.",
+    )
+    async def abuse_flags(
+        self,
+        info: Info,
+        status: AbuseFlagStatus | None = None,  # type: ignore[valid-type]
+        kind: AbuseFlagKind | None = None,  # type: ignore[valid-type]
+        member_id: strawberry.ID | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> AbuseFlagConnection:
+        try:
+            limit = page_size(first)
+            before = decode_cursor("flag", after)
+        except DomainError as error:
+            raise domain_graphql_error(error) from None
+        member = str(member_id).strip() if member_id is not None else None
+        if member is not None and not member.isdigit():
+            return AbuseFlagConnection(
+                edges=[], page_info=PageInfo(has_next_page=False, end_cursor=None)
+            )
+        async with info.context.uow() as uow:
+            rows = await abuse_review.list_flags(
+                uow,
+                status=status.value if status else None,
+                kind=kind.value if kind else None,
+                member_id=int(member) if member is not None else None,
+                limit=limit + 1,
+                before_id=before,
+            )
+        edges = [
+            AbuseFlagEdge(cursor=encode_cursor("flag", row.id or 0), node=AbuseFlag.from_row(row))
+            for row in rows[:limit]
+        ]
+        return AbuseFlagConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=len(rows) > limit, end_cursor=edges[-1].cursor if edges else None
+            ),
+        )
+
+
+@strawberry.input
+class ReviewAbuseFlagInput:
+    flag_id: strawberry.ID
+    decision: AbuseDecision = strawberry.field(  # type: ignore[valid-type]
+        description="CLEAR: a false alarm (held points are released). CONFIRM: abuse (held"
+        " points are taken back)."
+    )
+    note: str = strawberry.field(description="Why (1-200 characters); kept in the audit trail.")
+    idempotency_key: str | None = None
+
+
+@strawberry.type
+class ReviewAbuseFlagPayload:
+    flag: AbuseFlag | None = None
+    replayed: bool = False
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class AbuseMutation:
+    @strawberry.mutation(
+        permission_classes=[IsOps],
+        description="Ops: clear or confirm an open abuse flag (audited).",
+    )
+    async def review_abuse_flag(
+        self, info: Info, input: ReviewAbuseFlagInput
+    ) -> ReviewAbuseFlagPayload:
+        ctx = info.context
+
+        async def effect(uow):
+            flag = await abuse_review.review_flag(
+                uow,
+                flag_id=input.flag_id,
+                decision=input.decision.value,
+                note=input.note,
+                actor=ctx.principal.caller,
+            )
+            return {"flag_id": flag.id}
+
+        result, errors = await execute(
+            ctx,
+            operation="reviewAbuseFlag",
+            effect=effect,
+            idempotency_key=input.idempotency_key,
+            payload={
+                "flag_id": str(input.flag_id),
+                "decision": input.decision.value,
+                "note": input.note,
+            },
+        )
+        if errors:
+            return ReviewAbuseFlagPayload(errors=errors)
+        async with ctx.services.sessions() as session:
+            row = await session.get(AbuseFlagRow, result["flag_id"])
+        return ReviewAbuseFlagPayload(
+            flag=AbuseFlag.from_row(row), replayed=result.get("replayed", False)
+        )

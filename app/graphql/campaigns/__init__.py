@@ -1,0 +1,1 @@
+"""Campaigns: list, simulate, create, update, end."""

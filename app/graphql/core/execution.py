@@ -1,0 +1,100 @@
+"""Run a mutation's domain effect in one unit of work, idempotently when a key is given.
+
+Domain errors become typed `UserError`s in the payload (nothing recorded); a permission
+failure becomes a FORBIDDEN GraphQL error; anything else is masked at the schema level. After
+the commit, every member whose points the effect moved is announced to live subscribers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from asyncpg.exceptions import IntegrityConstraintViolationError
+from sqlalchemy.exc import IntegrityError
+
+from app.domain.shared.errors import DomainError, ErrorCode, PermissionDenied
+from app.domain.shared.idempotency import run_once
+from app.graphql.core.errors import UserError, forbidden, user_error
+from app.graphql.core.observability import record_user_errors
+from app.models import PointsTransaction
+from app.platform.uow import UnitOfWork
+
+Effect = Callable[[UnitOfWork], Awaitable[dict[str, Any]]]
+
+
+async def execute(
+    ctx: Any,
+    *,
+    operation: str,
+    effect: Effect,
+    idempotency_key: str | None = None,
+    payload: dict[str, Any] | None = None,
+    key_required: bool = False,
+) -> tuple[dict[str, Any], list[UserError]]:
+    """The effect's result and no errors, or an empty result and the user errors."""
+    try:
+        if key_required and not (idempotency_key or "").strip():
+            raise DomainError(
+                ErrorCode.INVALID_INPUT, "an idempotency key is required", "idempotencyKey"
+            )
+        async with ctx.uow() as uow:
+            if idempotency_key is None:
+                result = await effect(uow)
+            else:
+                outcome = await run_once(
+                    uow,
+                    caller=ctx.principal.caller,
+                    key=idempotency_key,
+                    operation=operation,
+                    payload=payload or {},
+                    effect=lambda: effect(uow),
+                )
+                result = {**outcome.result, "replayed": outcome.replayed}
+        remember_committed(ctx, uow)
+        announce_points_changed(ctx, uow)
+        return result, []
+    except DomainError as error:
+        return _refused(user_error(error))
+    except PermissionDenied as error:
+        raise forbidden(str(error)) from None
+    except (IntegrityError, IntegrityConstraintViolationError):
+        # A concurrent request won a uniqueness race (same phone, order, external id); the
+        # second class: the same from fixed SQL sent straight to asyncpg (app.platform.driver).
+        return _refused(
+            UserError(
+                code=ErrorCode.DUPLICATE,
+                message="a conflicting request was recorded at the same moment",
+                field=None,
+            )
+        )
+
+
+async def committed_transaction(ctx: Any, transaction_id: int) -> PointsTransaction:
+    """A transaction this request committed, as it was written; else (a replay) read it."""
+    row = ctx.committed_transactions.get(transaction_id)
+    if row is None:
+        async with ctx.services.sessions() as session:
+            row = await session.get(PointsTransaction, transaction_id)
+    return row
+
+
+def remember_committed(ctx: Any, uow: UnitOfWork) -> None:
+    """After the commit: the balances the effect locked and the transactions it recorded are
+    what the database now holds, so the payload shows them without reading them again."""
+    for member_id, row in uow.balances.items():
+        ctx.loaders.balance.clear(member_id).prime(member_id, row)
+    ctx.committed_transactions.update(uow.recorded)
+
+
+def announce_points_changed(ctx: Any, uow: UnitOfWork) -> None:
+    """Tell live subscribers about each member with a ledger transaction in this unit of work
+    (the buyer, and a referrer paid by the purchase, say), through the worker's announcer: the
+    request does not wait for Redis, and a lost message fails nothing."""
+    for member_id in sorted({tx.member_id for tx in uow.recorded.values()}):
+        ctx.services.announcer.announce(member_id)
+
+
+def _refused(error: UserError) -> tuple[dict[str, Any], list[UserError]]:
+    record_user_errors([error])  # counted in metrics by code
+    return {}, [error]

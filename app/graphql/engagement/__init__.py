@@ -1,0 +1,1 @@
+"""Engagement: recordActivity (check-in, share, review, survey), progress and the rules."""

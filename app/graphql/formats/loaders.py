@@ -1,0 +1,132 @@
+"""Per-request DataLoaders for format data: one source call per unit per batch, whatever the
+number of members, and a unit's failure given to that unit's keys only.
+
+They hang off the request's `Loaders` (`source_loaders(ctx)`), so they are renewed with them
+(per request, per websocket operation).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from aiodataloader import DataLoader
+
+from app.domain.ledger.writer import TxKind
+from app.domain.tiers.growth import window_start
+from app.graphql.core.rows import BusinessUnitRow, columns
+from app.platform import reads
+from app.sources import ActivityCursor, ActivityItem, FormatUsage, SourceUnavailable
+
+ActivityKey = tuple[str, int, int, ActivityCursor | None]  # unit, member, limit, before
+
+ALL_UNITS_SQL = f"SELECT {columns(BusinessUnitRow)} FROM business_units ORDER BY id"
+_EARNED = f"kind IN ('{TxKind.EARN.value}', '{TxKind.EARN_REVERSAL.value}')"
+_REDEEMED = f"kind IN ('{TxKind.SPEND.value}', '{TxKind.SPEND_REVERSAL.value}')"
+# Per member and unit, in ($2, $3]: points earned net of refunds, redeemed net of cancellations.
+UNIT_POINTS_SQL = (
+    f"SELECT member_id, business_unit_id, coalesce(sum(points) FILTER (WHERE {_EARNED}), 0),"
+    f" coalesce(sum(-points) FILTER (WHERE {_REDEEMED}), 0) FROM points_transactions"
+    " WHERE member_id = ANY($1::bigint[]) AND business_unit_id IS NOT NULL"
+    " AND created_at > $2 AND created_at <= $3 GROUP BY member_id, business_unit_id"
+)
+
+
+class SourceLoaders:
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+        self.all_units = DataLoader(self._all_units)
+        self.activity = DataLoader(self._activity)
+        self.usage = DataLoader(self._usage)
+        self.unit_points = DataLoader(self._unit_points)
+
+    async def _all_units(self, keys: list[int]) -> list[list[BusinessUnitRow]]:
+        """Every business unit by id (one statement); also primes the per-id unit loader."""
+        engine = self.ctx.services.sessions.kw["bind"]
+        units = [BusinessUnitRow(*row) for row in await reads.fetch(engine, ALL_UNITS_SQL)]
+        for unit in units:
+            self.ctx.loaders.unit.prime(unit.id, unit)
+        return [units for _ in keys]
+
+    async def _activity(self, keys: list[ActivityKey]) -> list[list[ActivityItem] | Exception]:
+        """Grouped by (unit, limit, cursor): one source call per group, groups concurrently."""
+        groups: dict[tuple[str, int, ActivityCursor | None], list[int]] = defaultdict(list)
+        for unit, member_id, limit, before in keys:
+            groups[(unit, limit, before)].append(member_id)
+
+        def call(group: tuple[str, int, ActivityCursor | None], ids: list[int]) -> Awaitable:
+            unit, limit, before = group
+            return self._source(unit).activity(ids, limit=limit, before=before)
+
+        results = await _per_group(groups, call)
+        return [_pick(results[(u, limit, before)], m) for u, m, limit, before in keys]
+
+    async def _usage(self, keys: list[tuple[str, int]]) -> list[FormatUsage | Exception]:
+        """(unit, member) -> usage in the overview window: one source call per unit."""
+        groups: dict[str, list[int]] = defaultdict(list)
+        for unit, member_id in keys:
+            groups[unit].append(member_id)
+        since, tz = self.window_start(), self.ctx.settings.tz
+
+        def call(unit: str, ids: list[int]) -> Awaitable:
+            return self._source(unit).usage(ids, since=since, tz=tz)
+
+        results = await _per_group(groups, call)
+        return [_pick(results[unit], member_id) for unit, member_id in keys]
+
+    def window_start(self) -> datetime:
+        """Start (exclusive) of the overview's 12 months: the tier growth window."""
+        return window_start(self.ctx.now(), self.ctx.settings.tz)
+
+    async def _unit_points(self, member_ids: list[int]) -> list[dict[int, tuple[int, int]]]:
+        """Per member, per unit id: (points earned net of refunds, points redeemed net of
+        cancellations) in the overview window, from the ledger: one statement."""
+        engine = self.ctx.services.sessions.kw["bind"]
+        rows = await reads.fetch_keys(
+            engine, UNIT_POINTS_SQL, member_ids, self.window_start(), self.ctx.now()
+        )
+        found: dict[int, dict[int, tuple[int, int]]] = defaultdict(dict)
+        for member_id, unit_id, points_in, points_out in rows:
+            found[member_id][unit_id] = (int(points_in), int(points_out))
+        return [found.get(i, {}) for i in member_ids]
+
+    def _source(self, unit: str):
+        source = self.ctx.services.sources.get(unit)
+        if source is None:
+            raise SourceUnavailable(unit, "no data source configured")
+        return source
+
+
+async def _per_group(groups: dict, call: Callable[..., Awaitable]) -> dict[Any, Any]:
+    """Run one call per group concurrently; a group's exception becomes its result."""
+    names = list(groups)
+    outcomes = await asyncio.gather(
+        *(_guard(name, call, groups[name]) for name in names), return_exceptions=False
+    )
+    return dict(zip(names, outcomes, strict=True))
+
+
+async def _guard(name: Any, call: Callable[..., Awaitable], ids: list[int]) -> Any:
+    unit = name[0] if isinstance(name, tuple) else name
+    try:
+        return await call(name, ids)
+    except SourceUnavailable as error:
+        return error
+    except Exception as error:  # a source must not take the other units down with it
+        return SourceUnavailable(unit, type(error).__name__)
+
+
+def _pick(result: Any, member_id: int) -> Any:
+    return result if isinstance(result, Exception) else result[member_id]
+
+
+def source_loaders(ctx: Any) -> SourceLoaders:
+    """This request's source loaders (made on first use, renewed with ctx.loaders)."""
+    loaders = getattr(ctx.loaders, "format_sources", None)
+    if loaders is None:
+        loaders = SourceLoaders(ctx)
+        ctx.loaders.format_sources = loaders
+    return loaders

@@ -1,0 +1,1 @@
+"""Live updates of a member's points (Subscription.pointsChanged)."""

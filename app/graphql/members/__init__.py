@@ -1,0 +1,1 @@
+"""Members: me, member, memberByCode, registerMember, and the Member type."""

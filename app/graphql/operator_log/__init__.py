@@ -1,0 +1,1 @@
+"""The operators' audit trail."""

@@ -1,0 +1,1 @@
+"""Tiers: the ladder, a member's standing and history, grantTier."""

@@ -1,0 +1,1 @@
+"""The till's GraphQL: previewEarn, earnPoints, spendPoints, reverseTransaction."""

@@ -1,0 +1,327 @@
+"""Points at the till: previewEarn, earnPoints, spendPoints, reverseTransaction."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import strawberry
+from strawberry import Info
+
+from app.domain.access.principals import ensure_acts_for_unit, ensure_can_see_member
+from app.domain.members.identity import get_member
+from app.domain.shared.errors import DomainError, PermissionDenied
+from app.domain.shared.units import find_unit
+from app.domain.till import earning, reversals, spending
+from app.graphql.abuse.schema import after_screening, earn_screen
+from app.graphql.core.errors import UserError, domain_graphql_error, forbidden
+from app.graphql.core.execution import committed_transaction, execute
+from app.graphql.core.permissions import CanEarn, CanReverse, CanSpend, IsAuthenticated
+from app.graphql.members.types import BusinessUnit, PointsBalance, PointsTransaction, load_balance
+from app.models import BusinessUnit as BusinessUnitRow
+from app.models import PointsTransaction as TransactionRow
+
+KEY_HELP = "Required by mutations: a retry with the same key returns the first result."
+
+
+@strawberry.input
+class EarnPointsInput:
+    member_id: strawberry.ID
+    business_unit_id: strawberry.ID = strawberry.field(description="Id or code, e.g. HOTEL.")
+    order_ref: str
+    amount: Decimal = strawberry.field(description='Order amount in CNY, e.g. "199.00".')
+    merchant_id: strawberry.ID | None = None
+    category: str | None = None
+    idempotency_key: str | None = strawberry.field(default=None, description=KEY_HELP)
+    device_id: str | None = strawberry.field(
+        default=None, description="The till or device (anti-abuse velocity limits per device)."
+    )
+
+
+@strawberry.input
+class SpendPointsInput:
+    member_id: strawberry.ID
+    business_unit_id: strawberry.ID
+    order_ref: str
+    order_amount: Decimal
+    points: int
+    merchant_id: strawberry.ID | None = None
+    idempotency_key: str | None = strawberry.field(default=None, description=KEY_HELP)
+
+
+@strawberry.input
+class ReverseTransactionInput:
+    transaction_id: strawberry.ID
+    reason: str
+    amount: Decimal | None = strawberry.field(
+        default=None, description="Earn only: CNY refunded (partial refund); omit for all."
+    )
+    idempotency_key: str | None = strawberry.field(default=None, description=KEY_HELP)
+
+
+@strawberry.type
+class EarnBreakdownLine:
+    kind: str = strawberry.field(description="BASE, TIER, CAMPAIGN or CAP (a limit's cut).")
+    rule: str
+    points: int
+    detail: str
+    campaign_id: strawberry.ID | None = strawberry.field(
+        default=None, description="CAMPAIGN and CAP lines: the campaign."
+    )
+    funder: str | None = strawberry.field(
+        default=None,
+        description="CAMPAIGN and CAP lines: who pays, GROUP (marketing budget) or a unit code;"
+        " BASE and TIER points are paid by the order's unit.",
+    )
+
+    @classmethod
+    def from_dict(cls, line: dict[str, Any]) -> EarnBreakdownLine:
+        campaign = line.get("campaign_id")
+        return cls(
+            kind=line["kind"],
+            rule=line["rule"],
+            points=line["points"],
+            detail=line.get("detail", ""),
+            campaign_id=strawberry.ID(str(campaign)) if campaign is not None else None,
+            funder=line.get("funder"),
+        )
+
+
+@strawberry.type
+class EarnPreview:
+    points: int
+    breakdown: list[EarnBreakdownLine]
+    business_unit: BusinessUnit
+
+
+# Payload fields default to "nothing happened", so a refused request is just `X(errors=...)`.
+@strawberry.type
+class EarnPointsPayload:
+    transaction: PointsTransaction | None = None
+    points: int | None = None
+    breakdown: list[EarnBreakdownLine] = strawberry.field(default_factory=list)
+    balance: PointsBalance | None = None
+    replayed: bool = False
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class SpendPointsPayload:
+    transaction: PointsTransaction | None = None
+    points_spent: int | None = None
+    cny_deducted: Decimal | None = strawberry.field(
+        default=None, description="What the points paid."
+    )
+    cash_due: Decimal | None = strawberry.field(
+        default=None, description="What is left to pay in cash."
+    )
+    balance: PointsBalance | None = None
+    replayed: bool = False
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class ReverseTransactionPayload:
+    transaction: PointsTransaction | None = None
+    balance: PointsBalance | None = None
+    replayed: bool = False
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+def _fields(obj: Any) -> dict[str, Any]:
+    return {k: (str(v) if v is not None else None) for k, v in vars(obj).items()}
+
+
+async def _authorise_till(uow, principal, member_id: str, unit_ref: str) -> BusinessUnitRow:
+    """A partner acts for its own unit and for members presented to it; returns the unit, which
+    the domain then uses without another query."""
+    unit = await find_unit(uow, unit_ref)
+    assert unit.id is not None  # a stored row
+    ensure_acts_for_unit(principal, unit.id)
+    if principal.has_role("ops"):
+        await get_member(uow, member_id)  # ops see every member: an unknown one is NOT_FOUND
+    else:
+        await ensure_can_see_member(uow, principal, int(member_id) if member_id.isdigit() else -1)
+    return unit
+
+
+async def _after(info: Info, result: dict[str, Any]) -> tuple[TransactionRow, PointsBalance]:
+    """The committed transaction and the member's balance (execute told live subscribers)."""
+    row = await committed_transaction(info.context, result["transaction_id"])
+    return row, await load_balance(info, row.member_id)
+
+
+def _lines(row: TransactionRow) -> list[EarnBreakdownLine]:
+    return [EarnBreakdownLine.from_dict(line) for line in row.detail.get("breakdown", [])]
+
+
+@strawberry.type
+class PointsQuery:
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="Price an order in points without recording anything (POS screen).",
+    )
+    async def preview_earn(self, info: Info, input: EarnPointsInput) -> EarnPreview:
+        ctx = info.context
+        try:
+            async with ctx.uow() as uow:
+                unit = await _authorise_till(
+                    uow, ctx.principal, input.member_id, input.business_unit_id
+                )
+                quote = await earning.quote_earn(
+                    uow,
+                    member_id=input.member_id,
+                    business_unit=unit,
+                    amount=input.amount,
+                    merchant=input.merchant_id,
+                    category=input.category,
+                )
+        except PermissionDenied as error:
+            raise forbidden(str(error)) from None
+        except DomainError as error:
+            raise domain_graphql_error(error) from None
+        return EarnPreview(
+            points=quote.points,
+            breakdown=[EarnBreakdownLine.from_dict(line.as_dict()) for line in quote.lines],
+            business_unit=BusinessUnit.from_row(quote.unit),
+        )
+
+
+@strawberry.type
+class PointsMutation:
+    @strawberry.mutation(permission_classes=[CanEarn])
+    async def earn_points(self, info: Info, input: EarnPointsInput) -> EarnPointsPayload:
+        ctx = info.context
+
+        async def effect(uow):
+            unit = await _authorise_till(
+                uow, ctx.principal, input.member_id, input.business_unit_id
+            )
+            tx = await earning.earn_points(
+                uow,
+                member_id=input.member_id,
+                business_unit=unit,
+                order_ref=input.order_ref,
+                amount=input.amount,
+                merchant=input.merchant_id,
+                category=input.category,
+                caller=ctx.principal.caller,
+                caller_ref=input.idempotency_key,
+                device_id=input.device_id,
+                screen=screen,
+            )
+            return {"transaction_id": tx.id}
+
+        screen = earn_screen(ctx)
+        committed = False
+        try:
+            result, errors = await execute(
+                ctx,
+                operation="earnPoints",
+                effect=effect,
+                idempotency_key=input.idempotency_key,
+                payload=_fields(input),
+                key_required=True,
+            )
+            committed = not errors
+        finally:
+            await after_screening(ctx, screen, committed=committed)
+        if errors:
+            return EarnPointsPayload(errors=errors)
+        row, balance = await _after(info, result)
+        return EarnPointsPayload(
+            transaction=PointsTransaction.from_row(row),
+            points=row.points,
+            breakdown=_lines(row),
+            balance=balance,
+            replayed=result["replayed"],
+            errors=[],
+        )
+
+    @strawberry.mutation(permission_classes=[CanSpend])
+    async def spend_points(self, info: Info, input: SpendPointsInput) -> SpendPointsPayload:
+        ctx = info.context
+
+        async def effect(uow):
+            unit = await _authorise_till(
+                uow, ctx.principal, input.member_id, input.business_unit_id
+            )
+            tx = await spending.spend_points(
+                uow,
+                member_id=input.member_id,
+                business_unit=unit,
+                order_ref=input.order_ref,
+                order_amount=input.order_amount,
+                points=input.points,
+                merchant=input.merchant_id,
+                caller=ctx.principal.caller,
+                caller_ref=input.idempotency_key,
+            )
+            return {"transaction_id": tx.id}
+
+        result, errors = await execute(
+            ctx,
+            operation="spendPoints",
+            effect=effect,
+            idempotency_key=input.idempotency_key,
+            payload=_fields(input),
+            key_required=True,
+        )
+        if errors:
+            return SpendPointsPayload(errors=errors)
+        row, balance = await _after(info, result)
+        return SpendPointsPayload(
+            transaction=PointsTransaction.from_row(row),
+            points_spent=-row.points,
+            cny_deducted=row.cny_value,
+            cash_due=row.order_amount - row.cny_value,
+            balance=balance,
+            replayed=result["replayed"],
+            errors=[],
+        )
+
+    @strawberry.mutation(
+        permission_classes=[CanReverse],
+        description="Refund an earn (earn scope) or cancel a spend (spend scope).",
+    )
+    async def reverse_transaction(
+        self, info: Info, input: ReverseTransactionInput
+    ) -> ReverseTransactionPayload:
+        ctx = info.context
+        principal = ctx.principal
+
+        async def effect(uow):
+            original = await reversals.get_transaction(uow, input.transaction_id)
+            if principal.is_partner:
+                ensure_acts_for_unit(principal, original.business_unit_id)
+                needed = "earn" if original.kind == "EARN" else "spend"
+                if not principal.has_scope(needed):
+                    raise PermissionDenied(f"reversing a {original.kind} needs the {needed} scope")
+                await ensure_can_see_member(uow, principal, original.member_id)
+            tx = await reversals.reverse_transaction(
+                uow,
+                transaction_id=original.id,
+                amount=input.amount,
+                reason=input.reason,
+                caller=principal.caller,
+                caller_ref=input.idempotency_key,
+            )
+            return {"transaction_id": tx.id}
+
+        result, errors = await execute(
+            ctx,
+            operation="reverseTransaction",
+            effect=effect,
+            idempotency_key=input.idempotency_key,
+            payload=_fields(input),
+            key_required=True,
+        )
+        if errors:
+            return ReverseTransactionPayload(errors=errors)
+        row, balance = await _after(info, result)
+        return ReverseTransactionPayload(
+            transaction=PointsTransaction.from_row(row),
+            balance=balance,
+            replayed=result["replayed"],
+            errors=[],
+        )
