@@ -168,12 +168,13 @@ def earn_script(members: int) -> str:
     statement (transaction, postings, lot, balance); the growth value; the stored result.
     BEGIN and COMMIT around them."""
     from app.domain.abuse.screening import _REFUND_LOOP
-    from app.domain.ledger.writer import _LOCK_MEMBER, _RECORD_WITH_LOTS, _RECORDED_ORDER
+    from app.domain.ledger.writer import LOCK_MEMBER, statement
     from app.domain.members.identity import _KNOWN
     from app.domain.shared.configuration import _VERSION
     from app.domain.shared.idempotency import _CLAIM, _KEEP
     from app.domain.tiers.growth import GROWTH
     from app.domain.tiers.standing import _STANDING
+    from app.domain.till.orders import RECORDED_ORDER
     from app.platform.driver import one_key
 
     ref = "'P' || :client_id::text || '-' || :r::text"
@@ -192,8 +193,8 @@ def earn_script(members: int) -> str:
         "p25": "ARRAY[0.01]", "p26": "ARRAY[176]", "p27": "ARRAY[176]",
         "p28": "ARRAY['AVAILABLE']", "p29": "ARRAY[now()]",
         "p30": "ARRAY[now() + interval '12 months']", "p31": "ARRAY[NULL::timestamptz]",
-        "p32": "ARRAY[NULL::int]", "p33": "ARRAY[0]",
-        "p34": ":m", "p35": ":available + 176", "p36": ":pending", "p37": ":debt",
+        "p32": "ARRAY[NULL::int]", "p33": "ARRAY[NULL::bigint]", "p34": "ARRAY[0]",
+        "p35": ":m", "p36": ":available + 176", "p37": ":pending", "p38": ":debt",
     }  # fmt: skip
     return "\n".join(
         [
@@ -211,11 +212,11 @@ def earn_script(members: int) -> str:
             ),
             bind(_VERSION),
             bind(_KNOWN, p1="2", p2=":m"),
-            bind(_LOCK_MEMBER, p1=":m")[:-1] + " \\gset",  # available, pending, debt
-            bind(_RECORDED_ORDER, p1="2", p2="'EARN'", p3=ref),
+            bind(LOCK_MEMBER, p1=":m")[:-1] + " \\gset",  # available, pending, debt
+            bind(RECORDED_ORDER, p1="2", p2="'EARN'", p3=ref),
             bind(_STANDING + " FOR UPDATE", p1=":m"),
             bind(_REFUND_LOOP, p1=":m", p2="2", p3="now() - interval '24 hours'"),
-            bind(_RECORD_WITH_LOTS, **record),
+            bind(statement(new_lots=True, taken=False, changed=False), **record),
             bind(one_key(GROWTH), p1=":m", p2="now() - interval '12 months'", p3="now()"),
             bind(
                 _KEEP,

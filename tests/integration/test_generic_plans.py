@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from app.domain.ledger.writer import _RECORDED_ORDER
+from app.domain.till.orders import RECORDED_ORDER as _RECORDED_ORDER
 from app.graphql.core.loaders import MEMBERS_SQL, TRANSACTIONS_SQL
 from app.platform.driver import Driver, one_key
 

@@ -13,8 +13,8 @@ from app.domain.engagement.birthdays import celebrates_on, grant_birthday_gift
 from app.domain.engagement.progress import activity_progress
 from app.domain.engagement.rewards import grant_registration_bonus, record_activity, reward_referral
 from app.domain.engagement.rule_book import list_rules, seed_activity_rules, update_rule
+from app.domain.ledger.accounts import GROUP
 from app.domain.ledger.audit import verify_ledger
-from app.domain.ledger.writer import GROUP
 from app.domain.members.identity import get_member
 from app.domain.shared.errors import DomainError, ErrorCode
 from app.jobs.engagement import grant_birthday_gifts

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from app.domain.ledger.writer import GROUP
+from app.domain.ledger.accounts import GROUP
 from app.domain.tiers.standing import grant_tier
 from app.domain.till.earning import quote_earn
 from app.models import Merchant

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from app.domain.ledger.writer import GROUP
+from app.domain.ledger.accounts import GROUP
 from app.domain.shared.errors import ErrorCode
 from app.domain.till.earning import earn_points, quote_earn
 from tests.helpers import (

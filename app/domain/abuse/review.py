@@ -16,8 +16,9 @@ from enum import StrEnum
 from sqlalchemy import select
 
 from app.domain.abuse.screening import FlagKind, FlagStatus
+from app.domain.ledger.accounts import LotState
 from app.domain.ledger.expiry import release_lots
-from app.domain.ledger.writer import LotState, lock_balance
+from app.domain.ledger.writer import lock_balance
 from app.domain.shared.errors import DomainError, ErrorCode
 from app.domain.shared.operator_log import log_operator_action
 from app.domain.till.reversals import reverse_transaction
@@ -138,6 +139,8 @@ async def _release(uow, balance, lots: list[PointsLot], actor: str, flag_id) -> 
         else:
             due.append(lot)
     released = sum(lot.remaining for lot in due)
+    for lot in due:
+        uow.session.expunge(lot)  # values from here on: the ledger's writer writes them
     if due:
         await release_lots(uow, balance, due, caller=actor, rule=f"abuse-flag-{flag_id}-cleared")
     await uow.session.flush()

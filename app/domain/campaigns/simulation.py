@@ -19,7 +19,7 @@ from decimal import Decimal
 from sqlalchemy import select, tuple_
 
 from app.domain.campaigns.rules import Limits, Offer, OrderFacts, matches, price_offer
-from app.domain.ledger.writer import TxKind
+from app.domain.ledger.accounts import TxKind
 from app.domain.shared.errors import DomainError, ErrorCode
 from app.domain.tiers.standing import read_ladder
 from app.models import Campaign, Member, Merchant, PointsTransaction

@@ -34,16 +34,9 @@ from typing import Any
 from sqlalchemy import func, select
 
 from app.domain.engagement.rule_book import RECORDABLE, ActivityKind, active_rule, parse_kind
+from app.domain.ledger.accounts import GROUP, Account, LotState, TxKind
 from app.domain.ledger.expiry import expiry_for
-from app.domain.ledger.writer import (
-    GROUP,
-    Account,
-    LotState,
-    TxKind,
-    lock_balance,
-    record,
-    repay_debt,
-)
+from app.domain.ledger.writer import lock_balance, post
 from app.domain.shared.errors import DomainError, ErrorCode
 from app.domain.shared.units import read_program
 from app.models import (
@@ -277,12 +270,10 @@ async def grant(uow: UnitOfWork, spec: Grant) -> PointsTransaction:
         created_at=uow.now,
     )
     legs = [(Account.MEMBER_AVAILABLE, member.id, points), (Account.ISSUED, GROUP, -points)]
-    await record(uow, tx, legs if points else [])
-    assert tx.id is not None
-    if points:
-        lot = PointsLot(
+    lots = [
+        PointsLot(
             member_id=member.id,
-            transaction_id=tx.id,
+            transaction_id=0,  # the writer gives it the reward's id
             issuer_unit_id=unit.id,
             funder_unit_id=None,  # the group's marketing budget
             cost_per_point=unit.cost_per_point,
@@ -292,10 +283,9 @@ async def grant(uow: UnitOfWork, spec: Grant) -> PointsTransaction:
             earned_at=uow.now,
             expires_at=expiry_for(program, uow.now, uow.tz),
         )
-        uow.session.add(lot)
-        await uow.session.flush()
-        spec.balance.available += points
-        repay_debt(uow, spec.balance, tx, [lot])
+    ]
+    await post(uow, tx, legs if points else [], lots if points else [], spec.balance)
+    assert tx.id is not None
     uow.session.add(
         ActivityEvent(
             member_id=member.id,

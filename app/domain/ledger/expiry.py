@@ -8,24 +8,21 @@ from __future__ import annotations
 
 import calendar
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from app.domain.ledger.writer import (
+from app.domain.ledger.accounts import (
     Account,
     AllocationKind,
     LotState,
     TxKind,
     funder_of,
-    lock_balance,
     member_account,
-    record,
-    repay_debt,
-    take,
 )
+from app.domain.ledger.lots import expired_lots, releasable_lots
+from app.domain.ledger.writer import Movement, Taken, lock_balance, write
 from app.models import MemberBalance, PointsLot, PointsTransaction, Program
 from app.platform.uow import UnitOfWork
 
@@ -49,13 +46,6 @@ def expiry_for(program: Program, earned_at: datetime, tz: ZoneInfo) -> datetime:
     return add_months(local, program.rolling_months)
 
 
-@dataclass(frozen=True)
-class JobReport:
-    members: int
-    points: int
-    transactions: int
-
-
 async def members_with_expired_lots(uow: UnitOfWork, limit: int = 1000) -> list[int]:
     return list(
         await uow.session.scalars(
@@ -71,48 +61,25 @@ async def members_with_expired_lots(uow: UnitOfWork, limit: int = 1000) -> list[
 async def expire_member_points(uow: UnitOfWork, member_id: int) -> PointsTransaction | None:
     """Expire every lot of this member past its expiry; breakage goes to each lot's funder."""
     balance = await lock_balance(uow, member_id)
-    lots = list(
-        await uow.session.scalars(
-            select(PointsLot)
-            .where(
-                PointsLot.member_id == member_id,
-                PointsLot.remaining > 0,
-                PointsLot.expires_at <= uow.now,
-            )
-            .order_by(PointsLot.expires_at, PointsLot.id)
-            .execution_options(populate_existing=True)
-        )
-    )
+    lots = await expired_lots(uow, member_id, uow.now)
     if not lots:
         return None
-    total = sum(lot.remaining for lot in lots)
-    legs = []
+    legs = [(member_account(lot.state), member_id, -lot.remaining) for lot in lots]
     breakage: dict[int, int] = defaultdict(int)
     for lot in lots:
-        legs.append((member_account(lot.state), member_id, -lot.remaining))
         breakage[funder_of(lot)] += lot.remaining
     legs += [(Account.BREAKAGE, funder, points) for funder, points in breakage.items()]
-    tx = await record(
-        uow,
-        PointsTransaction(
-            member_id=member_id,
-            kind=TxKind.EXPIRY.value,
-            source="SYSTEM",
-            rule="expiry",
-            points=-total,
-            caller="job:expire",
-            created_at=uow.now,
-        ),
-        legs,
+    tx = PointsTransaction(
+        member_id=member_id,
+        kind=TxKind.EXPIRY.value,
+        source="SYSTEM",
+        rule="expiry",
+        points=-sum(lot.remaining for lot in lots),
+        caller="job:expire",
+        created_at=uow.now,
     )
-    for lot in lots:
-        if lot.state == LotState.PENDING:
-            balance.pending -= lot.remaining
-        else:
-            balance.available -= lot.remaining
-        take(uow, tx, lot, lot.remaining, AllocationKind.EXPIRY)
-    await uow.session.flush()
-    return tx
+    taken = [Taken(lot, lot.remaining, AllocationKind.EXPIRY) for lot in lots]
+    return await write(uow, Movement(tx, legs, taken=taken), balance)
 
 
 async def members_with_releasable_lots(uow: UnitOfWork, limit: int = 1000) -> list[int]:
@@ -133,18 +100,7 @@ async def members_with_releasable_lots(uow: UnitOfWork, limit: int = 1000) -> li
 async def release_member_points(uow: UnitOfWork, member_id: int) -> PointsTransaction | None:
     """Make this member's pending lots past their return window spendable."""
     balance = await lock_balance(uow, member_id)
-    lots = list(
-        await uow.session.scalars(
-            select(PointsLot)
-            .where(
-                PointsLot.member_id == member_id,
-                PointsLot.state == LotState.PENDING.value,
-                PointsLot.pending_until <= uow.now,
-            )
-            .order_by(PointsLot.expires_at, PointsLot.id)
-            .execution_options(populate_existing=True)
-        )
-    )
+    lots = await releasable_lots(uow, member_id, uow.now)
     if not lots:
         return None
     return await release_lots(uow, balance, lots, caller="job:release-pending")
@@ -158,26 +114,21 @@ async def release_lots(
     caller: str,
     rule: str = "pending-release",
 ) -> PointsTransaction:
-    """Move these pending lots of one member (balance locked by the caller) to available."""
+    """Move these pending lots of one member (balance locked by the caller) to available;
+    their points pay off the member's debt first."""
     member_id = balance.member_id
     total = sum(lot.remaining for lot in lots)
-    tx = await record(
-        uow,
-        PointsTransaction(
-            member_id=member_id,
-            kind=TxKind.RELEASE.value,
-            source="SYSTEM",
-            rule=rule,
-            points=total,
-            caller=caller,
-            created_at=uow.now,
-        ),
-        [(Account.MEMBER_PENDING, member_id, -total), (Account.MEMBER_AVAILABLE, member_id, total)],
+    tx = PointsTransaction(
+        member_id=member_id,
+        kind=TxKind.RELEASE.value,
+        source="SYSTEM",
+        rule=rule,
+        points=total,
+        caller=caller,
+        created_at=uow.now,
     )
-    for lot in lots:
-        lot.state = LotState.AVAILABLE.value
-    balance.pending -= total
-    balance.available += total
-    repay_debt(uow, balance, tx, lots)
-    await uow.session.flush()
-    return tx
+    legs = [
+        (Account.MEMBER_PENDING, member_id, -total),
+        (Account.MEMBER_AVAILABLE, member_id, total),
+    ]
+    return await write(uow, Movement(tx, legs, released=lots, repay_from=lots), balance)

@@ -1,172 +1,210 @@
-"""Ledger primitives: balance locks, journal entries with balanced postings, lots, debt.
+"""The ledger's one writer: every movement of points goes through `write` (or its short forms
+`post`, `consume`), under the member's balance lock (`lock_member` / `lock_balance`).
 
-Every movement of points is one `PointsTransaction` whose `Posting`s sum to zero. Accounts are
-(kind, owner): a member's available and pending points, the points a unit (or the group, owner 0)
-has issued, the points redeemed at a unit, and breakage per funder.
+A `Movement` is one journal transaction and all it does: its postings (which must sum to
+zero), new lots, points taken from or given back to existing lots (allocation rows), pending
+lots made available, debt charged. The writer alone then
+- moves the member's balance row, by the member's own postings and nothing else;
+- lets available points pay off the member's debt first (DEBT allocations), from the new lots
+  or whichever lots the movement names (`repay_from`);
+- sends it all as one statement (a chain of data-modifying CTEs): one round trip per movement,
+  whatever it holds. Each shape of movement (new lots or not, allocations or not, lots changed
+  or not) has its own fixed text, so an earn and a spend keep the short statements they had
+  when they were written by hand (measured then: one statement instead of four to six saved a
+  third of an earn's time at the database).
+
+Lots and balances are plain values in no ORM session; the writer updates them in memory to
+what it wrote, so a caller can read them after. A balance locked once stays the same object
+for the rest of the unit of work (`uow.balances`), so two functions that lock the same member
+in one transaction see one balance.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from decimal import Decimal
-from enum import StrEnum
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select
-
-from app.domain.shared.errors import DomainError, ErrorCode
-from app.models import (
-    LotAllocation,
-    Member,
-    MemberBalance,
-    PointsLot,
-    PointsTransaction,
-    Posting,
+from app.domain.ledger.accounts import (
+    Account,
+    AllocationKind,
+    Leg,
+    LotState,
+    balanced,
+    debt_payments,
 )
+from app.domain.shared.errors import DomainError, ErrorCode
+from app.models import Member, MemberBalance, PointsLot, PointsTransaction
 from app.platform.driver import columns, entity
 from app.platform.uow import UnitOfWork
 
-GROUP = 0
-
-
-class Account(StrEnum):
-    MEMBER_AVAILABLE = "MEMBER_AVAILABLE"
-    MEMBER_PENDING = "MEMBER_PENDING"
-    ISSUED = "ISSUED"
-    REDEEMED = "REDEEMED"
-    BREAKAGE = "BREAKAGE"
-
-
-class TxKind(StrEnum):
-    EARN = "EARN"
-    SPEND = "SPEND"
-    EARN_REVERSAL = "EARN_REVERSAL"
-    SPEND_REVERSAL = "SPEND_REVERSAL"
-    EXPIRY = "EXPIRY"
-    RELEASE = "RELEASE"
-    ACTIVITY = "ACTIVITY"  # non-purchase reward: check-in, registration, referral, birthday
-
-
-class LotState(StrEnum):
-    PENDING = "PENDING"
-    AVAILABLE = "AVAILABLE"
-
-
-class AllocationKind(StrEnum):
-    SPEND = "SPEND"
-    EXPIRY = "EXPIRY"
-    REFUND = "REFUND"
-    DEBT = "DEBT"
-    RESTORE = "RESTORE"
-
-
-Leg = tuple[Account, int, int]
-
-
-def member_account(state: str) -> Account:
-    return Account.MEMBER_PENDING if state == LotState.PENDING else Account.MEMBER_AVAILABLE
-
-
-def funder_account(funder_unit_id: int | None) -> int:
-    """The owner of an ISSUED / BREAKAGE account: the funding unit, or GROUP (marketing)."""
-    return funder_unit_id if funder_unit_id is not None else GROUP
-
-
-def funder_of(lot: PointsLot) -> int:
-    return funder_account(lot.funder_unit_id)
-
-
-def order_reference(order_ref: str) -> str:
-    """The caller's order reference, trimmed; 1-64 characters or INVALID_INPUT."""
-    ref = (order_ref or "").strip()
-    if not 1 <= len(ref) <= 64:
-        raise DomainError(
-            ErrorCode.INVALID_INPUT, "order reference must be 1-64 characters", "orderRef"
-        )
-    return ref
-
-
-# `kind IN (...)` repeats the unique index's predicate: without it, a plan for any `$2` (the
-# generic plan PostgreSQL keeps for a prepared statement) could not use that partial index.
-_RECORDED_ORDER = """SELECT id FROM points_transactions
-WHERE business_unit_id = $1 AND kind = $2 AND order_ref = $3 AND kind IN ('EARN', 'SPEND')
-LIMIT 1"""
-
 # The member (a value) and their balance row, locked; members.id and member_balances.member_id
 # are the same key, so one statement does both.
-_LOCK_MEMBER = f"""SELECT {columns(Member, "m")}, {columns(MemberBalance, "b")}
+LOCK_MEMBER = f"""SELECT {columns(Member, "m")}, {columns(MemberBalance, "b")}
 FROM member_balances b JOIN members m ON m.id = b.member_id
 WHERE b.member_id = $1
 FOR UPDATE OF b"""
 
 
-async def ensure_new_order(uow: UnitOfWork, unit_id: int, kind: TxKind, order_ref: str) -> None:
-    """One earn and one spend per order and unit (a unique index backs this up)."""
-    driver = await uow.driver()
-    if await driver.fetchval(_RECORDED_ORDER, unit_id, kind.value, order_ref) is not None:
-        raise DomainError(
-            ErrorCode.DUPLICATE, f"order {order_ref} already has a {kind.value} entry", "orderRef"
-        )
+async def lock_member(uow: UnitOfWork, member_id: int | str) -> tuple[Member, MemberBalance]:
+    """The member and their balance row, locked until the transaction ends; NOT_FOUND if no
+    member. Both are values in no session; the balance is this unit of work's one copy."""
+    text = str(member_id).strip()
+    row = await (await uow.driver()).fetchrow(LOCK_MEMBER, int(text)) if text.isdigit() else None
+    if row is None:
+        raise DomainError(ErrorCode.NOT_FOUND, f"no member {text!r}", "memberId")
+    read = entity(MemberBalance, row)
+    return entity(Member, row), uow.balances.setdefault(read.member_id, read)
 
 
 async def lock_balance(uow: UnitOfWork, member_id: int) -> MemberBalance:
-    """The member's balance row, locked until the transaction ends; NOT_FOUND if no member."""
-    balance = (
-        await uow.session.scalars(
-            select(MemberBalance)
-            .where(MemberBalance.member_id == member_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).first()
-    if balance is None:
-        raise DomainError(ErrorCode.NOT_FOUND, f"no member {member_id}", "memberId")
-    uow.balances[member_id] = balance
-    return balance
+    """The member's balance row, locked until the transaction ends; NOT_FOUND if no member.
+    Locked already in this unit of work: the copy it holds (the lock is still held)."""
+    held = uow.balances.get(member_id)
+    if held is not None:
+        return held
+    return (await lock_member(uow, member_id))[1]
 
 
-async def lock_member(uow: UnitOfWork, member_id: int | str) -> tuple[Member, MemberBalance]:
-    """The member and their balance row, locked until the transaction ends (`get_member` and
-    `lock_balance` in one statement, for the hot paths); NOT_FOUND if no member. Both are
-    values in no session: the caller writes the balance itself (`record_with_lots`)."""
-    text = str(member_id).strip()
-    row = await (await uow.driver()).fetchrow(_LOCK_MEMBER, int(text)) if text.isdigit() else None
-    if row is None:
-        raise DomainError(ErrorCode.NOT_FOUND, f"no member {text!r}", "memberId")
-    balance = entity(MemberBalance, row)
-    uow.balances[balance.member_id] = balance
-    return entity(Member, row), balance
+@dataclass(frozen=True)
+class Taken:
+    """Points taken from an existing lot (an allocation row of `kind`); negative points give
+    them back (RESTORE, naming the allocation they restore)."""
+
+    lot: PointsLot
+    points: int
+    kind: AllocationKind
+    cny_value: Decimal | None = None
+    restores_allocation_id: int | None = None
 
 
-def balanced(legs: Iterable[Leg]) -> dict[tuple[Account, int], int]:
-    """The legs merged per account; refuses legs that do not sum to zero."""
-    merged: dict[tuple[Account, int], int] = {}
-    for account, owner, points in legs:
-        merged[(account, owner)] = merged.get((account, owner), 0) + points
-    if sum(merged.values()) != 0:
-        raise AssertionError(f"unbalanced postings {merged}")
-    return merged
+@dataclass
+class Movement:
+    """One journal transaction and everything it does to one member's lots and balance."""
+
+    tx: PointsTransaction
+    legs: Sequence[Leg]
+    new_lots: Sequence[PointsLot] = ()
+    taken: Sequence[Taken] = ()
+    released: Sequence[PointsLot] = ()  # pending lots that become available
+    new_debt: int = 0  # points taken back that the member had already spent
+    # Lots whose available points pay off the member's debt, in order (new or existing);
+    # None: the new lots.
+    repay_from: Sequence[PointsLot] | None = None
 
 
-async def record(uow: UnitOfWork, tx: PointsTransaction, legs: Iterable[Leg]) -> PointsTransaction:
-    """Insert `tx` with its postings; refuses legs that do not sum to zero."""
-    merged = balanced(legs)
-    uow.session.add(tx)
-    await uow.session.flush()
-    assert tx.id is not None
-    uow.recorded[tx.id] = tx
+async def post(
+    uow: UnitOfWork,
+    tx: PointsTransaction,
+    legs: Iterable[Leg],
+    lots: Sequence[PointsLot],
+    balance: MemberBalance,
+) -> PointsTransaction:
+    """Credit: `tx` with its postings and new `lots`; their available points pay debt first."""
+    return await write(uow, Movement(tx, list(legs), new_lots=lots), balance)
+
+
+async def consume(
+    uow: UnitOfWork,
+    tx: PointsTransaction,
+    legs: Iterable[Leg],
+    taken: Sequence[Taken],
+    balance: MemberBalance,
+) -> PointsTransaction:
+    """Debit: `tx` with its postings and what it takes of existing lots."""
+    return await write(uow, Movement(tx, list(legs), taken=taken), balance)
+
+
+async def write(uow: UnitOfWork, movement: Movement, balance: MemberBalance) -> PointsTransaction:
+    """Record `movement` in one statement (see the module's docstring). The caller holds the
+    member's balance lock; `tx`, lots and `balance` come back as written (ids too)."""
+    tx = movement.tx
+    assert balance.member_id == tx.member_id
+    merged = {key: points for key, points in balanced(movement.legs).items() if points}
     for (account, owner), points in merged.items():
-        if points:
-            uow.session.add(
-                Posting(
-                    transaction_id=tx.id,
-                    account_kind=account.value,
-                    account_owner=owner,
-                    points=points,
-                )
-            )
+        if owner == tx.member_id and account == Account.MEMBER_AVAILABLE:
+            balance.available += points
+        elif owner == tx.member_id and account == Account.MEMBER_PENDING:
+            balance.pending += points
+    lots = _LotsInHand()
+    taken = [_apply(lots, part) for part in movement.taken]
+    for lot in movement.released:
+        lots.hold(lot).state = LotState.AVAILABLE.value
+    balance.debt += movement.new_debt
+    tx.debt_change += movement.new_debt
+    repay_from = movement.new_lots if movement.repay_from is None else movement.repay_from
+    debt_paid: dict[int, int] = {}  # by id() of a new lot
+    for lot, paid in debt_payments(balance.debt, [lots.hold(lot) for lot in repay_from]):
+        if lot.id is None:
+            lot.remaining -= paid
+            debt_paid[id(lot)] = paid
+        else:
+            taken.append(_apply(lots, Taken(lot, paid, AllocationKind.DEBT)))
+        balance.debt -= paid
+        tx.debt_change -= paid
+    new_lots = movement.new_lots
+    args: list[Any] = [*_transaction_arguments(tx, merged)]
+    if new_lots:
+        args += [[getattr(lot, name) for lot in new_lots] for name in _LOT_FIELDS]
+        args.append([debt_paid.get(id(lot), 0) for lot in new_lots])
+    if taken:
+        args += [
+            [part.lot.id for part in taken],
+            [part.kind.value for part in taken],
+            [part.points for part in taken],
+            [part.cny_value for part in taken],
+            [part.restores_allocation_id for part in taken],
+        ]
+    changed = lots.changed()
+    if changed:
+        args += [
+            [lot.id for lot in changed],
+            [lot.remaining for lot in changed],
+            [lot.state for lot in changed],
+        ]
+    args += [balance.member_id, balance.available, balance.pending, balance.debt]
+    sql = statement(bool(new_lots), bool(taken), bool(changed))
+    row = await (await uow.driver()).fetchrow(sql, *args)
+    tx.id = row["id"]
+    for lot, lot_id in zip(new_lots, row["lot_ids"] or (), strict=True):
+        lot.id, lot.transaction_id = lot_id, tx.id
+    uow.recorded[tx.id] = tx
+    uow.balances[balance.member_id] = balance
     return tx
+
+
+class _LotsInHand:
+    """Existing lots a movement touches, one object per lot id: a lot named twice (taken for a
+    refund, then paying debt) is changed once, in order, and written once."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[int, PointsLot] = {}
+        self.before: dict[int, tuple[int, str]] = {}
+
+    def hold(self, lot: PointsLot) -> PointsLot:
+        if lot.id is None:
+            return lot  # a new lot, written with the movement
+        held = self.by_id.setdefault(lot.id, lot)
+        self.before.setdefault(lot.id, (held.remaining, held.state))
+        return held
+
+    def changed(self) -> list[PointsLot]:
+        return [
+            lot
+            for lot_id, lot in self.by_id.items()
+            if (lot.remaining, lot.state) != self.before[lot_id]
+        ]
+
+
+def _apply(lots: _LotsInHand, part: Taken) -> Taken:
+    lot = lots.hold(part.lot)
+    if part.points == 0 or part.points > lot.remaining or lot.remaining - part.points > lot.points:
+        raise AssertionError(f"cannot take {part.points} from lot {lot.id} with {lot.remaining}")
+    lot.remaining -= part.points
+    return part if lot is part.lot else replace(part, lot=lot)
 
 
 _LOT_FIELDS = (
@@ -181,73 +219,14 @@ _LOT_FIELDS = (
     "expires_at",
     "pending_until",
     "campaign_id",
+    "origin_lot_id",
 )
-# A transaction and its postings ($1-$21: `_transaction_arguments`), the head of the
-# statements below.
-_TRANSACTION_WITH_POSTINGS = """WITH tx AS (
-    INSERT INTO points_transactions (member_id, kind, source, rule, business_unit_id,
-        merchant_id, order_ref, category, order_amount, cny_value, points, reverses_id, reason,
-        debt_change, detail, caller, caller_ref, created_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
-    RETURNING id
-), legs AS (
-    INSERT INTO postings (transaction_id, account_kind, account_owner, points)
-    SELECT tx.id, leg.account_kind, leg.account_owner, leg.points
-    FROM tx, unnest($19::varchar[], $20::bigint[], $21::int[])
-        AS leg (account_kind, account_owner, points)
-)"""
-# `record_with_lots` in one statement: the transaction, its postings, its lots (ids drawn in
-# the lots' order), what the lots paid of the member's debt, and the member's balance row.
-_RECORD_WITH_LOTS = (
-    _TRANSACTION_WITH_POSTINGS
-    + """, new_lot AS MATERIALIZED (
-    SELECT nextval('points_lots_id_seq') AS id, tx.id AS transaction_id, lot.*
-    FROM tx, (
-        SELECT * FROM unnest($22::int[], $23::int[], $24::int[], $25::numeric[], $26::int[],
-                             $27::int[], $28::varchar[], $29::timestamptz[], $30::timestamptz[],
-                             $31::timestamptz[], $32::int[], $33::int[])
-            WITH ORDINALITY AS given (member_id, issuer_unit_id, funder_unit_id, cost_per_point,
-                                      points, remaining, state, earned_at, expires_at,
-                                      pending_until, campaign_id, debt_paid, n)
-        ORDER BY n
-    ) AS lot
-), lots AS (
-    INSERT INTO points_lots (id, transaction_id, member_id, issuer_unit_id, funder_unit_id,
-        cost_per_point, points, remaining, state, earned_at, expires_at, pending_until,
-        campaign_id)
-    SELECT id, transaction_id, member_id, issuer_unit_id, funder_unit_id, cost_per_point,
-        points, remaining, state, earned_at, expires_at, pending_until, campaign_id
-    FROM new_lot ORDER BY n
-), repaid AS (
-    INSERT INTO lot_allocations (transaction_id, lot_id, kind, points)
-    SELECT transaction_id, id, 'DEBT', debt_paid FROM new_lot WHERE debt_paid > 0 ORDER BY n
-), balance AS (
-    UPDATE member_balances SET available = $35, pending = $36, debt = $37
-    WHERE member_id = $34 AND (available, pending, debt) IS DISTINCT FROM ($35, $36, $37)
-)
-SELECT tx.id, array(SELECT id FROM new_lot ORDER BY n) AS lot_ids FROM tx"""
-)
-
-
-def _move_balance(
-    tx: PointsTransaction, legs: Iterable[Leg], balance: MemberBalance
-) -> dict[tuple[Account, int], int]:
-    """The transaction's postings, merged per account (none of zero), after moving the member's
-    balance row by the member's own postings."""
-    assert balance.member_id == tx.member_id
-    merged = {key: points for key, points in balanced(legs).items() if points}
-    for (account, owner), points in merged.items():
-        if owner == tx.member_id and account == Account.MEMBER_AVAILABLE:
-            balance.available += points
-        elif owner == tx.member_id and account == Account.MEMBER_PENDING:
-            balance.pending += points
-    return merged
 
 
 def _transaction_arguments(
     tx: PointsTransaction, merged: dict[tuple[Account, int], int]
 ) -> tuple[Any, ...]:
-    """$1-$21 of `_TRANSACTION_WITH_POSTINGS`: the transaction's columns, then its postings."""
+    """$1-$21: the transaction's columns, then its postings."""
     return (
         *(tx.member_id, tx.kind, tx.source, tx.rule, tx.business_unit_id, tx.merchant_id),
         *(tx.order_ref, tx.category, tx.order_amount, tx.cny_value, tx.points, tx.reverses_id),
@@ -259,144 +238,80 @@ def _transaction_arguments(
     )
 
 
-async def record_with_lots(
-    uow: UnitOfWork,
-    tx: PointsTransaction,
-    legs: Iterable[Leg],
-    lots: Sequence[PointsLot],
-    balance: MemberBalance,
-) -> PointsTransaction:
-    """`record` for the hot paths, in one statement: `tx` with its postings and new `lots`; the
-    member's balance row moves by the member's postings, and new available points pay off the
-    member's debt first (DEBT allocations). The caller holds the balance lock (`lock_member`);
-    `tx`, `lots` and `balance` are values in no session and come back as written (ids too)."""
-    merged = _move_balance(tx, legs, balance)
-    paid = {id(lot): points for lot, points in debt_payments(balance.debt, lots)}
-    for lot in lots:
-        lot.remaining -= paid.get(id(lot), 0)
-    balance.debt -= sum(paid.values())
-    tx.debt_change -= sum(paid.values())
-    row = await (await uow.driver()).fetchrow(
-        _RECORD_WITH_LOTS,
-        *_transaction_arguments(tx, merged),
-        *([getattr(lot, name) for lot in lots] for name in _LOT_FIELDS),
-        [paid.get(id(lot), 0) for lot in lots],
-        *(balance.member_id, balance.available, balance.pending, balance.debt),
-    )
-    tx.id = row["id"]
-    for lot, lot_id in zip(lots, row["lot_ids"], strict=True):
-        lot.id, lot.transaction_id = lot_id, tx.id
-    uow.recorded[tx.id] = tx
-    return tx
-
-
-# `record_with_allocations` in one statement: the transaction, its postings, what it took of
-# existing lots (allocation rows, and the lots' remaining points), and the member's balance row.
-_RECORD_WITH_ALLOCATIONS = (
-    _TRANSACTION_WITH_POSTINGS
-    + """, taken AS (
-    SELECT * FROM unnest($22::bigint[], $23::int[], $24::numeric[], $25::int[])
-        WITH ORDINALITY AS part (lot_id, points, cny_value, remaining, n)
-), allocations AS (
-    INSERT INTO lot_allocations (transaction_id, lot_id, kind, points, cny_value)
-    SELECT tx.id, taken.lot_id, $26, taken.points, taken.cny_value
-    FROM tx, taken ORDER BY taken.n
+@cache
+def statement(new_lots: bool, taken: bool, changed: bool) -> str:
+    """The one statement of a movement of this shape; parameters in `write`'s order."""
+    n = 21
+    parts = [
+        """WITH tx AS (
+    INSERT INTO points_transactions (member_id, kind, source, rule, business_unit_id,
+        merchant_id, order_ref, category, order_amount, cny_value, points, reverses_id, reason,
+        debt_change, detail, caller, caller_ref, created_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+    RETURNING id
+), legs AS (
+    INSERT INTO postings (transaction_id, account_kind, account_owner, points)
+    SELECT tx.id, leg.account_kind, leg.account_owner, leg.points
+    FROM tx, unnest($19::varchar[], $20::bigint[], $21::int[])
+        AS leg (account_kind, account_owner, points)
+)"""
+    ]
+    if new_lots:
+        p = [f"${n + i}" for i in range(1, 14)]
+        n += 13
+        # ids drawn in the lots' order, so the caller learns which id is which lot
+        parts.append(f""", new_lot AS MATERIALIZED (
+    SELECT nextval('points_lots_id_seq') AS id, tx.id AS transaction_id, lot.*
+    FROM tx, (
+        SELECT * FROM unnest({p[0]}::int[], {p[1]}::int[], {p[2]}::int[], {p[3]}::numeric[],
+            {p[4]}::int[], {p[5]}::int[], {p[6]}::varchar[], {p[7]}::timestamptz[],
+            {p[8]}::timestamptz[], {p[9]}::timestamptz[], {p[10]}::int[], {p[11]}::bigint[],
+            {p[12]}::int[])
+            WITH ORDINALITY AS given (member_id, issuer_unit_id, funder_unit_id, cost_per_point,
+                                      points, remaining, state, earned_at, expires_at,
+                                      pending_until, campaign_id, origin_lot_id, debt_paid, n)
+        ORDER BY n
+    ) AS lot
 ), lots AS (
-    UPDATE points_lots SET remaining = taken.remaining
-    FROM taken WHERE points_lots.id = taken.lot_id
-), balance AS (
-    UPDATE member_balances SET available = $28, pending = $29, debt = $30
-    WHERE member_id = $27 AND (available, pending, debt) IS DISTINCT FROM ($28, $29, $30)
+    INSERT INTO points_lots (id, transaction_id, member_id, issuer_unit_id, funder_unit_id,
+        cost_per_point, points, remaining, state, earned_at, expires_at, pending_until,
+        campaign_id, origin_lot_id)
+    SELECT id, transaction_id, member_id, issuer_unit_id, funder_unit_id, cost_per_point,
+        points, remaining, state, earned_at, expires_at, pending_until, campaign_id,
+        origin_lot_id
+    FROM new_lot ORDER BY n
+), repaid AS (
+    INSERT INTO lot_allocations (transaction_id, lot_id, kind, points)
+    SELECT transaction_id, id, 'DEBT', debt_paid FROM new_lot WHERE debt_paid > 0 ORDER BY n
+)""")
+    if taken:
+        p = [f"${n + i}" for i in range(1, 6)]
+        n += 5
+        parts.append(f""", taken AS (
+    SELECT * FROM unnest({p[0]}::bigint[], {p[1]}::varchar[], {p[2]}::int[],
+                         {p[3]}::numeric[], {p[4]}::bigint[])
+        WITH ORDINALITY AS part (lot_id, kind, points, cny_value, restores_allocation_id, n)
+), allocations AS (
+    INSERT INTO lot_allocations (transaction_id, lot_id, kind, points, cny_value,
+        restores_allocation_id)
+    SELECT tx.id, taken.lot_id, taken.kind, taken.points, taken.cny_value,
+        taken.restores_allocation_id
+    FROM tx, taken ORDER BY taken.n
+)""")
+    if changed:
+        p = [f"${n + i}" for i in range(1, 4)]
+        n += 3
+        parts.append(f""", changed AS (
+    UPDATE points_lots SET remaining = lot.remaining, state = lot.state
+    FROM unnest({p[0]}::bigint[], {p[1]}::int[], {p[2]}::varchar[]) AS lot (id, remaining, state)
+    WHERE points_lots.id = lot.id
+)""")
+    b = [f"${n + i}" for i in range(1, 5)]
+    parts.append(f""", balance AS (
+    UPDATE member_balances SET available = {b[1]}, pending = {b[2]}, debt = {b[3]}
+    WHERE member_id = {b[0]}
+        AND (available, pending, debt) IS DISTINCT FROM ({b[1]}, {b[2]}, {b[3]})
 )
-SELECT id FROM tx"""
-)
-
-
-async def record_with_allocations(
-    uow: UnitOfWork,
-    tx: PointsTransaction,
-    legs: Iterable[Leg],
-    taken: Sequence[tuple[PointsLot, int, Decimal | None]],
-    kind: AllocationKind,
-    balance: MemberBalance,
-) -> PointsTransaction:
-    """`record` and `take` for the hot paths, in one statement: `tx` with its postings and an
-    allocation row of `kind` per (lot, points, CNY value) taken; the lots' remaining points and
-    the member's balance row move by them. The caller holds the balance lock (`lock_member`);
-    `tx`, the lots and `balance` are values in no session and come back as written."""
-    merged = _move_balance(tx, legs, balance)
-    for lot, points, _ in taken:
-        if points <= 0 or points > lot.remaining:
-            raise AssertionError(f"cannot take {points} from lot {lot.id} with {lot.remaining}")
-        lot.remaining -= points
-    tx.id = await (await uow.driver()).fetchval(
-        _RECORD_WITH_ALLOCATIONS,
-        *_transaction_arguments(tx, merged),
-        [lot.id for lot, _, _ in taken],
-        [points for _, points, _ in taken],
-        [value for _, _, value in taken],
-        [lot.remaining for lot, _, _ in taken],
-        kind.value,
-        *(balance.member_id, balance.available, balance.pending, balance.debt),
-    )
-    uow.recorded[tx.id] = tx
-    return tx
-
-
-async def open_lots(uow: UnitOfWork, member_id: int, state: LotState) -> list[PointsLot]:
-    """The member's lots in `state` with points left, earliest expiry first."""
-    return list(
-        await uow.session.scalars(
-            select(PointsLot)
-            .where(
-                PointsLot.member_id == member_id,
-                PointsLot.remaining > 0,
-                PointsLot.state == state.value,
-            )
-            .order_by(PointsLot.expires_at, PointsLot.id)
-            .execution_options(populate_existing=True)
-        )
-    )
-
-
-def take(
-    uow: UnitOfWork,
-    tx: PointsTransaction,
-    lot: PointsLot,
-    points: int,
-    kind: AllocationKind,
-    **extra,
-) -> LotAllocation:
-    """Consume `points` of `lot` for `tx` and record the allocation row."""
-    if points <= 0 or points > lot.remaining:
-        raise AssertionError(f"cannot take {points} from lot {lot.id} with {lot.remaining}")
-    lot.remaining -= points
-    allocation = LotAllocation(
-        transaction_id=tx.id, lot_id=lot.id, kind=kind.value, points=points, **extra
-    )
-    uow.session.add(allocation)
-    return allocation
-
-
-def debt_payments(debt: int, lots: Iterable[PointsLot]) -> list[tuple[PointsLot, int]]:
-    """What each lot pays of `debt`, in the lots' order: available points, until it is paid."""
-    payments = []
-    for lot in lots:
-        if debt == 0:
-            break
-        if lot.state != LotState.AVAILABLE or lot.remaining == 0:
-            continue
-        paid = min(debt, lot.remaining)
-        payments.append((lot, paid))
-        debt -= paid
-    return payments
-
-
-def repay_debt(
-    uow: UnitOfWork, balance: MemberBalance, tx: PointsTransaction, lots: Iterable[PointsLot]
-) -> None:
-    """Points that just became available pay off the member's debt first."""
-    for lot, paid in debt_payments(balance.debt, lots):
-        take(uow, tx, lot, paid, AllocationKind.DEBT)
-        balance.debt -= paid
-        tx.debt_change -= paid
+SELECT tx.id, {"array(SELECT id FROM new_lot ORDER BY n)" if new_lots else "NULL::bigint[]"}
+    AS lot_ids FROM tx""")
+    return "".join(parts)

@@ -19,18 +19,9 @@ from decimal import ROUND_DOWN, Decimal
 from app.domain.abuse.screening import EarnScreen, Screening, screen_earn
 from app.domain.campaigns import rules as campaigns
 from app.domain.engagement.rewards import reward_referral
+from app.domain.ledger.accounts import Account, LotState, TxKind, funder_account, member_account
 from app.domain.ledger.expiry import expiry_for
-from app.domain.ledger.writer import (
-    Account,
-    LotState,
-    TxKind,
-    ensure_new_order,
-    funder_account,
-    lock_member,
-    member_account,
-    order_reference,
-    record_with_lots,
-)
+from app.domain.ledger.writer import lock_member, post
 from app.domain.members.identity import get_member
 from app.domain.shared.money import parse_amount
 from app.domain.shared.units import earn_rate, find_unit, get_merchant
@@ -42,6 +33,7 @@ from app.domain.tiers.standing import (
     settle_standing,
 )
 from app.domain.till.breakdown import Bonus, BreakdownLine
+from app.domain.till.orders import ensure_new_order, order_reference
 from app.models import (
     BusinessUnit,
     Member,
@@ -275,4 +267,4 @@ async def _record_lots(
         )
         for part in parts
     ]
-    await record_with_lots(uow, tx, legs, lots, balance)
+    await post(uow, tx, legs, lots, balance)

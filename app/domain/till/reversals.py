@@ -18,20 +18,17 @@ from decimal import ROUND_DOWN, Decimal
 from sqlalchemy import func, select
 
 from app.domain.campaigns import rules as campaigns
-from app.domain.ledger.writer import (
+from app.domain.ledger.accounts import (
     Account,
     AllocationKind,
     Leg,
     LotState,
     TxKind,
     funder_of,
-    lock_balance,
     member_account,
-    open_lots,
-    record,
-    repay_debt,
-    take,
 )
+from app.domain.ledger.lots import allocations_of, lots_by_ids, lots_made_by, open_lots
+from app.domain.ledger.writer import Movement, Taken, lock_balance, write
 from app.domain.shared.errors import DomainError, ErrorCode
 from app.domain.shared.money import parse_amount
 from app.domain.shared.units import read_program
@@ -117,7 +114,7 @@ async def _refund_earn(
         raise DomainError(
             ErrorCode.INVALID_INPUT, f"at most {left} CNY of this order is left to refund", "amount"
         )
-    lots = await _lots_of_order(uow, original)
+    lots = await lots_made_by(uow, original.id)
     parts = await _take_back(uow, lots, previous, (refunded + refund) / order_amount)
     debt = sum(part.debt for part in parts)
     if debt and (await read_program(uow)).refund_shortfall == "BLOCK":
@@ -135,38 +132,31 @@ async def _refund_earn(
             (Account.MEMBER_AVAILABLE, member, -part.debt),
             (Account.ISSUED, funder_of(part.lot), part.taken + part.debt),
         ]
-    tx = await record(
-        uow,
-        PointsTransaction(
-            member_id=member,
-            kind=TxKind.EARN_REVERSAL.value,
-            source="ORDER",
-            rule="refund",
-            business_unit_id=original.business_unit_id,
-            order_ref=original.order_ref,
-            cny_value=refund,
-            points=-(taken + debt),
-            reverses_id=original.id,
-            reason=reason,
-            debt_change=debt,
-            detail=_refund_detail(parts),
-            caller=caller,
-            caller_ref=caller_ref,
-            created_at=uow.now,
-        ),
-        legs,
+    tx = PointsTransaction(
+        member_id=member,
+        kind=TxKind.EARN_REVERSAL.value,
+        source="ORDER",
+        rule="refund",
+        business_unit_id=original.business_unit_id,
+        order_ref=original.order_ref,
+        cny_value=refund,
+        points=-(taken + debt),
+        reverses_id=original.id,
+        reason=reason,
+        detail=_refund_detail(parts),
+        caller=caller,
+        caller_ref=caller_ref,
+        created_at=uow.now,
     )
-    for part in parts:
-        if part.taken:
-            take(uow, tx, part.lot, part.taken, AllocationKind.REFUND)
-        if part.lot.state == LotState.PENDING:
-            balance.pending -= part.taken
-        else:
-            balance.available -= part.taken
-    balance.available -= debt
-    balance.debt += debt
-    if debt:  # points the member still has pay the new debt at once, as later earnings would
-        repay_debt(uow, balance, tx, await open_lots(uow, member, LotState.AVAILABLE))
+    movement = Movement(
+        tx,
+        legs,
+        taken=[Taken(part.lot, part.taken, AllocationKind.REFUND) for part in parts if part.taken],
+        new_debt=debt,
+        # points the member still has pay the new debt at once, as later earnings would
+        repay_from=await open_lots(uow, member, LotState.AVAILABLE) if debt else (),
+    )
+    await write(uow, movement, balance)
     # A campaign's bonus taken back (from the lot or as debt) returns to its budget and to the
     # member's cap; points that expired before the refund stay used.
     await campaigns.change_usage(
@@ -188,18 +178,6 @@ def _refund_detail(parts: list[LotRefund]) -> dict:
     if len(parts) > 1:
         detail["lots"] = {str(p.lot.id): [p.taken, p.debt, p.expired] for p in parts}
     return detail
-
-
-async def _lots_of_order(uow: UnitOfWork, original: PointsTransaction) -> list[PointsLot]:
-    """The lots an earn made: its own points and one per campaign bonus, in id order."""
-    return list(
-        await uow.session.scalars(
-            select(PointsLot)
-            .where(PointsLot.transaction_id == original.id, PointsLot.origin_lot_id.is_(None))  # type: ignore[union-attr]
-            .order_by(PointsLot.id)
-            .execution_options(populate_existing=True)
-        )
-    )
 
 
 async def _take_back(
@@ -267,53 +245,35 @@ async def _cancel_spend(
         )
     program = await read_program(uow)
     points = -original.points
-    tx = await record(
-        uow,
-        PointsTransaction(
-            member_id=original.member_id,
-            kind=TxKind.SPEND_REVERSAL.value,
-            source="ORDER",
-            rule="cancel",
-            business_unit_id=original.business_unit_id,
-            order_ref=original.order_ref,
-            cny_value=original.cny_value,
-            points=points,
-            reverses_id=original.id,
-            reason=reason,
-            caller=caller,
-            caller_ref=caller_ref,
-            created_at=uow.now,
-        ),
-        [
-            (Account.MEMBER_AVAILABLE, original.member_id, points),
-            (Account.REDEEMED, original.business_unit_id, -points),
-        ],
+    tx = PointsTransaction(
+        member_id=original.member_id,
+        kind=TxKind.SPEND_REVERSAL.value,
+        source="ORDER",
+        rule="cancel",
+        business_unit_id=original.business_unit_id,
+        order_ref=original.order_ref,
+        cny_value=original.cny_value,
+        points=points,
+        reverses_id=original.id,
+        reason=reason,
+        caller=caller,
+        caller_ref=caller_ref,
+        created_at=uow.now,
     )
-    allocations = list(
-        await uow.session.scalars(
-            select(LotAllocation)
-            .where(LotAllocation.transaction_id == original.id)
-            .order_by(LotAllocation.id)
-        )
-    )
-    touched: list[PointsLot] = []
+    allocations = await allocations_of(uow, original.id)
+    lots = await lots_by_ids(uow, [allocation.lot_id for allocation in allocations])
+    restored: list[Taken] = []
+    regrants: list[PointsLot] = []
+    touched: list[PointsLot] = []  # the points' lots, in the spend's order: they pay debt first
     for allocation in allocations:
-        lot = (
-            await uow.session.scalars(
-                select(PointsLot)
-                .where(PointsLot.id == allocation.lot_id)
-                .execution_options(populate_existing=True)
-            )
-        ).one()
+        lot = lots[allocation.lot_id]
         if lot.expires_at > uow.now:
-            lot.remaining += allocation.points
-            uow.session.add(
-                LotAllocation(
-                    transaction_id=tx.id,
-                    lot_id=lot.id,
-                    kind=AllocationKind.RESTORE.value,
-                    points=-allocation.points,
-                    cny_value=-(allocation.cny_value or Decimal(0)),
+            restored.append(
+                Taken(
+                    lot,
+                    -allocation.points,
+                    AllocationKind.RESTORE,
+                    -(allocation.cny_value or Decimal(0)),
                     restores_allocation_id=allocation.id,
                 )
             )
@@ -322,7 +282,7 @@ async def _cancel_spend(
             # The lot expired meanwhile: the points come back in a new lot with a grace period.
             regrant = PointsLot(
                 member_id=lot.member_id,
-                transaction_id=tx.id,
+                transaction_id=0,  # the writer gives it the cancellation's id
                 issuer_unit_id=lot.issuer_unit_id,
                 funder_unit_id=lot.funder_unit_id,
                 cost_per_point=lot.cost_per_point,
@@ -333,10 +293,11 @@ async def _cancel_spend(
                 expires_at=uow.now + timedelta(days=program.restore_grace_days),
                 origin_lot_id=lot.id,
             )
-            uow.session.add(regrant)
+            regrants.append(regrant)
             touched.append(regrant)
-    await uow.session.flush()
-    balance.available += points
-    repay_debt(uow, balance, tx, touched)
-    await uow.session.flush()
-    return tx
+    legs = [
+        (Account.MEMBER_AVAILABLE, original.member_id, points),
+        (Account.REDEEMED, original.business_unit_id, -points),
+    ]
+    movement = Movement(tx, legs, new_lots=regrants, taken=restored, repay_from=touched)
+    return await write(uow, movement, balance)

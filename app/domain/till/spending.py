@@ -10,21 +10,14 @@ from __future__ import annotations
 from datetime import datetime, time
 from decimal import Decimal
 
+from app.domain.ledger.accounts import Account, AllocationKind, LotState, TxKind
 from app.domain.ledger.expiry import expire_member_points
-from app.domain.ledger.writer import (
-    Account,
-    AllocationKind,
-    LotState,
-    TxKind,
-    ensure_new_order,
-    lock_member,
-    order_reference,
-    record_with_allocations,
-)
+from app.domain.ledger.writer import Taken, consume, lock_balance, lock_member
 from app.domain.shared.errors import DomainError, ErrorCode
 from app.domain.shared.money import allocate_largest_remainder, cents_down, parse_amount
 from app.domain.shared.units import find_unit, get_merchant
 from app.domain.tiers.standing import plain, read_ladder, settle_standing
+from app.domain.till.orders import ensure_new_order, order_reference
 from app.models import BusinessUnit, MemberBalance, PointsLot, PointsTransaction
 from app.platform.driver import columns, entity
 from app.platform.uow import UnitOfWork
@@ -105,9 +98,7 @@ async def spendable_lots(
     rows = await driver.fetch(_SPENDABLE_LOTS, balance.member_id, uow.now, points)
     if any(row["expires_at"] <= uow.now for row in rows):
         await expire_member_points(uow, balance.member_id)
-        expired = uow.balances[balance.member_id]  # in the session, written by the expiry
-        balance = entity(MemberBalance, expired.__dict__)
-        uow.balances[balance.member_id] = balance
+        balance = await lock_balance(uow, balance.member_id)  # the copy the expiry moved
         rows = await driver.fetch(_SPENDABLE_LOTS, balance.member_id, uow.now, points)
     return [entity(PointsLot, row) for row in rows if row["state"] == LotState.AVAILABLE], balance
 
@@ -191,11 +182,13 @@ async def spend_points(
             "created_at": uow.now,
         },
     )
-    return await record_with_allocations(
+    return await consume(
         uow,
         tx,
         [(Account.MEMBER_AVAILABLE, member.id, -points), (Account.REDEEMED, unit.id, points)],
-        [(lot, part, cny) for (lot, part), cny in zip(consumed, values, strict=True)],
-        AllocationKind.SPEND,
+        [
+            Taken(lot, part, AllocationKind.SPEND, cny)
+            for (lot, part), cny in zip(consumed, values, strict=True)
+        ],
         balance,
     )

@@ -18,7 +18,7 @@ from typing import Any
 from aiodataloader import DataLoader
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.ledger.writer import LotState
+from app.domain.ledger.accounts import LotState
 from app.domain.tiers.growth import growth_values
 from app.domain.tiers.standing import DEFAULT_TIER
 from app.graphql.core.rows import (

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiodataloader import DataLoader
 
-from app.domain.ledger.writer import TxKind
+from app.domain.ledger.accounts import TxKind
 from app.domain.tiers.growth import window_start
 from app.graphql.core.rows import BusinessUnitRow, columns
 from app.platform import reads

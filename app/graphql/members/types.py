@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from strawberry import Info
 
-from app.domain.ledger.writer import TxKind
+from app.domain.ledger.accounts import TxKind
 from app.domain.members.dynamic_codes import issue_code
 from app.domain.members.identity import mask_phone
 from app.domain.shared.errors import DomainError
