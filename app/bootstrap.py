@@ -7,21 +7,40 @@ caller that shares an engine and Redis (tests) builds `Services(...)` itself.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from app.domain.shared.events import EventType
 from app.platform.budget import QueryBudget
 from app.platform.db import make_engine, make_sessionmaker, resolve_database_url
 from app.platform.metrics import Metrics
+from app.platform.outbox import DomainEvent, OutboxRelay
 from app.platform.partner_cache import PartnerKeyCache
 from app.platform.pubsub import PointsAnnouncer
+from app.platform.uow import UnitOfWork, unit_of_work
 from app.settings import Settings
 from app.sources.registry import SourceRegistry, build_sources
+
+log = logging.getLogger(__name__)
+
+
+def announce_points_changes(announcer: PointsAnnouncer) -> Callable[[Sequence[DomainEvent]], None]:
+    """The live-updates consumer of the outbox: each member whose points changed is announced
+    to the `pointsChanged` subscribers of every worker."""
+
+    def consume(events: Sequence[DomainEvent]) -> None:
+        for event in events:
+            if event.type == EventType.POINTS_CHANGED and event.member_id is not None:
+                announcer.announce(event.member_id)
+
+    return consume
 
 
 def make_redis(settings: Settings) -> Any:
@@ -46,6 +65,7 @@ class Services:
     metrics: Metrics = field(default_factory=Metrics)
     partner_keys: PartnerKeyCache = field(init=False)
     announcer: PointsAnnouncer = field(init=False)  # points-changed events (app.platform.pubsub)
+    relay: OutboxRelay = field(init=False)  # committed domain events to their consumers
     budget: QueryBudget = field(init=False)  # per-caller query budgets (app.platform.budget)
     # Each unit's format data source; None: built from settings.format_sources.
     sources: SourceRegistry = None  # type: ignore[assignment]
@@ -54,6 +74,11 @@ class Services:
         self.partner_keys = PartnerKeyCache(seconds=self.settings.partner_key_cache_seconds)
         self.announcer = PointsAnnouncer(self.redis, self.settings.redis_prefix)
         self.budget = QueryBudget(self.redis, prefix=self.settings.redis_prefix)
+        self.relay = OutboxRelay(
+            self.sessions.kw["bind"],
+            [announce_points_changes(self.announcer)],
+            clock=self.clock,
+        )
         if self.sources is None:
             self.sources = build_sources(
                 self.settings.format_sources,
@@ -62,10 +87,43 @@ class Services:
                 on_breaker=self.metrics.breaker_changed,
             )
 
-    async def aclose(self) -> None:
-        """Close what these services own: pending announcements first, then the sources,
-        the engine and Redis."""
+    def uow(self, now: datetime | None = None) -> AbstractAsyncContextManager[UnitOfWork]:
+        """A unit of work (one committed transaction) whose events this worker relays."""
+        return unit_of_work(
+            self.sessions, now=now or self.clock(), tz=self.settings.tz, relay=self.relay
+        )
+
+    async def sweep_outbox(self) -> int:
+        """Relay events a worker left unrelayed (older than the grace period); drop relayed
+        events past their retention. Returns how many were relayed."""
+        now = self.clock()
+        settings = self.settings
+        relayed = await self.relay.sweep(
+            now=now, grace=timedelta(seconds=settings.outbox_grace_seconds)
+        )
+        await self.relay.prune(before=now - timedelta(days=settings.outbox_retention_days))
+        return relayed
+
+    async def sweep_outbox_forever(self) -> None:
+        """`sweep_outbox` every OUTBOX_SWEEP_SECONDS, for the life of a worker."""
+        while True:
+            await asyncio.sleep(self.settings.outbox_sweep_seconds)
+            try:
+                relayed = await self.sweep_outbox()
+                if relayed:
+                    log.info("outbox: relayed %d event(s) a worker had left", relayed)
+            except Exception:  # the database is away: try again next time
+                log.warning("outbox sweep failed", exc_info=True)
+
+    async def drain(self) -> None:
+        """Wait until what was committed so far has been relayed and announced."""
+        await self.relay.drain()
         await self.announcer.drain()
+
+    async def aclose(self) -> None:
+        """Close what these services own: pending events and announcements first, then the
+        sources, the engine and Redis."""
+        await self.drain()
         await self.sources.aclose()
         await self.sessions.kw["bind"].dispose()
         await self.redis.aclose()

@@ -7,6 +7,7 @@ import asyncio
 import os
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 from app.settings import Settings
 
@@ -143,33 +144,43 @@ def cmd_job(settings: Settings, args: argparse.Namespace) -> None:
     }[args.command]
     now = _now(args.now)
 
-    async def run(sessions):
-        from app.bootstrap import make_redis
+    async def run():
+        from app.bootstrap import open_services
 
-        redis = make_redis(settings)  # members whose points change are announced
-        try:
-            return await job(
-                sessions, now=now, tz=settings.tz, redis=redis, redis_prefix=settings.redis_prefix
-            )
-        finally:
-            await redis.aclose()
+        # committed changes are announced to live subscribers through the services' relay
+        async with open_services(settings, pool_size=2) as services:
+            return await job(services.sessions, now=now, tz=settings.tz, relay=services.relay)
 
-    report = asyncio.run(_with_sessions(settings, _database_url(settings), run))
+    report = asyncio.run(run())
     print(f"{args.command}: {report.members} members, {report.points} points")
 
 
 def cmd_evaluate_tiers(settings: Settings, args: argparse.Namespace) -> None:
+    from app.bootstrap import open_services
     from app.jobs.tiers import evaluate_tiers
 
     now = _now(args.now)
-    report = asyncio.run(
-        _with_sessions(
-            settings,
-            _database_url(settings),
-            lambda s: evaluate_tiers(s, now=now, tz=settings.tz),
-        )
-    )
-    print(report)
+
+    async def run():
+        async with open_services(settings, pool_size=2) as services:
+            return await evaluate_tiers(
+                services.sessions, now=now, tz=settings.tz, relay=services.relay
+            )
+
+    print(asyncio.run(run()))
+
+
+def cmd_relay_outbox(settings: Settings, args: argparse.Namespace) -> None:
+    from app.bootstrap import open_services
+
+    now = _now(args.now)
+
+    async def run():
+        async with open_services(settings, pool_size=2) as services:
+            services.clock = lambda: now
+            return await services.sweep_outbox()
+
+    print(f"relay-outbox: {asyncio.run(run())} events relayed")
 
 
 def cmd_verify(settings: Settings, args: argparse.Namespace) -> None:
@@ -185,6 +196,22 @@ def cmd_verify(settings: Settings, args: argparse.Namespace) -> None:
         print(problem)
     print(f"ledger: {'clean' if not problems else f'{len(problems)} problems'}", file=sys.stderr)
     raise SystemExit(1 if problems else 0)
+
+
+JOBS: tuple[tuple[str, str, Any], ...] = (
+    ("expire", "expire points past their expiry", cmd_job),
+    ("release-pending", "release pending points past their return window", cmd_job),
+    ("grant-birthday-gifts", "today's birthday gifts (group time zone), once a year", cmd_job),
+    ("evaluate-tiers", "apply tier validity ends: keep, or downgrade", cmd_evaluate_tiers),
+    ("relay-outbox", "relay events a worker left unrelayed; prune old ones", cmd_relay_outbox),
+)
+
+
+def add_jobs(sub: Any) -> None:
+    for name, text, run in JOBS:
+        job = sub.add_parser(name, help=text)
+        job.add_argument("--now", default=None, help="ISO time with offset (testing)")
+        job.set_defaults(run=run)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -240,20 +267,12 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--name", default=None)
     key.set_defaults(run=cmd_partner_key)
 
-    for name, text in (
-        ("expire", "expire points past their expiry"),
-        ("release-pending", "release pending points past their return window"),
-        ("grant-birthday-gifts", "give today's birthday gifts (group time zone), once a year"),
-    ):
-        job = sub.add_parser(name, help=text)
-        job.add_argument("--now", default=None, help="ISO time with offset (testing)")
-        job.set_defaults(run=cmd_job)
-
-    tiers = sub.add_parser(
-        "evaluate-tiers", help="apply tier validity ends: keep, or downgrade per policy"
+    add_jobs(sub)  # each job also by its own name, as before `jobs` grouped them
+    add_jobs(
+        sub.add_parser("jobs", help="batch jobs, each safe to run twice").add_subparsers(
+            dest="command", required=True
+        )
     )
-    tiers.add_argument("--now", default=None, help="ISO time with offset (testing)")
-    tiers.set_defaults(run=cmd_evaluate_tiers)
 
     sub.add_parser(
         "verify-ledger", help="recompute balances and lots; exit 1 on drift"

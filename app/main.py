@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
@@ -176,11 +177,15 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         tune_garbage_collector()
+        sweeper = asyncio.get_running_loop().create_task(services.sweep_outbox_forever())
         yield
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
         if owned:
             await services.aclose()
         else:
-            await services.announcer.drain()
+            await services.drain()
 
     app = Starlette(
         routes=[

@@ -58,6 +58,11 @@ class Settings:
     query_budget_partner_factor: int = 10
     request_timeout_seconds: float = 10.0
     db_statement_timeout_ms: int = 5000
+    # The outbox (docs/events.md): how often each worker sweeps events left unrelayed, how old
+    # an event must be before the sweeper takes it, how long relayed events are kept.
+    outbox_sweep_seconds: float = 10.0
+    outbox_grace_seconds: float = 30.0
+    outbox_retention_days: int = 7
     abuse: AbusePolicy = field(default_factory=AbusePolicy)
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -94,5 +99,8 @@ class Settings:
             query_budget_partner_factor=int(os.environ.get("QUERY_BUDGET_PARTNER_FACTOR", "10")),
             request_timeout_seconds=float(os.environ.get("REQUEST_TIMEOUT_SECONDS", "10")),
             db_statement_timeout_ms=int(os.environ.get("DB_STATEMENT_TIMEOUT_MS", "5000")),
+            outbox_sweep_seconds=float(os.environ.get("OUTBOX_SWEEP_SECONDS", "10")),
+            outbox_grace_seconds=float(os.environ.get("OUTBOX_GRACE_SECONDS", "30")),
+            outbox_retention_days=int(os.environ.get("OUTBOX_RETENTION_DAYS", "7")),
             abuse=AbusePolicy.from_env(os.environ),
         )

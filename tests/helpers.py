@@ -82,10 +82,22 @@ async def balance(uow, member_id: int) -> MemberBalance:
     return await uow.session.get(MemberBalance, member_id)
 
 
+# Ledger transactions without exactly one POINTS_CHANGED event of their own in the outbox.
+_UNANNOUNCED = """SELECT t.id, count(e.id) FROM points_transactions t
+LEFT JOIN outbox_events e
+    ON e.type = 'POINTS_CHANGED' AND (e.payload ->> 'transactionId')::bigint = t.id
+    AND e.member_id = t.member_id
+GROUP BY t.id HAVING count(e.id) <> 1"""
+
+
 async def assert_clean(uow_factory) -> None:
+    """The ledger's invariants hold (`verify_ledger`), and every ledger transaction wrote its
+    one POINTS_CHANGED event in the outbox (in its own transaction: nothing else writes it)."""
     async with uow_factory() as uow:
         problems = await verify_ledger(uow)
+        unannounced = await (await uow.driver()).fetch(_UNANNOUNCED)
     assert problems == []
+    assert [tuple(row) for row in unannounced] == []
 
 
 # --- added for the domain suite -------------------------------------------------------------

@@ -7,13 +7,13 @@ the member's balance lock, and a unique (member, year) event row.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.domain.engagement.birthdays import grant_birthday_gift, members_with_birthday_today
-from app.jobs.points import JobReport, _per_member
+from app.jobs.points import JobReport, per_member
+from app.platform.outbox import OutboxRelay
 
 
 async def grant_birthday_gifts(
@@ -21,16 +21,14 @@ async def grant_birthday_gifts(
     *,
     now: datetime,
     tz: ZoneInfo,
-    redis: Any = None,
-    redis_prefix: str = "bmg:",
+    relay: OutboxRelay | None = None,
 ) -> JobReport:
     """Give today's birthday gifts; members already gifted this year are skipped."""
-    return await _per_member(
+    return await per_member(
         sessions,
         now,
         tz,
         members_with_birthday_today,
         grant_birthday_gift,
-        redis=redis,
-        redis_prefix=redis_prefix,
+        relay=relay,
     )

@@ -1,7 +1,8 @@
 """Expire lots past their expiry and release pending lots past their return window.
 
-Given a Redis handle, each member whose points changed is announced (app.platform.pubsub) after
-their own transaction has committed, so open `pointsChanged` subscriptions see the new balance.
+Each member is one transaction; its domain events (points changed) go to the outbox relay
+given, after that transaction committed, so open `pointsChanged` subscriptions see the new
+balance (without a relay the outbox's sweeper relays them).
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -20,7 +20,7 @@ from app.domain.ledger.expiry import (
     members_with_releasable_lots,
     release_member_points,
 )
-from app.platform.pubsub import publish_points_changed
+from app.platform.outbox import OutboxRelay
 from app.platform.uow import UnitOfWork, unit_of_work
 
 
@@ -30,14 +30,13 @@ class JobReport:
     points: int
 
 
-async def _per_member(
+async def per_member(
     sessions: async_sessionmaker,
     now: datetime,
     tz: ZoneInfo,
     find: Callable[[UnitOfWork], Awaitable[list[int]]],
     apply: Callable[[UnitOfWork, int], Awaitable],
-    redis: Any = None,
-    redis_prefix: str = "",
+    relay: OutboxRelay | None = None,
 ) -> JobReport:
     """Apply to each member found, one transaction per member, until none are left."""
     members = points = 0
@@ -49,13 +48,11 @@ async def _per_member(
             return JobReport(members, points)
         for member_id in batch:
             seen.add(member_id)
-            async with unit_of_work(sessions, now=now, tz=tz) as uow:
+            async with unit_of_work(sessions, now=now, tz=tz, relay=relay) as uow:
                 tx = await apply(uow, member_id)
             if tx is not None:
                 members += 1
                 points += abs(tx.points)
-                if redis is not None:
-                    await publish_points_changed(redis, redis_prefix, member_id)
 
 
 async def expire_points(
@@ -63,18 +60,16 @@ async def expire_points(
     *,
     now: datetime,
     tz: ZoneInfo,
-    redis: Any = None,
-    redis_prefix: str = "bmg:",
+    relay: OutboxRelay | None = None,
 ) -> JobReport:
     """Expire every lot past its expiry; breakage to each lot's funder."""
-    return await _per_member(
+    return await per_member(
         sessions,
         now,
         tz,
         members_with_expired_lots,
         expire_member_points,
-        redis=redis,
-        redis_prefix=redis_prefix,
+        relay=relay,
     )
 
 
@@ -83,16 +78,14 @@ async def release_pending(
     *,
     now: datetime,
     tz: ZoneInfo,
-    redis: Any = None,
-    redis_prefix: str = "bmg:",
+    relay: OutboxRelay | None = None,
 ) -> JobReport:
     """Make pending lots past their return window spendable."""
-    return await _per_member(
+    return await per_member(
         sessions,
         now,
         tz,
         members_with_releasable_lots,
         release_member_points,
-        redis=redis,
-        redis_prefix=redis_prefix,
+        relay=relay,
     )

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.domain.tiers.standing import evaluate_expiry, members_due_for_review
+from app.platform.outbox import OutboxRelay
 from app.platform.uow import unit_of_work
 
 ACTOR = "job:evaluate-tiers"
@@ -35,7 +36,11 @@ class TierJobReport:
 
 
 async def evaluate_tiers(
-    sessions: async_sessionmaker, *, now: datetime, tz: ZoneInfo
+    sessions: async_sessionmaker,
+    *,
+    now: datetime,
+    tz: ZoneInfo,
+    relay: OutboxRelay | None = None,
 ) -> TierJobReport:
     """Every member whose tier validity (or manual grant) ended by `now`, one at a time."""
     members = changes = 0
@@ -48,7 +53,7 @@ async def evaluate_tiers(
             return TierJobReport(members, changes, dict(outcomes))
         for member_id in batch:
             seen.add(member_id)
-            async with unit_of_work(sessions, now=now, tz=tz) as uow:
+            async with unit_of_work(sessions, now=now, tz=tz, relay=relay) as uow:
                 done = await evaluate_expiry(uow, member_id, actor=ACTOR)
             if done:
                 members += 1

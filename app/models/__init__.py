@@ -24,6 +24,7 @@ from app.models.ledger import (
 from app.models.members import Member, MemberUnitLink
 from app.models.operations import OperatorAction
 from app.models.org import BusinessUnit, CategoryRate, ConfigVersion, Merchant, Program
+from app.models.outbox import OutboxEvent
 from app.models.tiers import MemberTier, Tier, TierHistory
 
 metadata = SQLModel.metadata
@@ -48,6 +49,7 @@ __all__ = [
     "MemberUnitLink",
     "Merchant",
     "OperatorAction",
+    "OutboxEvent",
     "ParkingSession",
     "PartnerKey",
     "PointsLot",

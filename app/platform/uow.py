@@ -9,11 +9,20 @@ session is asked for after the driver, it is bound to the same connection and jo
 transaction already begun there; asked for first, it checks the connection out itself and the
 driver then uses it. Either way one transaction, committed when the block ends and rolled back
 on any error.
+
+What must happen after the transaction has its home here too:
+- domain events (`record_event`) are written to the outbox just before COMMIT, in one
+  statement, and given to the relay after it (app.platform.outbox): none for a rollback, none
+  lost for a commit;
+- effects outside the database that depend on the outcome (`on_end`: e.g. giving back the
+  velocity counts an earn reserved in Redis but did not use) run once it has ended, told
+  whether it committed; one failing is logged and fails nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -25,7 +34,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from sqlalchemy.pool import PoolProxiedConnection
 
 from app.platform.driver import Driver, begin_adapter, driver_connection, end_adapter
+from app.platform.outbox import DomainEvent, OutboxRelay, write_events
 from app.platform.reads import give_back
+
+log = logging.getLogger(__name__)
+
+EndHook = Callable[[bool], Awaitable[None]]
 
 if TYPE_CHECKING:
     from app.models import MemberBalance, PointsTransaction
@@ -42,6 +56,9 @@ class UnitOfWork:
     recorded: dict[int, PointsTransaction] = field(default_factory=dict)
     # Per unit of work values the domain keeps for itself (app.domain.shared.configuration).
     memo: dict[str, Any] = field(default_factory=dict)
+    # Domain events of this transaction, written or (id None) to be written at COMMIT.
+    events: list[DomainEvent] = field(default_factory=list)
+    ended: list[EndHook] = field(default_factory=list)
     _session: AsyncSession | None = None
     _held: PoolProxiedConnection | None = None  # checked out by driver() before any session
     _bound: AsyncConnection | None = None  # SQLAlchemy's connection over _held, for a session
@@ -84,10 +101,21 @@ class UnitOfWork:
                 self._driver = Driver(held.driver_connection)
         return self._driver
 
+    def record_event(self, event: DomainEvent) -> None:
+        """Keep `event` for the outbox: written with this transaction, relayed after it."""
+        self.events.append(event)
+
+    def on_end(self, hook: EndHook) -> None:
+        """Call `hook(committed)` once this transaction has ended."""
+        self.ended.append(hook)
+
     def local_date(self, moment: datetime | None = None) -> date:
         return (moment or self.now).astimezone(self.tz).date()
 
     async def _commit(self) -> None:
+        unwritten = [event for event in self.events if event.id is None]
+        if unwritten:
+            await write_events(await self.driver(), unwritten, self.now)
         if self._session is not None:
             await self._session.commit()  # flushes what it holds; commits when it began
         await self._end_begun("commit")
@@ -118,9 +146,15 @@ class UnitOfWork:
 
 @asynccontextmanager
 async def unit_of_work(
-    sessions: async_sessionmaker, *, now: datetime | None = None, tz: ZoneInfo
+    sessions: async_sessionmaker,
+    *,
+    now: datetime | None = None,
+    tz: ZoneInfo,
+    relay: OutboxRelay | None = None,
 ) -> AsyncIterator[UnitOfWork]:
-    """One database transaction: committed when the block ends, rolled back on any error."""
+    """One database transaction: committed when the block ends, rolled back on any error.
+    After a commit its events go to `relay` (without one, the outbox's sweeper relays them);
+    after either, the `on_end` hooks run."""
     uow = UnitOfWork(sessions=sessions, now=now or datetime.now(UTC), tz=tz)
     failure: BaseException | None = None
     try:
@@ -135,3 +169,14 @@ async def unit_of_work(
         raise
     finally:
         await uow._close(failure)
+        if failure is None and relay is not None and uow.events:
+            relay.relay(uow.events)
+        await _run_end_hooks(uow, committed=failure is None)
+
+
+async def _run_end_hooks(uow: UnitOfWork, *, committed: bool) -> None:
+    for hook in uow.ended:
+        try:
+            await hook(committed)
+        except Exception:  # the transaction's outcome stands; the hook's effect is lost
+            log.exception("an after-transaction hook failed")

@@ -316,7 +316,7 @@ async def test_a_lost_announcement_does_not_fail_the_caller():
 
 
 async def test_jobs_announce_each_member_after_commit(
-    units, uow_factory, sessions, redis_client, redis_prefix
+    units, uow_factory, sessions, redis_client, redis_prefix, services
 ):
     async with uow_factory() as uow:
         member = await new_member(uow, "MALL")
@@ -324,11 +324,7 @@ async def test_jobs_announce_each_member_after_commit(
     changes = points_changes(redis_client, redis_prefix, member)
     await anext(changes)
     report = await release_pending(
-        sessions,
-        now=NOW + timedelta(days=8),
-        tz=TZ,
-        redis=redis_client,
-        redis_prefix=redis_prefix,
+        sessions, now=NOW + timedelta(days=8), tz=TZ, relay=services.relay
     )
     assert report.members == 1
     await asyncio.wait_for(anext(changes), 5)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.domain.ledger.writer import (
+from app.domain.ledger.accounts import (
     GROUP,
     Account,
     LotState,
@@ -16,9 +16,9 @@ from app.domain.ledger.writer import (
     debt_payments,
     funder_account,
     member_account,
-    order_reference,
 )
 from app.domain.shared.errors import ErrorCode
+from app.domain.till.orders import order_reference
 from tests.rules.builders import lot, refused, untimed
 
 accounts = st.sampled_from(list(Account))

@@ -7,6 +7,7 @@ lots made available, debt charged. The writer alone then
 - moves the member's balance row, by the member's own postings and nothing else;
 - lets available points pay off the member's debt first (DEBT allocations), from the new lots
   or whichever lots the movement names (`repay_from`);
+- records the POINTS_CHANGED event of the movement in the outbox (app.platform.outbox);
 - sends it all as one statement (a chain of data-modifying CTEs): one round trip per movement,
   whatever it holds. Each shape of movement (new lots or not, allocations or not, lots changed
   or not) has its own fixed text, so an earn and a spend keep the short statements they had
@@ -37,8 +38,10 @@ from app.domain.ledger.accounts import (
     debt_payments,
 )
 from app.domain.shared.errors import DomainError, ErrorCode
+from app.domain.shared.events import EventType, points_changed
 from app.models import Member, MemberBalance, PointsLot, PointsTransaction
 from app.platform.driver import columns, entity
+from app.platform.outbox import DomainEvent
 from app.platform.uow import UnitOfWork
 
 # The member (a value) and their balance row, locked; members.id and member_balances.member_id
@@ -166,12 +169,31 @@ async def write(uow: UnitOfWork, movement: Movement, balance: MemberBalance) -> 
             [lot.state for lot in changed],
         ]
     args += [balance.member_id, balance.available, balance.pending, balance.debt]
+    payload = points_changed(
+        member_id=tx.member_id,
+        kind=tx.kind,
+        points=tx.points,
+        available=balance.available,
+        pending=balance.pending,
+        at=tx.created_at,
+    )
+    args.append(json.dumps(payload))
     sql = statement(bool(new_lots), bool(taken), bool(changed))
     row = await (await uow.driver()).fetchrow(sql, *args)
     tx.id = row["id"]
     for lot, lot_id in zip(new_lots, row["lot_ids"] or (), strict=True):
         lot.id, lot.transaction_id = lot_id, tx.id
     uow.recorded[tx.id] = tx
+    payload["transactionId"] = tx.id
+    uow.events.append(
+        DomainEvent(
+            type=EventType.POINTS_CHANGED.value,
+            payload=payload,
+            member_id=tx.member_id,
+            business_unit_id=tx.business_unit_id,
+            id=row["event_id"],
+        )
+    )
     uow.balances[balance.member_id] = balance
     return tx
 
@@ -306,12 +328,18 @@ def statement(new_lots: bool, taken: bool, changed: bool) -> str:
     FROM unnest({p[0]}::bigint[], {p[1]}::int[], {p[2]}::varchar[]) AS lot (id, remaining, state)
     WHERE points_lots.id = lot.id
 )""")
-    b = [f"${n + i}" for i in range(1, 5)]
+    b = [f"${n + i}" for i in range(1, 6)]
     parts.append(f""", balance AS (
     UPDATE member_balances SET available = {b[1]}, pending = {b[2]}, debt = {b[3]}
     WHERE member_id = {b[0]}
         AND (available, pending, debt) IS DISTINCT FROM ({b[1]}, {b[2]}, {b[3]})
+), event AS (
+    INSERT INTO outbox_events (type, member_id, business_unit_id, payload, created_at)
+    SELECT '{EventType.POINTS_CHANGED.value}', $1, $5,
+        jsonb_set({b[4]}::jsonb, '{{transactionId}}', to_jsonb(tx.id)), $18
+    FROM tx
+    RETURNING id
 )
 SELECT tx.id, {"array(SELECT id FROM new_lot ORDER BY n)" if new_lots else "NULL::bigint[]"}
-    AS lot_ids FROM tx""")
+    AS lot_ids, (SELECT id FROM event) AS event_id FROM tx""")
     return "".join(parts)

@@ -22,13 +22,15 @@ _KNOWN = "SELECT 1 FROM member_unit_links WHERE business_unit_id = $1 AND member
 
 
 def normalise_phone(raw: str) -> str:
-    """A mainland mobile number as 11 digits (accepts +86 / 0086 / spaces / dashes)."""
+    """A mainland mobile number as 11 ASCII digits (accepts +86 / 0086 / spaces / dashes).
+    Full-width or other Unicode digits are refused: stored as they are, the same number could
+    register twice (the unique index compares strings)."""
     digits = re.sub(r"[\s\-()]", "", raw or "")
     if digits.startswith("+86"):
         digits = digits[3:]
     elif digits.startswith("0086"):
         digits = digits[4:]
-    if not re.fullmatch(r"1[3-9]\d{9}", digits):
+    if not re.fullmatch(r"1[3-9][0-9]{9}", digits):
         raise DomainError(ErrorCode.INVALID_INPUT, "phone is not a valid mobile number", "phone")
     return digits
 

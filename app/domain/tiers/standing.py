@@ -25,6 +25,7 @@ adds a `tier_history` row.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -38,6 +39,7 @@ from app.domain.ledger.writer import lock_balance
 from app.domain.members.identity import get_member
 from app.domain.shared.configuration import configuration
 from app.domain.shared.errors import DomainError, ErrorCode
+from app.domain.shared.events import EventType, tier_changed
 from app.domain.shared.operator_log import log_operator_action
 from app.domain.tiers.growth import growth_value
 from app.models import MemberTier, Program, Tier
@@ -47,19 +49,28 @@ from app.platform.uow import UnitOfWork
 MAX_GRANT_MONTHS = 60
 
 _STANDING = f"SELECT {columns(MemberTier)} FROM member_tiers WHERE member_id = $1"
-# A member's changes of standing: the history rows, and the `member_tiers` row as it ends up.
-_RECORD = """WITH history AS (
-    INSERT INTO tier_history (member_id, from_tier, to_tier, reason, source, actor, valid_until, at)
-    SELECT $1, change.from_tier, change.to_tier, change.reason, change.source, $2,
-           change.valid_until, change.at
+# A member's changes of standing: the history rows, a TIER_CHANGED event per row in the outbox
+# (ids drawn in the changes' order), and the `member_tiers` row as it ends up.
+_RECORD = f"""WITH change AS MATERIALIZED (
+    SELECT nextval('outbox_events_id_seq') AS event_id, change.*
     FROM unnest($3::varchar[], $4::varchar[], $5::varchar[], $6::varchar[], $7::timestamptz[],
-                $8::timestamptz[]) AS change (from_tier, to_tier, reason, source, valid_until, at)
+                $8::timestamptz[], $14::text[])
+        WITH ORDINALITY AS change (from_tier, to_tier, reason, source, valid_until, at, event, n)
+    ORDER BY n
+), history AS (
+    INSERT INTO tier_history (member_id, from_tier, to_tier, reason, source, actor, valid_until, at)
+    SELECT $1, from_tier, to_tier, reason, source, $2, valid_until, at FROM change ORDER BY n
+), event AS (
+    INSERT INTO outbox_events (id, type, member_id, payload, created_at)
+    SELECT event_id, '{EventType.TIER_CHANGED.value}', $1, event::jsonb, at FROM change
+), standing AS (
+    INSERT INTO member_tiers (member_id, tier_code, valid_until, since, manual, manual_reason)
+    VALUES ($1, $9, $10, $11, $12, $13)
+    ON CONFLICT (member_id) DO UPDATE
+    SET tier_code = EXCLUDED.tier_code, valid_until = EXCLUDED.valid_until,
+        since = EXCLUDED.since, manual = EXCLUDED.manual, manual_reason = EXCLUDED.manual_reason
 )
-INSERT INTO member_tiers (member_id, tier_code, valid_until, since, manual, manual_reason)
-VALUES ($1, $9, $10, $11, $12, $13)
-ON CONFLICT (member_id) DO UPDATE
-SET tier_code = EXCLUDED.tier_code, valid_until = EXCLUDED.valid_until, since = EXCLUDED.since,
-    manual = EXCLUDED.manual, manual_reason = EXCLUDED.manual_reason"""
+SELECT array(SELECT event_id FROM change ORDER BY n)"""
 
 
 class Source(StrEnum):
@@ -249,7 +260,19 @@ async def _record(uow: UnitOfWork, member_id: int, changes: list[TierChange], ac
     if not changes:
         return
     final = changes[-1].standing
-    await (await uow.driver()).execute(
+    events = [
+        tier_changed(
+            member_id=member_id,
+            from_tier=change.from_tier,
+            to_tier=change.standing.tier.code,
+            reason=change.reason[:300],
+            source=str(change.source),
+            valid_until=change.standing.valid_until,
+            at=change.at,
+        )
+        for change in changes
+    ]
+    event_ids = await (await uow.driver()).fetchval(
         _RECORD,
         member_id,
         actor[:64],
@@ -264,7 +287,11 @@ async def _record(uow: UnitOfWork, member_id: int, changes: list[TierChange], ac
         final.since or changes[-1].at,
         final.manual,
         final.manual_reason,
+        [json.dumps(event.payload) for event in events],
     )
+    for event, event_id in zip(events, event_ids, strict=True):
+        event.id = event_id
+        uow.record_event(event)
 
 
 async def current_standing(uow: UnitOfWork, member_id: int) -> Standing:

@@ -16,7 +16,6 @@ from strawberry.extensions import SchemaExtension
 from app.bootstrap import Services
 from app.domain.access.principals import Principal
 from app.graphql.core.loaders import Loaders
-from app.platform.uow import unit_of_work
 from app.settings import Settings
 
 
@@ -49,8 +48,9 @@ class Context:
         self.loaders = Loaders(self)
 
     def uow(self):
-        """A unit of work (one committed transaction) at the current time."""
-        return unit_of_work(self.services.sessions, now=self.now(), tz=self.settings.tz)
+        """A unit of work (one committed transaction) at the current time; its domain events
+        go to the worker's outbox relay after the commit."""
+        return self.services.uow()
 
 
 class FreshLoaders(SchemaExtension):

@@ -2,7 +2,8 @@
 
 Domain errors become typed `UserError`s in the payload (nothing recorded); a permission
 failure becomes a FORBIDDEN GraphQL error; anything else is masked at the schema level. After
-the commit, every member whose points the effect moved is announced to live subscribers.
+the commit, the unit of work hands its domain events (points changed...) to the worker's outbox
+relay, which announces them to live subscribers.
 """
 
 from __future__ import annotations
@@ -52,7 +53,6 @@ async def execute(
                 )
                 result = {**outcome.result, "replayed": outcome.replayed}
         remember_committed(ctx, uow)
-        announce_points_changed(ctx, uow)
         return result, []
     except DomainError as error:
         return _refused(user_error(error))
@@ -85,14 +85,6 @@ def remember_committed(ctx: Any, uow: UnitOfWork) -> None:
     for member_id, row in uow.balances.items():
         ctx.loaders.balance.clear(member_id).prime(member_id, row)
     ctx.committed_transactions.update(uow.recorded)
-
-
-def announce_points_changed(ctx: Any, uow: UnitOfWork) -> None:
-    """Tell live subscribers about each member with a ledger transaction in this unit of work
-    (the buyer, and a referrer paid by the purchase, say), through the worker's announcer: the
-    request does not wait for Redis, and a lost message fails nothing."""
-    for member_id in sorted({tx.member_id for tx in uow.recorded.values()}):
-        ctx.services.announcer.announce(member_id)
 
 
 def _refused(error: UserError) -> tuple[dict[str, Any], list[UserError]]:
