@@ -17,12 +17,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from app.domain.abuse.screening import EarnScreen
+from app.domain.access.partner_cache import PartnerKeyCache
 from app.domain.shared.events import EventType
 from app.platform.budget import QueryBudget
 from app.platform.db import make_engine, make_sessionmaker, resolve_database_url
 from app.platform.metrics import Metrics
 from app.platform.outbox import DomainEvent, OutboxRelay
-from app.platform.partner_cache import PartnerKeyCache
 from app.platform.pubsub import PointsAnnouncer
 from app.platform.uow import UnitOfWork, unit_of_work
 from app.settings import Settings
@@ -91,6 +92,20 @@ class Services:
         """A unit of work (one committed transaction) whose events this worker relays."""
         return unit_of_work(
             self.sessions, now=now or self.clock(), tz=self.settings.tz, relay=self.relay
+        )
+
+    def earn_screen(self) -> EarnScreen:
+        """A new anti-abuse screen for one earn or registration: this worker's Redis, the
+        settings' policy, counted in its metrics."""
+
+        def observe(event: str, label: str) -> None:
+            self.metrics.abuse.labels(event, label).inc()
+
+        return EarnScreen(
+            redis=self.redis,
+            prefix=self.settings.redis_prefix,
+            policy=self.settings.abuse,
+            observe=observe,
         )
 
     async def sweep_outbox(self) -> int:

@@ -102,7 +102,7 @@ def cmd_export_schema(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_token(settings: Settings, args: argparse.Namespace) -> None:
-    from app.platform.tokens import mint_member_token, mint_operator_token
+    from app.domain.access.tokens import mint_member_token, mint_operator_token
 
     if args.kind == "member":
         if not args.subject.isdigit():

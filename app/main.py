@@ -22,10 +22,10 @@ from strawberry.types.unset import UnsetType
 from app.bootstrap import Services, build_services
 from app.domain.access.partner_keys import authenticate_partner_key
 from app.domain.access.principals import Principal
+from app.domain.access.tokens import InvalidToken, decode_token
 from app.graphql.core.context import Context
 from app.graphql.schema import build_schema
 from app.platform.request_log import RequestLog, current_request, new_request_id
-from app.platform.tokens import InvalidToken, decode_token
 from app.platform.uow import unit_of_work
 from app.settings import Settings
 

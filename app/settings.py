@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
-
-from app.domain.abuse.screening import AbusePolicy
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,6 +27,34 @@ def _jwt_secret(production: bool) -> str:
     if production and len(secret) < 32:
         raise RuntimeError("APP_ENV=production needs JWT_SECRET of at least 32 characters")
     return secret or DEV_JWT_SECRET
+
+
+@dataclass(frozen=True)
+class AbusePolicy:
+    """The limits, from the environment (ABUSE_*); a limit of 0 switches that check off."""
+
+    member_earn_limit: int = 20
+    member_earn_window_seconds: int = 3600
+    device_earn_limit: int = 60
+    device_earn_window_seconds: int = 3600
+    device_member_limit: int = 5
+    device_member_window_seconds: int = 86400
+    refund_loop_window_hours: int = 24
+    refund_loop_hold_days: int = 0  # flag only: a size exchange is a refund loop too
+    redis_down: str = "allow"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> AbusePolicy:
+        """ABUSE_MEMBER_EARN_LIMIT, ..., ABUSE_REDIS_DOWN=allow|deny; unset: the defaults."""
+        values: dict[str, Any] = {}
+        for name, default in cls().__dict__.items():
+            raw = (environ.get(f"ABUSE_{name.upper()}") or "").strip()
+            if raw:
+                values[name] = int(raw) if isinstance(default, int) else raw.lower()
+        policy = cls(**values)
+        if policy.redis_down not in ("allow", "deny"):
+            raise ValueError("ABUSE_REDIS_DOWN must be allow or deny")
+        return policy
 
 
 @dataclass(frozen=True)

@@ -86,8 +86,8 @@ async def prepare(url: str, args: argparse.Namespace) -> dict:
     """Organisation, data set, a HOTEL partner key, member tokens and dynamic codes."""
     from app.demo.organisation import seed_organisation
     from app.domain.access.partner_keys import create_partner_key
+    from app.domain.access.tokens import mint_member_token
     from app.platform.db import make_engine, make_sessionmaker
-    from app.platform.tokens import mint_member_token
     from app.platform.uow import unit_of_work
     from app.settings import Settings
 

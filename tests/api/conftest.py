@@ -10,8 +10,8 @@ import pytest
 
 from app.bootstrap import Services
 from app.domain.access.partner_keys import create_partner_key
+from app.domain.access.tokens import mint_member_token, mint_operator_token
 from app.main import create_app
-from app.platform.tokens import mint_member_token, mint_operator_token
 from app.settings import Settings
 from tests.conftest import TZ
 

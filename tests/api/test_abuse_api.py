@@ -10,9 +10,8 @@ import pytest
 import redis.asyncio as redis
 
 from app.bootstrap import Services
-from app.domain.abuse.screening import AbusePolicy
 from app.main import create_app
-from app.settings import Settings
+from app.settings import AbusePolicy, Settings
 from tests.api.conftest import EARN, GraphQLClient, error_code
 from tests.api.test_observability import scrape, value
 from tests.helpers import assert_clean, new_member

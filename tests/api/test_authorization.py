@@ -17,9 +17,9 @@ import jwt
 import pytest
 from sqlalchemy import func, select, update
 
+from app.domain.access.tokens import ALGORITHM, ISSUER, mint_member_token, mint_operator_token
 from app.domain.members.dynamic_codes import issue_code
 from app.models import IdempotencyKey, Member, MemberUnitLink, PartnerKey, PointsTransaction
-from app.platform.tokens import ALGORITHM, ISSUER, mint_member_token, mint_operator_token
 from tests.api.conftest import error_code
 from tests.helpers import earn, new_member, spend
 

@@ -20,10 +20,10 @@ import uvicorn
 
 from app.bootstrap import Services
 from app.domain.access.partner_keys import create_partner_key
+from app.domain.access.tokens import mint_member_token, mint_operator_token
 from app.jobs.points import release_pending
 from app.main import connection_headers, create_app
 from app.platform.pubsub import points_changes, publish_points_changed
-from app.platform.tokens import mint_member_token, mint_operator_token
 from app.settings import Settings
 from tests.conftest import NOW, TZ
 from tests.e2e.graphql_ws import graphql_ws

@@ -9,11 +9,12 @@ from collections import Counter
 import pytest
 from sqlalchemy import select
 
-from app.domain.abuse.screening import AbusePolicy, EarnScreen, record_alerts, settle
+from app.domain.abuse.screening import EarnScreen, record_alerts, settle
 from app.domain.shared.errors import DomainError, ErrorCode
 from app.models import AbuseFlag
 from app.platform.db import make_engine, make_sessionmaker
 from app.platform.uow import unit_of_work
+from app.settings import AbusePolicy
 from tests.conftest import TZ
 from tests.helpers import assert_clean, earn, new_member, transactions_of
 

@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.domain.abuse.screening import AbusePolicy, EarnScreen, Screening, device_reference
+from app.domain.abuse.screening import EarnScreen, Screening, device_reference
 from app.domain.abuse.velocity import Window, millis, new_entry
 from app.domain.shared.errors import ErrorCode
+from app.settings import AbusePolicy
 from tests.rules.builders import NOW, refused, untimed
 
 

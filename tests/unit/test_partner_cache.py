@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from app.domain.access.partner_cache import PartnerKeyCache
 from app.domain.access.principals import Principal
-from app.platform.partner_cache import PartnerKeyCache
 from tests.conftest import NOW
 
 HOTEL = Principal(kind="partner", subject="1", unit_id=2, scopes=frozenset({"earn"}))

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.domain.access.principals import Principal
-from app.platform.tokens import InvalidToken, VerifiedTokens, decode_token, mint_member_token
+from app.domain.access.tokens import InvalidToken, VerifiedTokens, decode_token, mint_member_token
 from app.settings import Settings
 
 SECRET = "test-secret-of-at-least-32-characters-0123"

@@ -21,13 +21,18 @@ recorded. With no `EarnScreen` it does nothing (jobs, imports and tests keep tod
 VELOCITY and SHARED_DEVICE flags are alerts: a refusal rolls the unit of work back, so they are
 collected on the screen and written after it by `record_alerts`, in a unit of work of their own.
 A REFUND_LOOP flag is written with the earn it holds, in the same transaction.
+
+What follows the earn's (or registration's) transaction is registered on its unit of work
+(`uow.on_end`) by the screen itself, so no caller can forget it: events admitted for a
+transaction that rolled back are taken back out of their windows, a registration's device is
+counted only once the member exists, and the alerts are written.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -38,7 +43,8 @@ from sqlalchemy import text
 
 from app.domain.abuse.velocity import Window, admit, forget, new_entry, note_distinct
 from app.domain.shared.errors import DomainError, ErrorCode
-from app.platform.uow import UnitOfWork
+from app.platform.uow import UnitOfWork, unit_of_work
+from app.settings import AbusePolicy
 
 log = logging.getLogger(__name__)
 
@@ -65,34 +71,6 @@ class FlagStatus(StrEnum):
 
 
 @dataclass(frozen=True)
-class AbusePolicy:
-    """The limits, from the environment (ABUSE_*); a limit of 0 switches that check off."""
-
-    member_earn_limit: int = 20
-    member_earn_window_seconds: int = 3600
-    device_earn_limit: int = 60
-    device_earn_window_seconds: int = 3600
-    device_member_limit: int = 5
-    device_member_window_seconds: int = 86400
-    refund_loop_window_hours: int = 24
-    refund_loop_hold_days: int = 0  # flag only: a size exchange is a refund loop too
-    redis_down: str = "allow"
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> AbusePolicy:
-        """ABUSE_MEMBER_EARN_LIMIT, ..., ABUSE_REDIS_DOWN=allow|deny; unset: the defaults."""
-        values: dict[str, Any] = {}
-        for name, default in cls().__dict__.items():
-            raw = (environ.get(f"ABUSE_{name.upper()}") or "").strip()
-            if raw:
-                values[name] = int(raw) if isinstance(default, int) else raw.lower()
-        policy = cls(**values)
-        if policy.redis_down not in ("allow", "deny"):
-            raise ValueError("ABUSE_REDIS_DOWN must be allow or deny")
-        return policy
-
-
-@dataclass(frozen=True)
 class Alert:
     kind: FlagKind
     subject: str
@@ -116,6 +94,7 @@ class EarnScreen:
     observe: Callable[[str, str], None] = _ignore  # metrics: ("refused", limit), ("flag", kind)
     admitted: list[tuple[list[str], str]] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
+    settling: bool = False  # its settlement is registered on a unit of work
 
     def key(self, *parts: object) -> str:
         return self.prefix + "abuse:" + ":".join(str(p) for p in parts)
@@ -157,6 +136,7 @@ async def screen_earn(
     that closes a refund loop. Without a screen: nothing to check."""
     if screen is None:
         return Screening()
+    _settle_after(uow, screen)
     device = device_reference(device_id)
     notes: dict[str, Any] = {"device": device} if device else {}
     try:
@@ -324,6 +304,45 @@ async def settle(screen: EarnScreen, *, committed: bool) -> None:
             await forget(screen.redis, keys=keys, entry=entry)
         except RedisError:
             log.warning("could not take an uncommitted earn out of its velocity windows")
+
+
+def _settle_after(uow: UnitOfWork, screen: EarnScreen) -> None:
+    """Once per screen: settle it and write its alerts after the unit of work has ended."""
+    if screen.settling:
+        return
+    screen.settling = True
+
+    async def after(committed: bool) -> None:
+        screen.settling = False
+        await settle(screen, committed=committed)
+        if screen.alerts:
+            async with unit_of_work(uow.sessions, now=uow.now, tz=uow.tz) as alerts:
+                await record_alerts(alerts, screen)
+
+    uow.on_end(after)
+
+
+def screen_registration(
+    uow: UnitOfWork,
+    screen: EarnScreen | None,
+    *,
+    member_id: int,
+    device_id: str | None,
+    unit_id: int,
+) -> None:
+    """A member registers on a device: once the registration commits, the member counts toward
+    the device's distinct members (SHARED_DEVICE past the limit)."""
+    if screen is None or device_reference(device_id) is None:
+        return
+
+    async def count(committed: bool) -> None:
+        if committed:
+            await note_device_member(
+                screen, now=uow.now, member_id=member_id, device_id=device_id, unit_id=unit_id
+            )
+
+    uow.on_end(count)
+    _settle_after(uow, screen)  # registered after `count`: writes the alert it may raise
 
 
 async def note_device_member(

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from app.domain.members.identity import unit_knows_member
-from app.domain.shared.errors import PermissionDenied
 from app.platform.uow import UnitOfWork
 
 SCOPES = ("earn", "spend", "write-off", "read")
@@ -50,16 +49,3 @@ async def can_see_member(uow: UnitOfWork, principal: Principal, member_id: int) 
     if principal.is_partner and principal.unit_id is not None:
         return await unit_knows_member(uow, unit_id=principal.unit_id, member_id=member_id)
     return False
-
-
-async def ensure_can_see_member(uow: UnitOfWork, principal: Principal, member_id: int) -> None:
-    """PermissionDenied unless the caller may see this member (checked before existence, so a
-    partner cannot tell an unknown member from one not presented to it)."""
-    if not await can_see_member(uow, principal, member_id):
-        raise PermissionDenied("This member is not visible to the caller.")
-
-
-def ensure_acts_for_unit(principal: Principal, unit_id: int) -> None:
-    """A partner acts only for its own unit; operators for any."""
-    if principal.is_partner and principal.unit_id != unit_id:
-        raise PermissionDenied("a partner key acts only for its own business unit")

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
+from app.domain.abuse.screening import EarnScreen, device_reference, screen_registration
 from app.domain.engagement.rewards import grant_registration_bonus
 from app.domain.shared.errors import DomainError, ErrorCode
 from app.domain.shared.units import find_unit
@@ -61,9 +62,13 @@ async def register_member(
     birthday: date | None = None,
     referral_code: str | None = None,
     external_id: str | None = None,
+    device_id: str | None = None,
+    screen: EarnScreen | None = None,
 ) -> Member:
-    """Create a member registered via a unit, with a balance row and the unit's link."""
+    """Create a member registered via a unit, with a balance row and the unit's link; with a
+    `screen`, the registering device counts toward its distinct members once committed."""
     phone = normalise_phone(phone)
+    device_reference(device_id)  # a malformed device id: INVALID_INPUT
     name = (display_name or "").strip()
     if not 1 <= len(name) <= 60:
         raise DomainError(
@@ -111,6 +116,7 @@ async def register_member(
     )
     await uow.session.flush()
     await grant_registration_bonus(uow, member_id=member_id)  # by the rule; none without one
+    screen_registration(uow, screen, member_id=member_id, device_id=device_id, unit_id=unit.id)
     return await get_member(uow, member_id)
 
 

@@ -1,10 +1,9 @@
-"""Anti-abuse for operators: `abuseFlags` and `reviewAbuseFlag`; the screen tills earn through."""
+"""Anti-abuse for operators: `abuseFlags` and `reviewAbuseFlag`."""
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
 
 import strawberry
 from strawberry import Info
@@ -24,46 +23,6 @@ log = logging.getLogger(__name__)
 AbuseFlagKind = strawberry.enum(abuse.FlagKind, name="AbuseFlagKind")
 AbuseFlagStatus = strawberry.enum(abuse.FlagStatus, name="AbuseFlagStatus")
 AbuseDecision = strawberry.enum(abuse_review.Decision, name="AbuseDecision")
-
-
-def earn_screen(ctx: Any) -> abuse.EarnScreen:
-    """A screen for one request: the context's Redis, the settings' policy, counted in metrics."""
-    metrics = ctx.services.metrics
-
-    def observe(event: str, label: str) -> None:
-        metrics.abuse.labels(event, label).inc()
-
-    return abuse.EarnScreen(
-        redis=ctx.redis,
-        prefix=ctx.settings.redis_prefix,
-        policy=ctx.settings.abuse,
-        observe=observe,
-    )
-
-
-async def after_screening(ctx: Any, screen: abuse.EarnScreen, *, committed: bool) -> None:
-    """Once the request's unit of work has ended: undo what it did not use, write its alerts."""
-    await abuse.settle(screen, committed=committed)
-    if not screen.alerts:
-        return
-    try:
-        async with ctx.uow() as uow:
-            await abuse.record_alerts(uow, screen)
-    except Exception:  # an alert lost is logged; the till's answer stands
-        log.exception("could not record abuse alerts")
-
-
-async def note_registration_device(ctx: Any, member: Any, device_id: str) -> None:
-    """A member registered on a device: counts toward the device's distinct members."""
-    screen = earn_screen(ctx)
-    await abuse.note_device_member(
-        screen,
-        now=ctx.now(),
-        member_id=member.id,
-        device_id=device_id,
-        unit_id=member.registered_via_unit_id,
-    )
-    await after_screening(ctx, screen, committed=True)
 
 
 @strawberry.type(description="A suspicious pattern at the tills, for operators to review.")

@@ -10,13 +10,14 @@ from typing import Any
 import strawberry
 from strawberry import Info
 
-from app.domain.access.principals import Principal, ensure_can_see_member
+from app.domain.access.acts import authorise
+from app.domain.access.principals import Principal
 from app.domain.engagement import progress as progress_rules
 from app.domain.engagement import rewards as activity_rewards
 from app.domain.engagement import rule_book
 from app.domain.engagement.rule_book import EDITABLE, ActivityKind
 from app.domain.members.identity import get_member
-from app.domain.shared.errors import DomainError, ErrorCode, PermissionDenied
+from app.domain.shared.errors import DomainError, PermissionDenied
 from app.graphql.core.errors import UserError, domain_graphql_error, forbidden
 from app.graphql.core.execution import committed_transaction, execute
 from app.graphql.core.permissions import IsOps, _Forbidding
@@ -156,18 +157,9 @@ class UpdateActivityRulePayload:
 
 async def _member_for(uow, principal: Principal, member_id: strawberry.ID | None) -> int:
     """A member token means themself; others name a member they can see."""
-    if principal.is_member:
-        assert principal.member_id is not None
-        if member_id is not None and str(member_id).strip() != str(principal.member_id):
-            raise PermissionDenied("A member may record activities only for themself.")
-        return principal.member_id
-    text = str(member_id or "").strip()
-    if not text:
-        raise DomainError(ErrorCode.INVALID_INPUT, "name the member", "memberId")
-    if principal.has_role("ops"):
-        return (await get_member(uow, text)).id  # type: ignore[return-value]
-    await ensure_can_see_member(uow, principal, int(text) if text.isdigit() else -1)
-    return int(text)
+    member = await authorise(uow, principal, member_id=member_id)
+    assert member is not None
+    return member
 
 
 @strawberry.type

@@ -8,13 +8,11 @@ import strawberry
 from sqlalchemy import or_, select
 from strawberry import Info
 
-from app.domain.abuse.screening import device_reference
-from app.domain.access.principals import ensure_acts_for_unit, ensure_can_see_member
+from app.domain.access.acts import authorise
 from app.domain.members import identity as member_rules
 from app.domain.members.dynamic_codes import resolve_code
 from app.domain.shared.errors import DomainError, ErrorCode, PermissionDenied
 from app.domain.shared.units import find_unit
-from app.graphql.abuse.schema import note_registration_device
 from app.graphql.core.errors import UserError, domain_graphql_error, forbidden
 from app.graphql.core.execution import execute
 from app.graphql.core.pagination import PageInfo, decode_cursor, encode_cursor, page_size
@@ -48,9 +46,11 @@ class MemberQuery:
         member_id = int(id)
         try:
             async with info.context.uow() as uow:
-                await ensure_can_see_member(uow, info.context.principal, member_id)
-        except PermissionDenied:
-            raise forbidden("This member is not visible to the caller.") from None
+                await authorise(uow, info.context.principal, member_id=member_id)
+        except PermissionDenied as error:
+            raise forbidden(str(error)) from None
+        except DomainError:
+            return None  # an operator asking for a member who does not exist
         row = await info.context.loaders.member.load(member_id)
         return Member.from_row(row) if row else None
 
@@ -183,9 +183,8 @@ class MemberMutation:
         ctx = info.context
 
         async def effect(uow):
-            device_reference(input.device_id)  # a malformed device id: INVALID_INPUT
             unit = await find_unit(uow, input.business_unit_id)
-            ensure_acts_for_unit(ctx.principal, unit.id)
+            await authorise(uow, ctx.principal, unit_id=unit.id)
             member = await member_rules.register_member(
                 uow,
                 phone=input.phone,
@@ -194,6 +193,8 @@ class MemberMutation:
                 birthday=input.birthday,
                 referral_code=input.referral_code,
                 external_id=input.external_id,
+                device_id=input.device_id,
+                screen=ctx.services.earn_screen(),
             )
             return {"member_id": member.id}
 
@@ -207,6 +208,4 @@ class MemberMutation:
         if errors:
             return RegisterMemberPayload(member=None, errors=errors)
         row = await ctx.loaders.member.load(result["member_id"])
-        if input.device_id:
-            await note_registration_device(ctx, row, input.device_id)
         return RegisterMemberPayload(member=Member.from_row(row), errors=[])

@@ -8,12 +8,10 @@ from typing import Any
 import strawberry
 from strawberry import Info
 
-from app.domain.access.principals import ensure_acts_for_unit, ensure_can_see_member
-from app.domain.members.identity import get_member
+from app.domain.access.acts import authorise
 from app.domain.shared.errors import DomainError, PermissionDenied
 from app.domain.shared.units import find_unit
 from app.domain.till import earning, reversals, spending
-from app.graphql.abuse.schema import after_screening, earn_screen
 from app.graphql.core.errors import UserError, domain_graphql_error, forbidden
 from app.graphql.core.execution import committed_transaction, execute
 from app.graphql.core.permissions import CanEarn, CanReverse, CanSpend, IsAuthenticated
@@ -133,15 +131,11 @@ def _fields(obj: Any) -> dict[str, Any]:
 
 
 async def _authorise_till(uow, principal, member_id: str, unit_ref: str) -> BusinessUnitRow:
-    """A partner acts for its own unit and for members presented to it; returns the unit, which
-    the domain then uses without another query."""
+    """The unit, once the caller may act there for the member (app.domain.access.acts); the
+    domain then uses it without another query."""
     unit = await find_unit(uow, unit_ref)
     assert unit.id is not None  # a stored row
-    ensure_acts_for_unit(principal, unit.id)
-    if principal.has_role("ops"):
-        await get_member(uow, member_id)  # ops see every member: an unknown one is NOT_FOUND
-    else:
-        await ensure_can_see_member(uow, principal, int(member_id) if member_id.isdigit() else -1)
+    await authorise(uow, principal, member_id=member_id, unit_id=unit.id)
     return unit
 
 
@@ -212,20 +206,15 @@ class PointsMutation:
             )
             return {"transaction_id": tx.id}
 
-        screen = earn_screen(ctx)
-        committed = False
-        try:
-            result, errors = await execute(
-                ctx,
-                operation="earnPoints",
-                effect=effect,
-                idempotency_key=input.idempotency_key,
-                payload=_fields(input),
-                key_required=True,
-            )
-            committed = not errors
-        finally:
-            await after_screening(ctx, screen, committed=committed)
+        screen = ctx.services.earn_screen()  # settled by the unit of work it screens
+        result, errors = await execute(
+            ctx,
+            operation="earnPoints",
+            effect=effect,
+            idempotency_key=input.idempotency_key,
+            payload=_fields(input),
+            key_required=True,
+        )
         if errors:
             return EarnPointsPayload(errors=errors)
         row, balance = await _after(info, result)
@@ -292,12 +281,13 @@ class PointsMutation:
 
         async def effect(uow):
             original = await reversals.get_transaction(uow, input.transaction_id)
-            if principal.is_partner:
-                ensure_acts_for_unit(principal, original.business_unit_id)
-                needed = "earn" if original.kind == "EARN" else "spend"
-                if not principal.has_scope(needed):
-                    raise PermissionDenied(f"reversing a {original.kind} needs the {needed} scope")
-                await ensure_can_see_member(uow, principal, original.member_id)
+            await authorise(
+                uow,
+                principal,
+                member_id=original.member_id,
+                unit_id=original.business_unit_id,
+                scope="earn" if original.kind == "EARN" else "spend",  # refund or cancel
+            )
             tx = await reversals.reverse_transaction(
                 uow,
                 transaction_id=original.id,
