@@ -41,7 +41,7 @@ from tests.helpers import (
     set_program,
     spend,
 )
-from tests.unit.test_ledger_stateful import DatabaseThread
+from tests.domain.test_ledger_stateful import DatabaseThread
 
 YEAR = 12
 

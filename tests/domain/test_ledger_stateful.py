@@ -1,6 +1,6 @@
 """The ledger against a small pure-Python model: random earn / spend / refund / cancel / jobs /
 time steps over three members, every step a real unit of work on PostgreSQL. Tiers are there
-but change no rate (the model leaves them to tests/unit/test_tiers.py).
+but change no rate (the model leaves them to tests/domain/test_tiers.py).
 
 After every step `verify_ledger()` must be clean and each member's available, pending and debt
 must equal the model's. The model keeps lots the way the rules describe them (earliest expiry

@@ -1,0 +1,1 @@
+"""Domain functions on a real PostgreSQL (a fresh database per run, cleaned between tests)."""
