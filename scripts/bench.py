@@ -381,11 +381,10 @@ async def statements_per_request(url: str, creds: dict, args: argparse.Namespace
     from sqlalchemy import event
 
     from app.bootstrap import Services, make_redis
-    from app.domain.abuse.screening import AbusePolicy
     from app.main import create_app
     from app.platform.db import make_engine, make_sessionmaker
     from app.platform.driver import watch_statements
-    from app.settings import Settings
+    from app.settings import AbusePolicy, Settings
 
     settings = Settings(
         jwt_secret=JWT_SECRET,
