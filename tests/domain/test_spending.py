@@ -5,8 +5,9 @@ from decimal import Decimal
 
 import pytest
 
+from app.domain.ledger.redemption import spendable_lots
 from app.domain.shared.errors import DomainError, ErrorCode
-from app.domain.till.spending import spend_points, spendable_lots
+from app.domain.till.spending import spend_points
 from tests.helpers import (
     allocations_of,
     assert_clean,

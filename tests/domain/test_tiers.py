@@ -29,6 +29,7 @@ from app.models import BusinessUnit, LotAllocation, MemberTier, Program, Tier, T
 from app.platform.db import make_engine, make_sessionmaker
 from app.platform.uow import unit_of_work
 from tests.conftest import NOW, TZ
+from tests.domain.test_ledger_stateful import DatabaseThread
 from tests.helpers import (
     assert_clean,
     balance,
@@ -41,7 +42,6 @@ from tests.helpers import (
     set_program,
     spend,
 )
-from tests.domain.test_ledger_stateful import DatabaseThread
 
 YEAR = 12
 

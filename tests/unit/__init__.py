@@ -1,1 +1,1 @@
-"""Units with no database: caches, the query cost, breakers, the HTTP source against a fake server."""
+"""Units with no database: caches, query cost, breakers, the HTTP source on a fake server."""

@@ -10,16 +10,16 @@ from __future__ import annotations
 from datetime import datetime, time
 from decimal import Decimal
 
-from app.domain.ledger.accounts import Account, AllocationKind, LotState, TxKind
-from app.domain.ledger.expiry import expire_member_points
-from app.domain.ledger.writer import Taken, consume, lock_balance, lock_member
+from app.domain.ledger.accounts import TxKind
+from app.domain.ledger.redemption import redeem
+from app.domain.ledger.writer import lock_member
 from app.domain.shared.errors import DomainError, ErrorCode
-from app.domain.shared.money import allocate_largest_remainder, cents_down, parse_amount
+from app.domain.shared.money import cents_down, parse_amount
 from app.domain.shared.units import find_unit, get_merchant
 from app.domain.tiers.standing import plain, read_ladder, settle_standing
 from app.domain.till.orders import ensure_new_order, order_reference
-from app.models import BusinessUnit, MemberBalance, PointsLot, PointsTransaction
-from app.platform.driver import columns, entity
+from app.models import BusinessUnit, PointsTransaction
+from app.platform.driver import entity
 from app.platform.uow import UnitOfWork
 
 MAX_POINTS = 100_000_000
@@ -30,19 +30,6 @@ LEFT JOIN points_transactions reversal
     ON reversal.reverses_id = spend.id AND reversal.kind = 'SPEND_REVERSAL'
 WHERE spend.member_id = $1 AND spend.business_unit_id = $2 AND spend.kind = 'SPEND'
     AND spend.created_at >= $3 AND reversal.id IS NULL"""
-# The member's lots with points left that a spend of $3 points may take, earliest expiry first:
-# each available lot until those before it cover $3, and every lot (pending too) past its
-# expiry at $2, which sorts first and must be expired first. A member with a thousand lots
-# reads a few.
-_SPENDABLE_LOTS = f"""SELECT {columns(PointsLot)} FROM (
-    SELECT *, coalesce(sum(remaining) FILTER (WHERE state = 'AVAILABLE' AND expires_at > $2)
-        OVER (ORDER BY expires_at, id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
-        AS before
-    FROM points_lots
-    WHERE member_id = $1 AND remaining > 0 AND (state = 'AVAILABLE' OR expires_at <= $2)
-) AS lot
-WHERE before < $3
-ORDER BY expires_at, id"""
 
 
 def points_value(unit: BusinessUnit, points: int, bonus: Decimal = Decimal(0)) -> Decimal:
@@ -87,22 +74,6 @@ async def spent_today(uow: UnitOfWork, member_id: int, unit_id: int) -> int:
     return int(await driver.fetchval(_SPENT_SINCE, member_id, unit_id, start) or 0)
 
 
-async def spendable_lots(
-    uow: UnitOfWork, balance: MemberBalance, points: int
-) -> tuple[list[PointsLot], MemberBalance]:
-    """The member's available lots with points left, earliest expiry first, as many as a spend
-    of `points` takes (values in no session), and their balance. Lots past their expiry are not
-    spendable even before the nightly job has swept them: when there are any they are expired
-    first (rarely)."""
-    driver = await uow.driver()
-    rows = await driver.fetch(_SPENDABLE_LOTS, balance.member_id, uow.now, points)
-    if any(row["expires_at"] <= uow.now for row in rows):
-        await expire_member_points(uow, balance.member_id)
-        balance = await lock_balance(uow, balance.member_id)  # the copy the expiry moved
-        rows = await driver.fetch(_SPENDABLE_LOTS, balance.member_id, uow.now, points)
-    return [entity(PointsLot, row) for row in rows if row["state"] == LotState.AVAILABLE], balance
-
-
 async def spend_points(
     uow: UnitOfWork,
     *,
@@ -140,24 +111,6 @@ async def spend_points(
                 f"({unit.spend_daily_cap - used} left today)",
                 "points",
             )
-    lots, balance = await spendable_lots(uow, balance, points)
-    if balance.available < points:
-        raise DomainError(
-            ErrorCode.INSUFFICIENT_POINTS,
-            f"{max(balance.available, 0)} points available, {points} requested",
-            "points",
-        )
-    consumed: list[tuple[PointsLot, int]] = []
-    needed = points
-    for lot in lots:
-        if needed == 0:
-            break
-        part = min(needed, lot.remaining)
-        consumed.append((lot, part))
-        needed -= part
-    if needed:
-        raise AssertionError(f"balance row of member {member.id} disagrees with its lots")
-    values = allocate_largest_remainder(value, [part for _, part in consumed])
     tx = entity(
         PointsTransaction,
         {
@@ -182,13 +135,4 @@ async def spend_points(
             "created_at": uow.now,
         },
     )
-    return await consume(
-        uow,
-        tx,
-        [(Account.MEMBER_AVAILABLE, member.id, -points), (Account.REDEEMED, unit.id, points)],
-        [
-            Taken(lot, part, AllocationKind.SPEND, cny)
-            for (lot, part), cny in zip(consumed, values, strict=True)
-        ],
-        balance,
-    )
+    return await redeem(uow, tx, balance, redeemer_unit_id=unit.id)
