@@ -83,6 +83,14 @@ class Taken:
     cny_value: Decimal | None = None
     restores_allocation_id: int | None = None
 
+    @property
+    def lot_id(self) -> int | None:
+        return self.lot.id
+
+    @property
+    def kind_value(self) -> str:
+        return self.kind.value
+
 
 @dataclass
 class Movement:
@@ -126,50 +134,16 @@ async def write(uow: UnitOfWork, movement: Movement, balance: MemberBalance) -> 
     member's balance lock; `tx`, lots and `balance` come back as written (ids too)."""
     tx = movement.tx
     assert balance.member_id == tx.member_id
-    merged = {key: points for key, points in balanced(movement.legs).items() if points}
-    for (account, owner), points in merged.items():
-        if owner == tx.member_id and account == Account.MEMBER_AVAILABLE:
-            balance.available += points
-        elif owner == tx.member_id and account == Account.MEMBER_PENDING:
-            balance.pending += points
+    merged = _move_balance(tx, movement.legs, balance)
     lots = _LotsInHand()
     taken = [_apply(lots, part) for part in movement.taken]
     for lot in movement.released:
         lots.hold(lot).state = LotState.AVAILABLE.value
     balance.debt += movement.new_debt
     tx.debt_change += movement.new_debt
-    repay_from = movement.new_lots if movement.repay_from is None else movement.repay_from
-    debt_paid: dict[int, int] = {}  # by id() of a new lot
-    for lot, paid in debt_payments(balance.debt, [lots.hold(lot) for lot in repay_from]):
-        if lot.id is None:
-            lot.remaining -= paid
-            debt_paid[id(lot)] = paid
-        else:
-            taken.append(_apply(lots, Taken(lot, paid, AllocationKind.DEBT)))
-        balance.debt -= paid
-        tx.debt_change -= paid
-    new_lots = movement.new_lots
-    args: list[Any] = [*_transaction_arguments(tx, merged)]
-    if new_lots:
-        args += [[getattr(lot, name) for lot in new_lots] for name in _LOT_FIELDS]
-        args.append([debt_paid.get(id(lot), 0) for lot in new_lots])
-    if taken:
-        args += [
-            [part.lot.id for part in taken],
-            [part.kind.value for part in taken],
-            [part.points for part in taken],
-            [part.cny_value for part in taken],
-            [part.restores_allocation_id for part in taken],
-        ]
+    debt_paid = _repay_debt(movement, balance, lots, taken)
     changed = lots.changed()
-    if changed:
-        args += [
-            [lot.id for lot in changed],
-            [lot.remaining for lot in changed],
-            [lot.state for lot in changed],
-        ]
-    args += [balance.member_id, balance.available, balance.pending, balance.debt]
-    payload = points_changed(
+    event = points_changed(
         member_id=tx.member_id,
         kind=tx.kind,
         points=tx.points,
@@ -177,25 +151,67 @@ async def write(uow: UnitOfWork, movement: Movement, balance: MemberBalance) -> 
         pending=balance.pending,
         at=tx.created_at,
     )
-    args.append(json.dumps(payload))
-    sql = statement(bool(new_lots), bool(taken), bool(changed))
+    args = [*_transaction_arguments(tx, merged)]
+    if movement.new_lots:
+        args += [[getattr(lot, name) for lot in movement.new_lots] for name in _LOT_FIELDS]
+        args.append([debt_paid.get(id(lot), 0) for lot in movement.new_lots])
+    if taken:
+        args += [[getattr(part, name) for part in taken] for name in _TAKEN_FIELDS]
+    if changed:
+        args += [[getattr(lot, name) for lot in changed] for name in ("id", "remaining", "state")]
+    args += [balance.member_id, balance.available, balance.pending, balance.debt]
+    args.append(json.dumps(event))
+    sql = statement(bool(movement.new_lots), bool(taken), bool(changed))
     row = await (await uow.driver()).fetchrow(sql, *args)
     tx.id = row["id"]
-    for lot, lot_id in zip(new_lots, row["lot_ids"] or (), strict=True):
+    for lot, lot_id in zip(movement.new_lots, row["lot_ids"] or (), strict=True):
         lot.id, lot.transaction_id = lot_id, tx.id
     uow.recorded[tx.id] = tx
-    payload["transactionId"] = tx.id
+    uow.balances[balance.member_id] = balance
+    event["transactionId"] = tx.id
     uow.events.append(
         DomainEvent(
             type=EventType.POINTS_CHANGED.value,
-            payload=payload,
+            payload=event,
             member_id=tx.member_id,
             business_unit_id=tx.business_unit_id,
             id=row["event_id"],
         )
     )
-    uow.balances[balance.member_id] = balance
     return tx
+
+
+def _move_balance(
+    tx: PointsTransaction, legs: Iterable[Leg], balance: MemberBalance
+) -> dict[tuple[Account, int], int]:
+    """The postings merged per account (none of zero), once they moved the member's balance:
+    the only place a balance row changes."""
+    merged = {key: points for key, points in balanced(legs).items() if points}
+    for (account, owner), points in merged.items():
+        if owner == tx.member_id and account == Account.MEMBER_AVAILABLE:
+            balance.available += points
+        elif owner == tx.member_id and account == Account.MEMBER_PENDING:
+            balance.pending += points
+    return merged
+
+
+def _repay_debt(
+    movement: Movement, balance: MemberBalance, lots: _LotsInHand, taken: list[Taken]
+) -> dict[int, int]:
+    """Available points of the movement's lots pay the member's debt, in order: an existing
+    lot by a DEBT allocation (added to `taken`), a new one in the statement that writes it
+    (returned, by id() of the lot). The only place debt is repaid."""
+    repay_from = movement.new_lots if movement.repay_from is None else movement.repay_from
+    paid_by_new: dict[int, int] = {}
+    for lot, paid in debt_payments(balance.debt, [lots.hold(lot) for lot in repay_from]):
+        if lot.id is None:
+            lot.remaining -= paid
+            paid_by_new[id(lot)] = paid
+        else:
+            taken.append(_apply(lots, Taken(lot, paid, AllocationKind.DEBT)))
+        balance.debt -= paid
+        movement.tx.debt_change -= paid
+    return paid_by_new
 
 
 class _LotsInHand:
@@ -229,6 +245,7 @@ def _apply(lots: _LotsInHand, part: Taken) -> Taken:
     return part if lot is part.lot else replace(part, lot=lot)
 
 
+_TAKEN_FIELDS = ("lot_id", "kind_value", "points", "cny_value", "restores_allocation_id")
 _LOT_FIELDS = (
     "member_id",
     "issuer_unit_id",
