@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import calendar
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -47,13 +46,6 @@ def expiry_for(program: Program, earned_at: datetime, tz: ZoneInfo) -> datetime:
     if program.expiry_mode == "ANNUAL":
         return datetime(local.year + 2, 1, 1, tzinfo=tz)
     return add_months(local, program.rolling_months)
-
-
-@dataclass(frozen=True)
-class JobReport:
-    members: int
-    points: int
-    transactions: int
 
 
 async def members_with_expired_lots(uow: UnitOfWork, limit: int = 1000) -> list[int]:
