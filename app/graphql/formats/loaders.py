@@ -17,8 +17,9 @@ from aiodataloader import DataLoader
 
 from app.domain.ledger.writer import TxKind
 from app.domain.tiers.growth import window_start
-from app.graphql.core.rows import BusinessUnitRow, columns
+from app.graphql.core.rows import BusinessUnitRow
 from app.platform import reads
+from app.platform.driver import columns
 from app.sources import FormatActivityCursor, FormatActivityItem, FormatUsage, SourceUnavailable
 
 FormatActivityKey = tuple[str, int, int, FormatActivityCursor | None]  # unit, member, limit, before
