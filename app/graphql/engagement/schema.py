@@ -22,7 +22,7 @@ from app.graphql.core.execution import committed_transaction, execute
 from app.graphql.core.permissions import IsOps, _Forbidding
 from app.graphql.members.types import PointsBalance, PointsTransaction, load_balance
 from app.graphql.till.schema import EarnBreakdownLine
-from app.models import ActivityRule as RuleRow
+from app.models import ActivityRule as ActivityRuleModel
 
 
 @strawberry.enum(description="What a member did that earns points.")
@@ -96,7 +96,7 @@ class ActivityRule:
     updated_at: datetime
 
     @classmethod
-    def from_row(cls, row: RuleRow) -> ActivityRule:
+    def from_row(cls, row: ActivityRuleModel) -> ActivityRule:
         return cls(
             kind=ActivityKind(row.kind),
             points=row.points,
@@ -299,7 +299,7 @@ class ActivityMutation:
         if errors:
             return UpdateActivityRulePayload(errors=errors)
         async with ctx.services.sessions() as session:
-            row = await session.get(RuleRow, result["kind"])
+            row = await session.get(ActivityRuleModel, result["kind"])
         return UpdateActivityRulePayload(
             rule=ActivityRule.from_row(row), replayed=result.get("replayed", False)
         )
