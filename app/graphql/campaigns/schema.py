@@ -30,11 +30,11 @@ from app.graphql.campaigns.types import (
 from app.graphql.core.errors import domain_graphql_error
 from app.graphql.core.execution import Effect, execute
 from app.graphql.core.pagination import PageInfo, decode_cursor, encode_cursor, page_size
-from app.graphql.core.permissions import IsOps, _Forbidding
+from app.graphql.core.permissions import Forbidding, IsOps
 from app.models import Campaign as CampaignModel
 
 
-class CanSeeCampaigns(_Forbidding):
+class CanSeeCampaigns(Forbidding):
     message = "Only operators and partner apps may list campaigns."
 
     def allows(self, principal: Principal) -> bool:

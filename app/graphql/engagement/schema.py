@@ -19,7 +19,7 @@ from app.domain.members.identity import get_member
 from app.domain.shared.errors import DomainError, ErrorCode, PermissionDenied
 from app.graphql.core.errors import UserError, domain_graphql_error, forbidden
 from app.graphql.core.execution import committed_transaction, execute
-from app.graphql.core.permissions import IsOps, _Forbidding
+from app.graphql.core.permissions import Forbidding, IsOps
 from app.graphql.members.types import PointsBalance, PointsTransaction, load_balance
 from app.graphql.till.schema import EarnBreakdownLine
 from app.models import ActivityRule as ActivityRuleModel
@@ -36,14 +36,14 @@ class MemberActivity(Enum):
 strawberry.enum(ActivityKind, name="ActivityKind")
 
 
-class CanRecordActivity(_Forbidding):
+class CanRecordActivity(Forbidding):
     """A member (themself), ops, and partner tills with the earn scope."""
 
     def allows(self, principal: Principal) -> bool:
         return principal.is_member or principal.has_role("ops") or principal.has_scope("earn")
 
 
-class CanReadActivity(_Forbidding):
+class CanReadActivity(Forbidding):
     """A member (themself), ops, and partners with the read or earn scope."""
 
     def allows(self, principal: Principal) -> bool:
