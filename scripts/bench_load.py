@@ -167,13 +167,13 @@ def earn_script(members: int) -> str:
     duplicate order check; the member's tier; the refund-loop check; the ledger writes in one
     statement (transaction, postings, lot, balance); the growth value; the stored result.
     BEGIN and COMMIT around them."""
-    from app.domain.abuse.screening import _REFUND_LOOP
+    from app.domain.abuse.screening import REFUND_LOOP_SQL
     from app.domain.ledger.writer import LOCK_MEMBER, statement
-    from app.domain.members.identity import _KNOWN
-    from app.domain.shared.configuration import _VERSION
-    from app.domain.shared.idempotency import _CLAIM, _KEEP
+    from app.domain.members.identity import KNOWN_SQL
+    from app.domain.shared.configuration import VERSION_SQL
+    from app.domain.shared.idempotency import CLAIM_SQL, KEEP_SQL
     from app.domain.tiers.growth import GROWTH
-    from app.domain.tiers.standing import _STANDING
+    from app.domain.tiers.standing import STANDING_SQL
     from app.domain.till.orders import RECORDED_ORDER
     from app.platform.driver import one_key
 
@@ -204,23 +204,23 @@ def earn_script(members: int) -> str:
             "\\set r random(1, 1000000000000)",
             "BEGIN;",
             bind(
-                _CLAIM,
+                CLAIM_SQL,
                 p1="'pgbench'",
                 p2="'k' || :client_id::text || '-' || :r::text",
                 p3="'earnPoints'",
                 p4="md5(:r::text)",
                 p5="now()",
             ),
-            bind(_VERSION),
-            bind(_KNOWN, p1="2", p2=":m"),
+            bind(VERSION_SQL),
+            bind(KNOWN_SQL, p1="2", p2=":m"),
             bind(LOCK_MEMBER, p1=":m")[:-1] + " \\gset",  # available, pending, debt
             bind(RECORDED_ORDER, p1="2", p2="'EARN'", p3=ref),
-            bind(_STANDING + " FOR UPDATE", p1=":m"),
-            bind(_REFUND_LOOP, p1=":m", p2="2", p3="now() - interval '24 hours'"),
+            bind(STANDING_SQL + " FOR UPDATE", p1=":m"),
+            bind(REFUND_LOOP_SQL, p1=":m", p2="2", p3="now() - interval '24 hours'"),
             bind(statement(new_lots=True, taken=False, changed=False), **record),
             bind(one_key(GROWTH), p1=":m", p2="now() - interval '12 months'", p3="now()"),
             bind(
-                _KEEP,
+                KEEP_SQL,
                 p1="'pgbench'",
                 p2="'k' || :client_id::text || '-' || :r::text",
                 p3="'{\"transaction_id\": 1}'",

@@ -11,6 +11,7 @@ the same pooled connection and in the same transaction as the session around the
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -164,8 +165,12 @@ _names: dict[type, tuple[str, ...]] = {}
 
 
 def columns(model: type, alias: str | None = None) -> str:
-    """The comma-separated column names of `model`'s table (qualified by `alias`), for fixed
-    SQL built once at import whose rows `entity` turns back into instances."""
+    """The comma-separated column names (qualified by `alias`) for fixed SQL built once at
+    import: of a table model, whose rows `entity` turns back into instances, or of a dataclass
+    of light rows, its fields in order, whose rows `Row(*record)` builds."""
     prefix = f"{alias}." if alias else ""
-    table = model.__table__  # type: ignore[attr-defined]
-    return ", ".join(prefix + column.name for column in table.columns)
+    if dataclasses.is_dataclass(model):
+        names = [field.name for field in dataclasses.fields(model)]
+    else:
+        names = [column.name for column in model.__table__.columns]  # type: ignore[attr-defined]
+    return ", ".join(prefix + name for name in names)

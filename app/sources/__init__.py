@@ -2,9 +2,9 @@
 behind one interface, database-backed or from the unit's remote system over HTTP."""
 
 from app.sources.base import (
-    ActivityCursor,
-    ActivityItem,
-    ActivityKind,
+    FormatActivityCursor,
+    FormatActivityItem,
+    FormatActivityKind,
     FormatSource,
     FormatUsage,
     SourceUnavailable,
@@ -15,12 +15,12 @@ from app.sources.http import HttpSource, HttpSourceConfig
 from app.sources.registry import SourceRegistry, build_sources, parse_format_sources
 
 __all__ = [
-    "ActivityCursor",
-    "ActivityItem",
-    "ActivityKind",
     "BreakerState",
     "CircuitBreaker",
     "DatabaseSource",
+    "FormatActivityCursor",
+    "FormatActivityItem",
+    "FormatActivityKind",
     "FormatSource",
     "FormatUsage",
     "HttpSource",

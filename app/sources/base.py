@@ -3,8 +3,10 @@
 A source belongs to one business unit (by code) and answers, for many members at once (so a
 DataLoader makes one call per request): their activity newest first, and their usage (spend,
 visits) since a moment. Every kind of format data — hotel stays, parking sessions, mall
-receipts, property bills, store orders — is normalised to `ActivityItem`; what is particular
-to a kind (nights and room type, plate and minutes, bill period, ...) travels in `detail`.
+receipts, property bills, store orders — is normalised to `FormatActivityItem`; what is
+particular to a kind (nights and room type, plate and minutes, bill period, ...) travels in
+`detail`. "Format activity" is what a member did at a format; the engagement rewards'
+activities (check-ins, shares, ...) are `app.domain.engagement`'s.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 
-class ActivityKind(StrEnum):
+class FormatActivityKind(StrEnum):
     STAY = "STAY"  # hotel PMS
     PARKING = "PARKING"  # mall car park
     RECEIPT = "RECEIPT"  # mall merchant till
@@ -28,11 +30,11 @@ class ActivityKind(StrEnum):
 
 
 # What each format's data is made of (a unit's `format`, by default its code).
-FORMAT_KINDS: dict[str, tuple[ActivityKind, ...]] = {
-    "HOTEL": (ActivityKind.STAY,),
-    "MALL": (ActivityKind.PARKING, ActivityKind.RECEIPT),
-    "PROPERTY": (ActivityKind.BILL,),
-    "CONVENIENCE": (ActivityKind.ORDER,),
+FORMAT_KINDS: dict[str, tuple[FormatActivityKind, ...]] = {
+    "HOTEL": (FormatActivityKind.STAY,),
+    "MALL": (FormatActivityKind.PARKING, FormatActivityKind.RECEIPT),
+    "PROPERTY": (FormatActivityKind.BILL,),
+    "CONVENIENCE": (FormatActivityKind.ORDER,),
 }
 
 
@@ -46,7 +48,7 @@ class SourceUnavailable(Exception):
 
 
 @dataclass(frozen=True, order=True)
-class ActivityCursor:
+class FormatActivityCursor:
     """A position in the newest-first listing: items sort by (occurred_at, unit, kind, ref)
     descending, a total order across units, so keyset pages merge exactly."""
 
@@ -60,7 +62,7 @@ class ActivityCursor:
         return base64.urlsafe_b64encode(raw.encode()).decode()
 
     @classmethod
-    def decode(cls, cursor: str) -> ActivityCursor:
+    def decode(cls, cursor: str) -> FormatActivityCursor:
         """The cursor, or ValueError when it is not one of ours."""
         try:
             raw = base64.urlsafe_b64decode(cursor.encode()).decode()
@@ -74,12 +76,12 @@ class ActivityCursor:
 
 
 @dataclass(frozen=True)
-class ActivityItem:
+class FormatActivityItem:
     """One thing a member did at a format, in the gateway's own words."""
 
     member_id: int
     unit: str
-    kind: ActivityKind
+    kind: FormatActivityKind
     external_ref: str
     occurred_at: datetime
     amount: Decimal
@@ -88,10 +90,10 @@ class ActivityItem:
     detail: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
-    def cursor(self) -> ActivityCursor:
-        return ActivityCursor(self.occurred_at, self.unit, self.kind.value, self.external_ref)
+    def cursor(self) -> FormatActivityCursor:
+        return FormatActivityCursor(self.occurred_at, self.unit, self.kind.value, self.external_ref)
 
-    def comes_after(self, cursor: ActivityCursor | None) -> bool:
+    def comes_after(self, cursor: FormatActivityCursor | None) -> bool:
         """True when the item belongs on a page after `cursor` (strictly older in the order)."""
         return cursor is None or self.cursor < cursor
 
@@ -113,8 +115,8 @@ class FormatSource(Protocol):
     implementation: str  # "database" | "http"
 
     async def activity(
-        self, member_ids: Sequence[int], *, limit: int, before: ActivityCursor | None
-    ) -> dict[int, list[ActivityItem]]:
+        self, member_ids: Sequence[int], *, limit: int, before: FormatActivityCursor | None
+    ) -> dict[int, list[FormatActivityItem]]:
         """Each member's items after `before`, newest first, at most `limit` each."""
         ...
 
@@ -129,6 +131,6 @@ class FormatSource(Protocol):
         ...
 
 
-def newest_first(items: list[ActivityItem], *, limit: int) -> list[ActivityItem]:
+def newest_first(items: list[FormatActivityItem], *, limit: int) -> list[FormatActivityItem]:
     """The first `limit` items of a merged listing."""
     return sorted(items, key=lambda item: item.cursor, reverse=True)[:limit]

@@ -28,9 +28,9 @@ from app.models import (
 )
 from app.sources.base import (
     FORMAT_KINDS,
-    ActivityCursor,
-    ActivityItem,
-    ActivityKind,
+    FormatActivityCursor,
+    FormatActivityItem,
+    FormatActivityKind,
     FormatUsage,
     SourceUnavailable,
 )
@@ -47,16 +47,16 @@ class KindTable:
     """Where one kind of activity lives: its table, time and amount columns, and how a row
     reads as an item (description, end, kind-specific detail)."""
 
-    kind: ActivityKind
+    kind: FormatActivityKind
     table: Table
     at: str
     amount: str
     describe: Describe
 
 
-KIND_TABLES: dict[ActivityKind, KindTable] = {
-    ActivityKind.STAY: KindTable(
-        ActivityKind.STAY,
+KIND_TABLES: dict[FormatActivityKind, KindTable] = {
+    FormatActivityKind.STAY: KindTable(
+        FormatActivityKind.STAY,
         HotelStay.__table__,
         "check_in",
         "amount",
@@ -66,8 +66,8 @@ KIND_TABLES: dict[ActivityKind, KindTable] = {
             {"nights": r.nights, "roomType": r.room_type, "checkOut": _iso(r.check_out)},
         ),
     ),
-    ActivityKind.PARKING: KindTable(
-        ActivityKind.PARKING,
+    FormatActivityKind.PARKING: KindTable(
+        FormatActivityKind.PARKING,
         ParkingSession.__table__,
         "entered_at",
         "fee",
@@ -77,8 +77,8 @@ KIND_TABLES: dict[ActivityKind, KindTable] = {
             {"plate": r.plate, "minutes": r.minutes, "exitedAt": _iso(r.exited_at)},
         ),
     ),
-    ActivityKind.RECEIPT: KindTable(
-        ActivityKind.RECEIPT,
+    FormatActivityKind.RECEIPT: KindTable(
+        FormatActivityKind.RECEIPT,
         MallReceipt.__table__,
         "issued_at",
         "amount",
@@ -88,8 +88,8 @@ KIND_TABLES: dict[ActivityKind, KindTable] = {
             {"merchantCode": r.merchant_code, "category": r.category},
         ),
     ),
-    ActivityKind.BILL: KindTable(
-        ActivityKind.BILL,
+    FormatActivityKind.BILL: KindTable(
+        FormatActivityKind.BILL,
         PropertyBill.__table__,
         "issued_at",
         "amount",
@@ -99,8 +99,8 @@ KIND_TABLES: dict[ActivityKind, KindTable] = {
             {"period": r.period, "billType": r.bill_type, "paidAt": _iso(r.paid_at)},
         ),
     ),
-    ActivityKind.ORDER: KindTable(
-        ActivityKind.ORDER,
+    FormatActivityKind.ORDER: KindTable(
+        FormatActivityKind.ORDER,
         ConvenienceOrder.__table__,
         "ordered_at",
         "amount",
@@ -113,7 +113,7 @@ KIND_TABLES: dict[ActivityKind, KindTable] = {
 }
 
 
-def after_cursor(spec: KindTable, unit: str, cursor: ActivityCursor) -> ColumnElement[bool]:
+def after_cursor(spec: KindTable, unit: str, cursor: FormatActivityCursor) -> ColumnElement[bool]:
     """Rows of this table (all of one unit and kind) that sort after `cursor`, newest first."""
     at = spec.table.c[spec.at]
     mine, theirs = (unit, spec.kind.value), (cursor.unit, cursor.kind)
@@ -155,10 +155,10 @@ class DatabaseSource:
         return select(BusinessUnit.id).where(BusinessUnit.code == self.unit).scalar_subquery()
 
     async def activity(
-        self, member_ids: Sequence[int], *, limit: int, before: ActivityCursor | None
-    ) -> dict[int, list[ActivityItem]]:
+        self, member_ids: Sequence[int], *, limit: int, before: FormatActivityCursor | None
+    ) -> dict[int, list[FormatActivityItem]]:
         """Each member's items after `before`, newest first: one statement per table."""
-        found: dict[int, list[ActivityItem]] = defaultdict(list)
+        found: dict[int, list[FormatActivityItem]] = defaultdict(list)
         try:
             async with self.sessions() as session:
                 for spec in self.tables:
@@ -174,7 +174,11 @@ class DatabaseSource:
         }
 
     def _page(
-        self, spec: KindTable, member_ids: Sequence[int], limit: int, before: ActivityCursor | None
+        self,
+        spec: KindTable,
+        member_ids: Sequence[int],
+        limit: int,
+        before: FormatActivityCursor | None,
     ) -> Any:
         t = spec.table
         at = t.c[spec.at]
@@ -189,9 +193,9 @@ class DatabaseSource:
         ranked = inner.subquery()
         return select(ranked).where(ranked.c.rank <= limit)
 
-    def _item(self, spec: KindTable, row: Any) -> ActivityItem:
+    def _item(self, spec: KindTable, row: Any) -> FormatActivityItem:
         description, ended_at, detail = spec.describe(row)
-        return ActivityItem(
+        return FormatActivityItem(
             member_id=row.member_id,
             unit=self.unit,
             kind=spec.kind,

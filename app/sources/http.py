@@ -30,9 +30,9 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from app.sources.base import (
-    ActivityCursor,
-    ActivityItem,
-    ActivityKind,
+    FormatActivityCursor,
+    FormatActivityItem,
+    FormatActivityKind,
     FormatUsage,
     SourceUnavailable,
 )
@@ -86,8 +86,8 @@ class HttpSource:
             on_breaker(unit, self.breaker.state)  # the gauge shows the unit from the start
 
     async def activity(
-        self, member_ids: Sequence[int], *, limit: int, before: ActivityCursor | None
-    ) -> dict[int, list[ActivityItem]]:
+        self, member_ids: Sequence[int], *, limit: int, before: FormatActivityCursor | None
+    ) -> dict[int, list[FormatActivityItem]]:
         """GET /activity; items at the cursor's instant are filtered here by the full key."""
         params = {"members": ",".join(map(str, member_ids)), "limit": str(limit)}
         if before is not None:
@@ -112,15 +112,15 @@ class HttpSource:
             for member_id, items in found.items()
         }
 
-    def _item(self, member_id: int, raw: dict[str, Any]) -> ActivityItem:
+    def _item(self, member_id: int, raw: dict[str, Any]) -> FormatActivityItem:
         occurred_at = datetime.fromisoformat(raw["occurredAt"])
         ended_at = raw.get("endedAt")
         if occurred_at.tzinfo is None:
             raise ValueError("times must carry an offset")
-        return ActivityItem(
+        return FormatActivityItem(
             member_id=member_id,
             unit=self.unit,
-            kind=ActivityKind(raw["kind"]),
+            kind=FormatActivityKind(raw["kind"]),
             external_ref=str(raw["ref"]),
             occurred_at=occurred_at,
             amount=Decimal(str(raw["amount"])),

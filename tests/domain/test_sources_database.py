@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from app.demo.format_data import seed_format_activity
 from app.models import ConvenienceOrder, HotelStay, MallReceipt, ParkingSession, PropertyBill
-from app.sources import ActivityKind, DatabaseSource, FormatUsage
+from app.sources import DatabaseSource, FormatActivityKind, FormatUsage
 from tests.conftest import NOW, TZ
 from tests.helpers import earn, new_member
 
@@ -65,7 +65,11 @@ async def test_activity_pages_newest_first_per_member(units, sessions, uow_facto
     assert [i.external_ref for i in page[alice]] == ["H-4", "H-3"]
     assert [i.external_ref for i in page[bob]] == ["H-b"] and page[999] == []
     item = page[alice][0]
-    assert (item.kind, item.unit, item.amount) == (ActivityKind.STAY, "HOTEL", Decimal("500.00"))
+    assert (item.kind, item.unit, item.amount) == (
+        FormatActivityKind.STAY,
+        "HOTEL",
+        Decimal("500.00"),
+    )
     assert item.detail["nights"] == 1 and item.ended_at == item.occurred_at + timedelta(days=1)
     assert item.description == "1 night, deluxe room"
 
@@ -141,6 +145,6 @@ async def test_demo_format_data_comes_from_the_ledger_once(units, sessions, uow_
     mall = DatabaseSource(unit="MALL", format="MALL", sessions=sessions)
     mall_usage = (await mall.usage([member], since=since, tz=TZ))[member]
     items = (await mall.activity([member], limit=20, before=None))[member]
-    fees = sum(i.amount for i in items if i.kind is ActivityKind.PARKING)
+    fees = sum(i.amount for i in items if i.kind is FormatActivityKind.PARKING)
     assert len(items) == 6 and {i.detail["minutes"] for i in items if "minutes" in i.detail}
     assert mall_usage.spend == Decimal("200.00") + fees and mall_usage.visits == 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from app.domain.till.orders import RECORDED_ORDER as _RECORDED_ORDER
+from app.domain.till.orders import RECORDED_ORDER
 from app.graphql.core.loaders import MEMBERS_SQL, TRANSACTIONS_SQL
 from app.platform.driver import Driver, one_key
 
@@ -48,11 +48,11 @@ async def test_one_key_statements_are_priced_for_one_key(clean_db, engine):
 
 
 async def test_the_order_check_uses_the_unique_order_index(clean_db, engine):
-    plan = await _generic_plan(engine, _RECORDED_ORDER, "bigint, text, text")
+    plan = await _generic_plan(engine, RECORDED_ORDER, "bigint, text, text")
     assert "uq_points_transactions_order" in plan
     # without the index's predicate in the text, a plan for any kind cannot use it
-    bare = _RECORDED_ORDER.replace(" AND kind IN ('EARN', 'SPEND')", "")
-    assert bare != _RECORDED_ORDER
+    bare = RECORDED_ORDER.replace(" AND kind IN ('EARN', 'SPEND')", "")
+    assert bare != RECORDED_ORDER
     assert "uq_points_transactions_order" not in await _generic_plan(
         engine, bare, "bigint, text, text"
     )

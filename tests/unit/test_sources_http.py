@@ -11,8 +11,8 @@ import pytest
 
 from app.platform.metrics import Metrics
 from app.sources import (
-    ActivityKind,
     BreakerState,
+    FormatActivityKind,
     FormatUsage,
     HttpSource,
     HttpSourceConfig,
@@ -86,7 +86,7 @@ async def test_normal_answers_become_activity_items_and_usage(pms):
         assert [i.external_ref for i in page[7]] == ["H-4", "H-3", "H-2"]
         assert [i.external_ref for i in page[8]] == ["H-x"] and page[9] == []
         first = page[7][0]
-        assert first.kind is ActivityKind.STAY and first.unit == "HOTEL"
+        assert first.kind is FormatActivityKind.STAY and first.unit == "HOTEL"
         assert first.amount == Decimal("104.50") and first.detail["roomType"] == "DELUXE"
         more = await source.activity([7], limit=3, before=page[7][-1].cursor)
         assert [i.external_ref for i in more[7]] == ["H-1", "H-0"]
@@ -235,14 +235,16 @@ async def test_requests_in_flight_never_exceed_the_cap(pms):
 
 def test_kind_detail_reads_what_a_remote_sent_leniently():
     from app.graphql.formats.details import BillDetail, StayDetail, kind_detail
-    from app.sources import ActivityItem
+    from app.sources import FormatActivityItem
 
-    def item(kind: ActivityKind, detail: dict, ended_at=None) -> ActivityItem:
-        return ActivityItem(7, "HOTEL", kind, "X-1", T0, Decimal("1.00"), "", ended_at, detail)
+    def item(kind: FormatActivityKind, detail: dict, ended_at=None) -> FormatActivityItem:
+        return FormatActivityItem(
+            7, "HOTEL", kind, "X-1", T0, Decimal("1.00"), "", ended_at, detail
+        )
 
-    assert kind_detail(item(ActivityKind.STAY, {"nights": "two", "roomType": "SUITE"})) == (
+    assert kind_detail(item(FormatActivityKind.STAY, {"nights": "two", "roomType": "SUITE"})) == (
         StayDetail(nights=None, room_type="SUITE")
     )
-    assert kind_detail(item(ActivityKind.BILL, {"period": "2026-05"}, ended_at=T0)) == BillDetail(
-        period="2026-05", bill_type=None, paid=True
-    )
+    assert kind_detail(
+        item(FormatActivityKind.BILL, {"period": "2026-05"}, ended_at=T0)
+    ) == BillDetail(period="2026-05", bill_type=None, paid=True)

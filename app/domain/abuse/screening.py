@@ -49,7 +49,7 @@ from app.settings import AbusePolicy
 log = logging.getLogger(__name__)
 
 # The member's latest refund of an earn at this unit, both after $3 (the loop's window).
-_REFUND_LOOP = """SELECT reversal.id, earned.id, earned.order_ref
+REFUND_LOOP_SQL = """SELECT reversal.id, earned.id, earned.order_ref
 FROM points_transactions reversal
 JOIN points_transactions earned ON earned.id = reversal.reverses_id
 WHERE reversal.member_id = $1 AND reversal.kind = 'EARN_REVERSAL'
@@ -232,7 +232,7 @@ async def _refund_loop(
     if policy.refund_loop_window_hours <= 0:
         return None
     since = uow.now - timedelta(hours=policy.refund_loop_window_hours)
-    found = await (await uow.driver()).fetchrow(_REFUND_LOOP, member_id, unit_id, since)
+    found = await (await uow.driver()).fetchrow(REFUND_LOOP_SQL, member_id, unit_id, since)
     if found is None:
         return None
     alert = Alert(

@@ -12,7 +12,7 @@ from datetime import date
 
 from sqlalchemy import and_, extract, or_, select
 
-from app.domain.engagement.rewards import ENGINE, Grant, _line, grant
+from app.domain.engagement.rewards import ENGINE, Grant, grant, reward_line
 from app.domain.engagement.rule_book import ActivityKind, active_rule
 from app.domain.ledger.writer import lock_balance
 from app.models import ActivityEvent, Member, PointsTransaction
@@ -73,7 +73,7 @@ async def grant_birthday_gift(uow: UnitOfWork, member_id: int) -> PointsTransact
     )
     if gifted is not None:
         return None
-    line = _line("BIRTHDAY", "activity:BIRTHDAY", rule.points, f"birthday gift {key}")
+    line = reward_line("BIRTHDAY", "activity:BIRTHDAY", rule.points, f"birthday gift {key}")
     return await grant(
         uow,
         Grant(

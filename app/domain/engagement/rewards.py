@@ -78,7 +78,7 @@ class Grant:
     issuer_unit_id: int | None = None
 
 
-def _line(kind: str, rule: str, points: int, detail: str = "") -> dict[str, Any]:
+def reward_line(kind: str, rule: str, points: int, detail: str = "") -> dict[str, Any]:
     return {"kind": kind, "rule": rule, "points": points, "detail": detail}
 
 
@@ -131,13 +131,15 @@ async def record_activity(
                 "reference",
             )
     await _ensure_within_caps(uow, member.id, rule, today)
-    lines = [_line("ACTIVITY", f"activity:{activity.value}", rule.points, f"{activity.value}")]
+    lines = [
+        reward_line("ACTIVITY", f"activity:{activity.value}", rule.points, f"{activity.value}")
+    ]
     streak = None
     if activity == ActivityKind.CHECK_IN:
         streak = await _streak_today(uow, member.id, today)
         if rule.streak_days and rule.streak_bonus and streak % rule.streak_days == 0:
             lines.append(
-                _line(
+                reward_line(
                     "STREAK",
                     f"streak:{rule.streak_days}d",
                     rule.streak_bonus,
@@ -172,7 +174,7 @@ async def grant_registration_bonus(uow: UnitOfWork, *, member_id: int) -> Points
     balance = await lock_balance(uow, member.id)
     if await _exists(uow, member.id, ActivityKind.REGISTRATION, "once"):
         return None
-    line = _line("REGISTRATION", "activity:REGISTRATION", rule.points, "welcome points")
+    line = reward_line("REGISTRATION", "activity:REGISTRATION", rule.points, "welcome points")
     return await grant(
         uow,
         Grant(
@@ -220,7 +222,7 @@ async def reward_referral(
         await _count(uow, referrer.id, ActivityKind.REFERRAL) >= rule.lifetime_cap
     ):
         return None  # the purchase itself must not fail: the referrer just earns no more
-    line = _line(
+    line = reward_line(
         "REFERRAL",
         "activity:REFERRAL",
         rule.points,

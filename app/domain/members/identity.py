@@ -19,7 +19,7 @@ from app.platform.driver import Driver
 from app.platform.uow import UnitOfWork
 
 _REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-_KNOWN = "SELECT 1 FROM member_unit_links WHERE business_unit_id = $1 AND member_id = $2"
+KNOWN_SQL = "SELECT 1 FROM member_unit_links WHERE business_unit_id = $1 AND member_id = $2"
 
 
 def normalise_phone(raw: str) -> str:
@@ -180,7 +180,7 @@ async def present_member(
 async def unit_knows_member(uow: UnitOfWork, *, unit_id: int, member_id: int) -> bool:
     """Whether the unit knows this member (registered there, scanned, or by its customer id)."""
     driver = await uow.driver()
-    return await driver.fetchval(_KNOWN, unit_id, member_id) is not None
+    return await driver.fetchval(KNOWN_SQL, unit_id, member_id) is not None
 
 
 async def member_by_external_id(uow: UnitOfWork, *, unit_id: int, external_id: str) -> Member:

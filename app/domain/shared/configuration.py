@@ -33,7 +33,7 @@ from app.models import BusinessUnit, Campaign, Program, Tier
 from app.platform.driver import columns, entity
 from app.platform.uow import UnitOfWork
 
-_VERSION = "SELECT generation, version FROM config_version WHERE id = 1"
+VERSION_SQL = "SELECT generation, version FROM config_version WHERE id = 1"
 _UNITS = f"SELECT {columns(BusinessUnit)} FROM business_units ORDER BY id"
 # The programme row (NULLs when there is none) beside each tier (one row of NULLs when none).
 _LADDER = f"""SELECT {columns(Program, "p")}, {columns(Tier, "t")}
@@ -103,7 +103,7 @@ async def configuration(uow: UnitOfWork) -> Configuration:
     if read is not None and read[0] == _writes(uow):
         return read[1]
     driver = await uow.driver()
-    row = await driver.fetchrow(_VERSION)
+    row = await driver.fetchrow(VERSION_SQL)
     stamp = (row["generation"], row["version"]) if row is not None else None
     engine = uow.engine
     kept = _kept.get(engine)

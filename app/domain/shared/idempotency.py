@@ -18,12 +18,13 @@ from app.domain.shared.errors import DomainError, ErrorCode
 from app.platform.uow import UnitOfWork
 
 # The claim: a concurrent duplicate waits on the primary key for the first transaction.
-_CLAIM = """INSERT INTO idempotency_keys (caller, key, operation, fingerprint, result, created_at)
+CLAIM_SQL = """INSERT INTO idempotency_keys
+(caller, key, operation, fingerprint, result, created_at)
 VALUES ($1, $2, $3, $4, '{}', $5)
 ON CONFLICT (caller, key) DO NOTHING
 RETURNING key"""
 _STORED = "SELECT fingerprint, result FROM idempotency_keys WHERE caller = $1 AND key = $2"
-_KEEP = "UPDATE idempotency_keys SET result = $3 WHERE caller = $1 AND key = $2"
+KEEP_SQL = "UPDATE idempotency_keys SET result = $3 WHERE caller = $1 AND key = $2"
 
 
 def fingerprint(operation: str, payload: dict[str, Any]) -> str:
@@ -54,7 +55,7 @@ async def run_once(
         )
     digest = fingerprint(operation, payload)
     driver = await uow.driver()
-    claimed = await driver.fetchval(_CLAIM, caller, key, operation, digest, uow.now)
+    claimed = await driver.fetchval(CLAIM_SQL, caller, key, operation, digest, uow.now)
     if claimed is None:
         stored = await driver.fetchrow(_STORED, caller, key)
         if stored["fingerprint"] != digest:
@@ -65,5 +66,5 @@ async def run_once(
             )
         return Outcome(stored["result"], replayed=True)
     result = await effect()
-    await driver.execute(_KEEP, caller, key, json.dumps(result))
+    await driver.execute(KEEP_SQL, caller, key, json.dumps(result))
     return Outcome(result, replayed=False)

@@ -48,7 +48,7 @@ from app.platform.uow import UnitOfWork
 
 MAX_GRANT_MONTHS = 60
 
-_STANDING = f"SELECT {columns(MemberTier)} FROM member_tiers WHERE member_id = $1"
+STANDING_SQL = f"SELECT {columns(MemberTier)} FROM member_tiers WHERE member_id = $1"
 # A member's changes of standing: the history rows, a TIER_CHANGED event per row in the outbox
 # (ids drawn in the changes' order), and the `member_tiers` row as it ends up.
 _RECORD = f"""WITH change AS MATERIALIZED (
@@ -236,7 +236,7 @@ def standing_of(row: MemberTier | None, tiers: list[Tier]) -> Standing:
 async def _member_tier_row(uow: UnitOfWork, member_id: int, *, lock: bool) -> MemberTier | None:
     """The member's `member_tiers` row (a value in no session), locked with `lock`."""
     driver = await uow.driver()
-    row = await driver.fetchrow(_STANDING + " FOR UPDATE" if lock else _STANDING, member_id)
+    row = await driver.fetchrow(STANDING_SQL + " FOR UPDATE" if lock else STANDING_SQL, member_id)
     return entity(MemberTier, row) if row is not None else None
 
 

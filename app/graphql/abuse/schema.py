@@ -16,7 +16,7 @@ from app.graphql.core.errors import UserError, domain_graphql_error
 from app.graphql.core.execution import execute
 from app.graphql.core.pagination import PageInfo, decode_cursor, encode_cursor, page_size
 from app.graphql.core.permissions import IsOps
-from app.models import AbuseFlag as AbuseFlagRow
+from app.models import AbuseFlag as AbuseFlagModel
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class AbuseFlag:
     review_note: str | None
 
     @classmethod
-    def from_row(cls, row: AbuseFlagRow) -> AbuseFlag:
+    def from_row(cls, row: AbuseFlagModel) -> AbuseFlag:
         return cls(
             id=strawberry.ID(str(row.id)),
             kind=abuse.FlagKind(row.kind),
@@ -171,7 +171,7 @@ class AbuseMutation:
         if errors:
             return ReviewAbuseFlagPayload(errors=errors)
         async with ctx.services.sessions() as session:
-            row = await session.get(AbuseFlagRow, result["flag_id"])
+            row = await session.get(AbuseFlagModel, result["flag_id"])
         return ReviewAbuseFlagPayload(
             flag=AbuseFlag.from_row(row), replayed=result.get("replayed", False)
         )

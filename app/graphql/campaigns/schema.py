@@ -30,11 +30,11 @@ from app.graphql.campaigns.types import (
 from app.graphql.core.errors import domain_graphql_error
 from app.graphql.core.execution import Effect, execute
 from app.graphql.core.pagination import PageInfo, decode_cursor, encode_cursor, page_size
-from app.graphql.core.permissions import IsOps, _Forbidding
-from app.models import Campaign as CampaignRow
+from app.graphql.core.permissions import Forbidding, IsOps
+from app.models import Campaign as CampaignModel
 
 
-class CanSeeCampaigns(_Forbidding):
+class CanSeeCampaigns(Forbidding):
     message = "Only operators and partner apps may list campaigns."
 
     def allows(self, principal: Principal) -> bool:
@@ -55,7 +55,7 @@ async def _run(info: Info, operation: str, effect: Effect, key: str | None, payl
     if errors:
         return CampaignPayload(errors=errors)
     async with ctx.uow() as uow:
-        row = await uow.session.get(CampaignRow, result["campaign_id"])
+        row = await uow.session.get(CampaignModel, result["campaign_id"])
         spent = await spent_by_campaign(uow, [row])
     return CampaignPayload(
         campaign=Campaign.from_row(row, ctx.now(), spent[row.id]),

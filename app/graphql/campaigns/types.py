@@ -15,7 +15,7 @@ from app.domain.campaigns.simulation import SimulationReport
 from app.graphql.core.errors import UserError
 from app.graphql.core.pagination import PageInfo
 from app.graphql.members.types import BusinessUnit, load_unit
-from app.models import Campaign as CampaignRow
+from app.models import Campaign as CampaignModel
 
 strawberry.enum(CampaignKind, name="CampaignKind")
 
@@ -73,7 +73,7 @@ class Campaign:
         return await load_unit(info, self.funder_unit_id)
 
     @classmethod
-    def from_row(cls, row: CampaignRow, now: datetime, spent: int) -> Campaign:
+    def from_row(cls, row: CampaignModel, now: datetime, spent: int) -> Campaign:
         """`spent`: what it has given (`spent_by_campaign`: the column only when budgeted)."""
         running = (
             row.ended_at is None

@@ -30,10 +30,10 @@ from app.graphql.core.rows import (
     TierHistoryRow,
     TierRow,
     TransactionRow,
-    columns,
 )
 from app.models import Program
 from app.platform import reads
+from app.platform.driver import columns
 
 TIER_HISTORY_LIMIT = 50
 NOT_HELD: Any = object()  # `Loader.held`: nothing loaded or primed for the key yet

@@ -17,7 +17,10 @@ def _principal(info: Any) -> Principal:
     return principal
 
 
-class _Forbidding(BasePermission):
+class Forbidding(BasePermission):
+    """FORBIDDEN unless `allows(principal)`: the base of every permission class, here and in
+    the contexts' own schema modules."""
+
     message = "Not allowed for this caller."
     error_extensions = {"code": "FORBIDDEN"}
 
@@ -28,64 +31,64 @@ class _Forbidding(BasePermission):
         raise NotImplementedError
 
 
-class IsAuthenticated(_Forbidding):
+class IsAuthenticated(Forbidding):
     def allows(self, principal: Principal) -> bool:
         return True
 
 
-class IsMember(_Forbidding):
+class IsMember(Forbidding):
     message = "Only a member token may do this."
 
     def allows(self, principal: Principal) -> bool:
         return principal.is_member
 
 
-class CanReadMembers(_Forbidding):
+class CanReadMembers(Forbidding):
     """Members (themself), ops, and partners with the read scope."""
 
     def allows(self, principal: Principal) -> bool:
         return principal.is_member or principal.has_role("ops") or principal.has_scope("read")
 
 
-class IsOps(_Forbidding):
+class IsOps(Forbidding):
     message = "Only operators may do this."
 
     def allows(self, principal: Principal) -> bool:
         return principal.has_role("ops")
 
 
-class CanResolveCodes(_Forbidding):
+class CanResolveCodes(Forbidding):
     message = "Only a partner till may resolve member codes."
 
     def allows(self, principal: Principal) -> bool:
         return principal.is_partner or principal.has_role("ops")
 
 
-class CanRegister(_Forbidding):
+class CanRegister(Forbidding):
     message = "Registering members needs the earn scope (or ops)."
 
     def allows(self, principal: Principal) -> bool:
         return principal.has_scope("earn") or principal.has_role("ops")
 
 
-class CanEarn(_Forbidding):
+class CanEarn(Forbidding):
     def allows(self, principal: Principal) -> bool:
         return principal.has_scope("earn") or principal.has_role("ops")
 
 
-class CanSpend(_Forbidding):
+class CanSpend(Forbidding):
     def allows(self, principal: Principal) -> bool:
         return principal.has_scope("spend") or principal.has_role("ops")
 
 
-class CanReverse(_Forbidding):
+class CanReverse(Forbidding):
     def allows(self, principal: Principal) -> bool:
         return (
             principal.has_scope("earn") or principal.has_scope("spend") or principal.has_role("ops")
         )
 
 
-class CanWatchPoints(_Forbidding):
+class CanWatchPoints(Forbidding):
     """A member watches their own points (memberId omitted or their own); ops any member's."""
 
     message = "A member may watch only their own points."

@@ -4,21 +4,15 @@ types them (Decimal for numeric, aware datetimes, kinds as str, json as dict or 
 Resolvers read a row by attribute, as they read the ORM objects mutations hand over
 (`execution.remember_committed` primes the balance loader with them, the source loaders prime
 the unit loader), so either is accepted wherever a loader's result goes. A row is built from
-an asyncpg record in column order: `SELECT {columns(Row)}` and `Row(*record)`.
+an asyncpg record in column order: `SELECT {columns(Row)}` (`app.platform.driver.columns`)
+and `Row(*record)`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
-
-
-def columns(row_type: Any, alias: str = "") -> str:
-    """The SELECT list for `row_type`, in its field order (optionally `alias.`-qualified)."""
-    prefix = f"{alias}." if alias else ""
-    return ", ".join(prefix + field.name for field in fields(row_type))
 
 
 @dataclass(slots=True)

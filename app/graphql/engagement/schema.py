@@ -20,10 +20,10 @@ from app.domain.members.identity import get_member
 from app.domain.shared.errors import DomainError, PermissionDenied
 from app.graphql.core.errors import UserError, domain_graphql_error, forbidden
 from app.graphql.core.execution import committed_transaction, execute
-from app.graphql.core.permissions import IsOps, _Forbidding
+from app.graphql.core.permissions import Forbidding, IsOps
 from app.graphql.members.types import PointsBalance, PointsTransaction, load_balance
 from app.graphql.till.schema import EarnBreakdownLine
-from app.models import ActivityRule as RuleRow
+from app.models import ActivityRule as ActivityRuleModel
 
 
 @strawberry.enum(description="What a member did that earns points.")
@@ -37,14 +37,14 @@ class MemberActivity(Enum):
 strawberry.enum(ActivityKind, name="ActivityKind")
 
 
-class CanRecordActivity(_Forbidding):
+class CanRecordActivity(Forbidding):
     """A member (themself), ops, and partner tills with the earn scope."""
 
     def allows(self, principal: Principal) -> bool:
         return principal.is_member or principal.has_role("ops") or principal.has_scope("earn")
 
 
-class CanReadActivity(_Forbidding):
+class CanReadActivity(Forbidding):
     """A member (themself), ops, and partners with the read or earn scope."""
 
     def allows(self, principal: Principal) -> bool:
@@ -97,7 +97,7 @@ class ActivityRule:
     updated_at: datetime
 
     @classmethod
-    def from_row(cls, row: RuleRow) -> ActivityRule:
+    def from_row(cls, row: ActivityRuleModel) -> ActivityRule:
         return cls(
             kind=ActivityKind(row.kind),
             points=row.points,
@@ -291,7 +291,7 @@ class ActivityMutation:
         if errors:
             return UpdateActivityRulePayload(errors=errors)
         async with ctx.services.sessions() as session:
-            row = await session.get(RuleRow, result["kind"])
+            row = await session.get(ActivityRuleModel, result["kind"])
         return UpdateActivityRulePayload(
             rule=ActivityRule.from_row(row), replayed=result.get("replayed", False)
         )

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import strawberry
 
-from app.sources import ActivityItem, ActivityKind
+from app.sources import FormatActivityItem, FormatActivityKind
 
 
 @strawberry.type(description="A hotel stay (PMS).")
@@ -42,7 +42,7 @@ class OrderDetail:
     items: int | None
 
 
-ActivityDetail = Annotated[
+FormatActivityDetail = Annotated[
     StayDetail | ParkingDetail | ReceiptDetail | BillDetail | OrderDetail,
     strawberry.union("ActivityDetail"),
 ]
@@ -56,19 +56,19 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def kind_detail(item: ActivityItem) -> ActivityDetail:
+def kind_detail(item: FormatActivityItem) -> FormatActivityDetail:
     """The typed detail for the item's kind."""
     d = item.detail
     match item.kind:
-        case ActivityKind.STAY:
+        case FormatActivityKind.STAY:
             return StayDetail(nights=_int(d.get("nights")), room_type=_text(d.get("roomType")))
-        case ActivityKind.PARKING:
+        case FormatActivityKind.PARKING:
             return ParkingDetail(plate=_text(d.get("plate")), minutes=_int(d.get("minutes")))
-        case ActivityKind.RECEIPT:
+        case FormatActivityKind.RECEIPT:
             return ReceiptDetail(
                 merchant_code=_text(d.get("merchantCode")), category=_text(d.get("category"))
             )
-        case ActivityKind.BILL:
+        case FormatActivityKind.BILL:
             return BillDetail(
                 period=_text(d.get("period")),
                 bill_type=_text(d.get("billType")),

@@ -17,11 +17,12 @@ from aiodataloader import DataLoader
 
 from app.domain.ledger.accounts import TxKind
 from app.domain.tiers.growth import window_start
-from app.graphql.core.rows import BusinessUnitRow, columns
+from app.graphql.core.rows import BusinessUnitRow
 from app.platform import reads
-from app.sources import ActivityCursor, ActivityItem, FormatUsage, SourceUnavailable
+from app.platform.driver import columns
+from app.sources import FormatActivityCursor, FormatActivityItem, FormatUsage, SourceUnavailable
 
-ActivityKey = tuple[str, int, int, ActivityCursor | None]  # unit, member, limit, before
+FormatActivityKey = tuple[str, int, int, FormatActivityCursor | None]  # unit, member, limit, before
 
 ALL_UNITS_SQL = f"SELECT {columns(BusinessUnitRow)} FROM business_units ORDER BY id"
 _EARNED = f"kind IN ('{TxKind.EARN.value}', '{TxKind.EARN_REVERSAL.value}')"
@@ -51,13 +52,15 @@ class SourceLoaders:
             self.ctx.loaders.unit.prime(unit.id, unit)
         return [units for _ in keys]
 
-    async def _activity(self, keys: list[ActivityKey]) -> list[list[ActivityItem] | Exception]:
+    async def _activity(
+        self, keys: list[FormatActivityKey]
+    ) -> list[list[FormatActivityItem] | Exception]:
         """Grouped by (unit, limit, cursor): one source call per group, groups concurrently."""
-        groups: dict[tuple[str, int, ActivityCursor | None], list[int]] = defaultdict(list)
+        groups: dict[tuple[str, int, FormatActivityCursor | None], list[int]] = defaultdict(list)
         for unit, member_id, limit, before in keys:
             groups[(unit, limit, before)].append(member_id)
 
-        def call(group: tuple[str, int, ActivityCursor | None], ids: list[int]) -> Awaitable:
+        def call(group: tuple[str, int, FormatActivityCursor | None], ids: list[int]) -> Awaitable:
             unit, limit, before = group
             return self._source(unit).activity(ids, limit=limit, before=before)
 

@@ -30,15 +30,19 @@ from app.domain.shared.errors import DomainError, ErrorCode
 from app.graphql.core.errors import domain_graphql_error, forbidden
 from app.graphql.core.pagination import PageInfo, page_size
 from app.graphql.core.rows import BusinessUnitRow
-from app.graphql.formats.details import ActivityDetail, kind_detail
+from app.graphql.formats.details import FormatActivityDetail, kind_detail
 from app.graphql.formats.loaders import source_loaders
 from app.graphql.members.types import BusinessUnit, PointsBalance, load_balance
 from app.graphql.tiers.types import MemberTier, load_member_tier
-from app.sources import ActivityCursor, ActivityItem, SourceUnavailable
-from app.sources import ActivityKind as Kind
+from app.sources import (
+    FormatActivityCursor,
+    FormatActivityItem,
+    FormatActivityKind,
+    SourceUnavailable,
+)
 
 strawberry.enum(
-    Kind,
+    FormatActivityKind,
     name="FormatActivityKind",
     description="What a format source item is: a hotel stay, a parking session, ...",
 )
@@ -52,9 +56,9 @@ class FormatSourceKind(Enum):
 
 
 @strawberry.type(name="ActivityItem")
-class Activity:
+class FormatActivity:
     business_unit_code: str
-    kind: Kind
+    kind: FormatActivityKind
     external_ref: str = strawberry.field(description="The unit's own reference.")
     occurred_at: datetime = strawberry.field(description="Check-in, entry, receipt, bill, order.")
     ended_at: datetime | None = strawberry.field(description="Check-out, exit, bill paid.")
@@ -64,10 +68,10 @@ class Activity:
         description="What is particular to the kind: nights/roomType, plate/minutes, "
         "merchantCode/category, period/billType, storeCode/items; as the unit sent it."
     )
-    item: strawberry.Private[ActivityItem]
+    item: strawberry.Private[FormatActivityItem]
 
     @classmethod
-    def from_item(cls, item: ActivityItem) -> Activity:
+    def from_item(cls, item: FormatActivityItem) -> FormatActivity:
         return cls(
             business_unit_code=item.unit,
             kind=item.kind,
@@ -83,7 +87,7 @@ class Activity:
     @strawberry.field(
         description="The kind's own fields, typed (null where the unit left one out)."
     )
-    def kind_detail(self) -> ActivityDetail:
+    def kind_detail(self) -> FormatActivityDetail:
         return kind_detail(self.item)
 
     @strawberry.field
@@ -94,15 +98,15 @@ class Activity:
         return None
 
 
-@strawberry.type
-class ActivityEdge:
+@strawberry.type(name="ActivityEdge")
+class FormatActivityEdge:
     cursor: str
-    node: Activity
+    node: FormatActivity
 
 
-@strawberry.type
-class ActivityConnection:
-    edges: list[ActivityEdge]
+@strawberry.type(name="ActivityConnection")
+class FormatActivityConnection:
+    edges: list[FormatActivityEdge]
     page_info: PageInfo
 
 
@@ -142,9 +146,9 @@ class FormatOverview:
     @strawberry.field(description="This unit's activity, newest first (null on failure).")
     async def activity(
         self, info: Info, first: int | None = None, after: str | None = None
-    ) -> ActivityConnection | None:
+    ) -> FormatActivityConnection | None:
         if self.source is FormatSourceKind.NONE:
-            return ActivityConnection(
+            return FormatActivityConnection(
                 edges=[], page_info=PageInfo(has_next_page=False, end_cursor=None)
             )
         return await _listing(info, self.member_id, [self.business_unit.code], first, after)
@@ -205,14 +209,14 @@ async def member_overview(info: Info, member_id: int) -> MemberOverview:
     return MemberOverview(member_id=member_id, since=source_loaders(info.context).window_start())
 
 
-async def member_activity(
+async def member_format_activity(
     info: Info,
     member_id: int,
     *,
     business_unit_id: strawberry.ID | None,
     first: int | None,
     after: str | None,
-) -> ActivityConnection | None:
+) -> FormatActivityConnection | None:
     """Member.activity: one unit (by id or code) or every unit the caller may see."""
     units = await visible_units(info)
     if business_unit_id is not None:
@@ -233,11 +237,11 @@ async def member_activity(
 
 async def _listing(
     info: Info, member_id: int, codes: list[str], first: int | None, after: str | None
-) -> ActivityConnection:
+) -> FormatActivityConnection:
     """Keyset page over these units' sources, merged newest first."""
     try:
         limit = page_size(first)
-        before = ActivityCursor.decode(after) if after is not None else None
+        before = FormatActivityCursor.decode(after) if after is not None else None
     except DomainError as error:
         raise domain_graphql_error(error) from None
     except ValueError:
@@ -261,10 +265,10 @@ async def _listing(
         reverse=True,
     )[: limit + 1]
     edges = [
-        ActivityEdge(cursor=item.cursor.encode(), node=Activity.from_item(item))
+        FormatActivityEdge(cursor=item.cursor.encode(), node=FormatActivity.from_item(item))
         for item in items[:limit]
     ]
-    return ActivityConnection(
+    return FormatActivityConnection(
         edges=edges,
         page_info=PageInfo(
             has_next_page=len(items) > limit, end_cursor=edges[-1].cursor if edges else None

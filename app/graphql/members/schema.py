@@ -23,9 +23,9 @@ from app.graphql.core.permissions import (
     IsMember,
     IsOps,
 )
-from app.graphql.core.rows import MemberRow as MemberRead
+from app.graphql.core.rows import MemberRow
 from app.graphql.members.types import Member, MemberConnection, MemberEdge
-from app.models import Member as MemberRow
+from app.models import Member as MemberModel
 from app.platform import reads
 
 
@@ -77,7 +77,7 @@ class MemberQuery:
                 )
         except DomainError as error:
             raise domain_graphql_error(error) from None
-        row = MemberRead(**record)  # by column name
+        row = MemberRow(**record)  # by column name
         ctx.loaders.member.prime(member_id, row)
         return Member.from_row(row)
 
@@ -123,16 +123,16 @@ class MemberQuery:
             after_id = decode_cursor("member", after)
         except DomainError as error:
             raise domain_graphql_error(error) from None
-        query = select(MemberRow).order_by(MemberRow.id).limit(limit + 1)
+        query = select(MemberModel).order_by(MemberModel.id).limit(limit + 1)
         if after_id is not None:
-            query = query.where(MemberRow.id > after_id)
+            query = query.where(MemberModel.id > after_id)
         if search:
             text = search.strip()
             pattern = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             query = query.where(
                 or_(
-                    MemberRow.display_name.ilike(f"%{pattern}%", escape="\\"),
-                    MemberRow.phone == text,
+                    MemberModel.display_name.ilike(f"%{pattern}%", escape="\\"),
+                    MemberModel.phone == text,
                 )
             )
         async with info.context.services.sessions() as session:

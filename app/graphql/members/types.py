@@ -25,7 +25,7 @@ from app.models import Member as MemberModel
 from app.models import PointsTransaction as TransactionModel
 
 if TYPE_CHECKING:
-    from app.graphql.formats.schema import ActivityConnection, MemberOverview
+    from app.graphql.formats.schema import FormatActivityConnection, MemberOverview
 
 
 @strawberry.enum
@@ -303,10 +303,10 @@ class Member:
         business_unit_id: strawberry.ID | None = None,
         first: int | None = None,
         after: str | None = None,
-    ) -> Annotated[ActivityConnection, strawberry.lazy("app.graphql.formats.schema")] | None:
-        from app.graphql.formats.schema import member_activity
+    ) -> Annotated[FormatActivityConnection, strawberry.lazy("app.graphql.formats.schema")] | None:
+        from app.graphql.formats.schema import member_format_activity
 
-        return await member_activity(
+        return await member_format_activity(
             info, self.member_id, business_unit_id=business_unit_id, first=first, after=after
         )
 

@@ -13,7 +13,7 @@ from app.domain.shared.operator_log import list_operator_actions
 from app.graphql.core.errors import domain_graphql_error
 from app.graphql.core.pagination import PageInfo, decode_cursor, encode_cursor, page_size
 from app.graphql.core.permissions import IsOps
-from app.models.operations import OperatorAction as OperatorActionRow
+from app.models.operations import OperatorAction as OperatorActionModel
 
 
 @strawberry.type(description="One change an operator made: who, what, on which object, why.")
@@ -28,7 +28,7 @@ class OperatorAction:
     created_at: datetime
 
     @classmethod
-    def from_row(cls, row: OperatorActionRow) -> OperatorAction:
+    def from_row(cls, row: OperatorActionModel) -> OperatorAction:
         return cls(
             id=strawberry.ID(str(row.id)),
             actor=row.actor,

@@ -11,8 +11,8 @@ from strawberry import Info
 
 from app.domain.tiers.standing import progress, standing_of
 from app.graphql.core.permissions import IsOps
-from app.models import Tier as TierRow
-from app.models import TierHistory as TierHistoryRow
+from app.graphql.core.rows import TierHistoryRow, TierRow
+from app.models import Tier as TierModel
 
 
 @strawberry.enum(description="What growth value measures, per the programme.")
@@ -54,7 +54,7 @@ class Tier:
     benefits: list[str]
 
     @classmethod
-    def from_row(cls, row: TierRow) -> Tier:
+    def from_row(cls, row: TierRow | TierModel) -> Tier:
         return cls(
             code=row.code,
             name=row.name,

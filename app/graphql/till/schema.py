@@ -16,8 +16,8 @@ from app.graphql.core.errors import UserError, domain_graphql_error, forbidden
 from app.graphql.core.execution import committed_transaction, execute
 from app.graphql.core.permissions import CanEarn, CanReverse, CanSpend, IsAuthenticated
 from app.graphql.members.types import BusinessUnit, PointsBalance, PointsTransaction, load_balance
-from app.models import BusinessUnit as BusinessUnitRow
-from app.models import PointsTransaction as TransactionRow
+from app.models import BusinessUnit as BusinessUnitModel
+from app.models import PointsTransaction as TransactionModel
 
 KEY_HELP = "Required by mutations: a retry with the same key returns the first result."
 
@@ -130,7 +130,7 @@ def _fields(obj: Any) -> dict[str, Any]:
     return {k: (str(v) if v is not None else None) for k, v in vars(obj).items()}
 
 
-async def _authorise_till(uow, principal, member_id: str, unit_ref: str) -> BusinessUnitRow:
+async def _authorise_till(uow, principal, member_id: str, unit_ref: str) -> BusinessUnitModel:
     """The unit, once the caller may act there for the member (app.domain.access.acts); the
     domain then uses it without another query."""
     unit = await find_unit(uow, unit_ref)
@@ -139,13 +139,13 @@ async def _authorise_till(uow, principal, member_id: str, unit_ref: str) -> Busi
     return unit
 
 
-async def _after(info: Info, result: dict[str, Any]) -> tuple[TransactionRow, PointsBalance]:
+async def _after(info: Info, result: dict[str, Any]) -> tuple[TransactionModel, PointsBalance]:
     """The committed transaction and the member's balance (execute told live subscribers)."""
     row = await committed_transaction(info.context, result["transaction_id"])
     return row, await load_balance(info, row.member_id)
 
 
-def _lines(row: TransactionRow) -> list[EarnBreakdownLine]:
+def _lines(row: TransactionModel) -> list[EarnBreakdownLine]:
     return [EarnBreakdownLine.from_dict(line) for line in row.detail.get("breakdown", [])]
 
 
