@@ -79,6 +79,7 @@ class Services:
             self.sessions.kw["bind"],
             [announce_points_changes(self.announcer)],
             clock=self.clock,
+            mark_interval=self.settings.outbox_mark_seconds,
         )
         if self.sources is None:
             self.sources = build_sources(

@@ -86,8 +86,10 @@ class Settings:
     query_budget_partner_factor: int = 10
     request_timeout_seconds: float = 10.0
     db_statement_timeout_ms: int = 5000
-    # The outbox (docs/events.md): how often each worker sweeps events left unrelayed, how old
-    # an event must be before the sweeper takes it, how long relayed events are kept.
+    # The outbox (docs/events.md): how long a worker gathers relayed events before marking them
+    # in one UPDATE, how often it sweeps events left unrelayed, how old an event must be before
+    # the sweeper takes it, how long relayed events are kept.
+    outbox_mark_seconds: float = 0.2
     outbox_sweep_seconds: float = 10.0
     outbox_grace_seconds: float = 30.0
     outbox_retention_days: int = 7
@@ -127,6 +129,7 @@ class Settings:
             query_budget_partner_factor=int(os.environ.get("QUERY_BUDGET_PARTNER_FACTOR", "10")),
             request_timeout_seconds=float(os.environ.get("REQUEST_TIMEOUT_SECONDS", "10")),
             db_statement_timeout_ms=int(os.environ.get("DB_STATEMENT_TIMEOUT_MS", "5000")),
+            outbox_mark_seconds=float(os.environ.get("OUTBOX_MARK_SECONDS", "0.2")),
             outbox_sweep_seconds=float(os.environ.get("OUTBOX_SWEEP_SECONDS", "10")),
             outbox_grace_seconds=float(os.environ.get("OUTBOX_GRACE_SECONDS", "30")),
             outbox_retention_days=int(os.environ.get("OUTBOX_RETENTION_DAYS", "7")),

@@ -12,10 +12,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import event
 
 from app.domain.shared.configuration import configuration
 from app.platform.driver import watch_statements
+from app.settings import Settings
 from tests.conftest import NOW
 from tests.helpers import earn, new_member, spend
 
@@ -37,6 +39,14 @@ query($first: Int!) {
 # The members page, then one batch each: balances, expiring lots, transaction pages (which bring
 # the units of the listed transactions along), and the units members registered via.
 MEMBERS_STATEMENTS = 5
+
+
+@pytest.fixture
+def settings(redis_prefix) -> Settings:
+    """The outbox relay marks relayed events off the request's path, one UPDATE for all events
+    of `outbox_mark_seconds` (tests/integration/test_outbox.py); a slow machine must not see a
+    batch of it land inside one request's count."""
+    return Settings(redis_prefix=redis_prefix, outbox_mark_seconds=3600)
 
 
 @contextmanager

@@ -53,6 +53,15 @@ async def list_flags(
     return list(await uow.session.scalars(query))
 
 
+async def get_flag(uow: UnitOfWork, flag_id: int | str) -> AbuseFlag:
+    """The flag, or NOT_FOUND."""
+    text = str(flag_id).strip()
+    flag = await uow.session.get(AbuseFlag, int(text)) if text.isdigit() else None
+    if flag is None:
+        raise DomainError(ErrorCode.NOT_FOUND, f"no abuse flag {text!r}", "flagId")
+    return flag
+
+
 async def held_lots(uow: UnitOfWork, flag: AbuseFlag) -> list[PointsLot]:
     """The lots still pending because this flag held them."""
     if flag.kind != FlagKind.REFUND_LOOP or flag.member_id is None:

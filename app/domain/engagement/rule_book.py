@@ -80,6 +80,14 @@ async def list_rules(uow: UnitOfWork) -> list[ActivityRule]:
     return [rows[kind.value] for kind in ActivityKind if kind.value in rows]
 
 
+async def get_rule(uow: UnitOfWork, kind: str) -> ActivityRule:
+    """The rule for `kind`, active or not, or NOT_FOUND."""
+    rule = await uow.session.get(ActivityRule, parse_kind(kind).value)
+    if rule is None:
+        raise DomainError(ErrorCode.NOT_FOUND, f"no rule for {kind}", "kind")
+    return rule
+
+
 async def active_rule(uow: UnitOfWork, kind: ActivityKind) -> ActivityRule | None:
     """The rule for `kind` if there is one and it is active."""
     rule = await uow.session.get(ActivityRule, kind.value)

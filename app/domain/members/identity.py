@@ -7,7 +7,7 @@ import secrets
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.dialects.postgresql import insert
 
 from app.domain.abuse.screening import EarnScreen, device_reference, screen_registration
@@ -46,6 +46,23 @@ async def get_member(uow: UnitOfWork, member_id: int | str, field: str = "member
     if member is None:
         raise no_member(text, field)
     return member
+
+
+async def list_members(
+    uow: UnitOfWork, *, limit: int, after_id: int | None = None, search: str | None = None
+) -> list[Member]:
+    """Members by id after `after_id`; `search` matches a part of the display name or the
+    whole phone number."""
+    query = select(Member).order_by(Member.id).limit(limit)
+    if after_id is not None:
+        query = query.where(Member.id > after_id)
+    if search and search.strip():
+        text = search.strip()
+        pattern = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(
+            or_(Member.display_name.ilike(f"%{pattern}%", escape="\\"), Member.phone == text)
+        )
+    return list(await uow.session.scalars(query))
 
 
 def no_member(member_id: int | str, field: str = "memberId") -> DomainError:

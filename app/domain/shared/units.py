@@ -31,6 +31,12 @@ async def find_unit(
     return unit
 
 
+async def list_units(uow: UnitOfWork) -> list[BusinessUnit]:
+    """Every unit, by id, from the worker's configuration (values in no session, shared)."""
+    config = await configuration(uow)
+    return [config.units[unit_id] for unit_id in sorted(config.units)]
+
+
 async def get_merchant(
     session: AsyncSession, unit: BusinessUnit, ref: str | int, field: str = "merchantId"
 ) -> Merchant:

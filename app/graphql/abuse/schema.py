@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import strawberry
 from strawberry import Info
@@ -16,7 +17,9 @@ from app.graphql.core.errors import UserError, domain_graphql_error
 from app.graphql.core.execution import execute
 from app.graphql.core.pagination import PageInfo, decode_cursor, encode_cursor, page_size
 from app.graphql.core.permissions import IsOps
-from app.models import AbuseFlag as AbuseFlagModel
+
+if TYPE_CHECKING:
+    from app.models import AbuseFlag as AbuseFlagModel
 
 log = logging.getLogger(__name__)
 
@@ -170,8 +173,8 @@ class AbuseMutation:
         )
         if errors:
             return ReviewAbuseFlagPayload(errors=errors)
-        async with ctx.services.sessions() as session:
-            row = await session.get(AbuseFlagModel, result["flag_id"])
+        async with ctx.uow() as uow:
+            row = await abuse_review.get_flag(uow, result["flag_id"])
         return ReviewAbuseFlagPayload(
             flag=AbuseFlag.from_row(row), replayed=result.get("replayed", False)
         )

@@ -31,7 +31,6 @@ from app.graphql.core.errors import domain_graphql_error
 from app.graphql.core.execution import Effect, execute
 from app.graphql.core.pagination import PageInfo, decode_cursor, encode_cursor, page_size
 from app.graphql.core.permissions import Forbidding, IsOps
-from app.models import Campaign as CampaignModel
 
 
 class CanSeeCampaigns(Forbidding):
@@ -55,8 +54,9 @@ async def _run(info: Info, operation: str, effect: Effect, key: str | None, payl
     if errors:
         return CampaignPayload(errors=errors)
     async with ctx.uow() as uow:
-        row = await uow.session.get(CampaignModel, result["campaign_id"])
+        row = await campaign_admin.get_campaign(uow, result["campaign_id"])
         spent = await spent_by_campaign(uow, [row])
+    assert row.id is not None
     return CampaignPayload(
         campaign=Campaign.from_row(row, ctx.now(), spent[row.id]),
         replayed=result.get("replayed", False),

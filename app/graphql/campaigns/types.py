@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import strawberry
 from strawberry import Info
@@ -14,8 +14,10 @@ from app.domain.campaigns.rules import CampaignKind
 from app.domain.campaigns.simulation import SimulationReport
 from app.graphql.core.errors import UserError
 from app.graphql.core.pagination import PageInfo
-from app.graphql.members.types import BusinessUnit, load_unit
-from app.models import Campaign as CampaignModel
+from app.graphql.organisation.types import BusinessUnit, load_unit
+
+if TYPE_CHECKING:
+    from app.models import Campaign as CampaignModel
 
 strawberry.enum(CampaignKind, name="CampaignKind")
 

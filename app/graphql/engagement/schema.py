@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import strawberry
 from strawberry import Info
@@ -21,9 +21,11 @@ from app.domain.shared.errors import DomainError, PermissionDenied
 from app.graphql.core.errors import UserError, domain_graphql_error, forbidden
 from app.graphql.core.execution import committed_transaction, execute
 from app.graphql.core.permissions import Forbidding, IsOps
-from app.graphql.members.types import PointsBalance, PointsTransaction, load_balance
-from app.graphql.till.schema import EarnBreakdownLine
-from app.models import ActivityRule as ActivityRuleModel
+from app.graphql.ledger.types import PointsBalance, PointsTransaction, load_balance
+from app.graphql.till.types import EarnBreakdownLine
+
+if TYPE_CHECKING:
+    from app.models import ActivityRule as ActivityRuleModel
 
 
 @strawberry.enum(description="What a member did that earns points.")
@@ -290,8 +292,8 @@ class ActivityMutation:
         )
         if errors:
             return UpdateActivityRulePayload(errors=errors)
-        async with ctx.services.sessions() as session:
-            row = await session.get(ActivityRuleModel, result["kind"])
+        async with ctx.uow() as uow:
+            row = await rule_book.get_rule(uow, result["kind"])
         return UpdateActivityRulePayload(
             rule=ActivityRule.from_row(row), replayed=result.get("replayed", False)
         )

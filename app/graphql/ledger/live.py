@@ -12,7 +12,7 @@ from app.domain.members.identity import get_member
 from app.domain.shared.errors import DomainError, ErrorCode
 from app.graphql.core.errors import domain_graphql_error
 from app.graphql.core.permissions import CanWatchPoints
-from app.graphql.members.types import PointsBalance, load_balance
+from app.graphql.ledger.types import PointsBalance, load_balance
 from app.platform.pubsub import points_changes
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date
 
 import strawberry
-from sqlalchemy import or_, select
 from strawberry import Info
 
 from app.domain.access.acts import authorise
@@ -25,7 +24,6 @@ from app.graphql.core.permissions import (
 )
 from app.graphql.core.rows import MemberRow
 from app.graphql.members.types import Member, MemberConnection, MemberEdge
-from app.models import Member as MemberModel
 from app.platform import reads
 
 
@@ -123,20 +121,10 @@ class MemberQuery:
             after_id = decode_cursor("member", after)
         except DomainError as error:
             raise domain_graphql_error(error) from None
-        query = select(MemberModel).order_by(MemberModel.id).limit(limit + 1)
-        if after_id is not None:
-            query = query.where(MemberModel.id > after_id)
-        if search:
-            text = search.strip()
-            pattern = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            query = query.where(
-                or_(
-                    MemberModel.display_name.ilike(f"%{pattern}%", escape="\\"),
-                    MemberModel.phone == text,
-                )
+        async with info.context.uow() as uow:
+            rows = await member_rules.list_members(
+                uow, limit=limit + 1, after_id=after_id, search=search
             )
-        async with info.context.services.sessions() as session:
-            rows = list(await session.scalars(query))
         edges = [
             MemberEdge(cursor=encode_cursor("member", row.id), node=Member.from_row(row))
             for row in rows[:limit]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import strawberry
 from strawberry import Info
@@ -13,7 +14,9 @@ from app.domain.shared.operator_log import list_operator_actions
 from app.graphql.core.errors import domain_graphql_error
 from app.graphql.core.pagination import PageInfo, decode_cursor, encode_cursor, page_size
 from app.graphql.core.permissions import IsOps
-from app.models.operations import OperatorAction as OperatorActionModel
+
+if TYPE_CHECKING:
+    from app.models.operations import OperatorAction as OperatorActionModel
 
 
 @strawberry.type(description="One change an operator made: who, what, on which object, why.")

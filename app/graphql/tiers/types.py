@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
+from typing import TYPE_CHECKING
 
 import strawberry
 from strawberry import Info
@@ -12,7 +13,9 @@ from strawberry import Info
 from app.domain.tiers.standing import progress, standing_of
 from app.graphql.core.permissions import IsOps
 from app.graphql.core.rows import TierHistoryRow, TierRow
-from app.models import Tier as TierModel
+
+if TYPE_CHECKING:
+    from app.models import Tier as TierModel
 
 
 @strawberry.enum(description="What growth value measures, per the programme.")

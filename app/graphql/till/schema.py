@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import strawberry
 from strawberry import Info
@@ -15,9 +15,13 @@ from app.domain.till import earning, reversals, spending
 from app.graphql.core.errors import UserError, domain_graphql_error, forbidden
 from app.graphql.core.execution import committed_transaction, execute
 from app.graphql.core.permissions import CanEarn, CanReverse, CanSpend, IsAuthenticated
-from app.graphql.members.types import BusinessUnit, PointsBalance, PointsTransaction, load_balance
-from app.models import BusinessUnit as BusinessUnitModel
-from app.models import PointsTransaction as TransactionModel
+from app.graphql.ledger.types import PointsBalance, PointsTransaction, load_balance
+from app.graphql.organisation.types import BusinessUnit
+from app.graphql.till.types import EarnBreakdownLine
+
+if TYPE_CHECKING:
+    from app.models import BusinessUnit as BusinessUnitModel
+    from app.models import PointsTransaction as TransactionModel
 
 KEY_HELP = "Required by mutations: a retry with the same key returns the first result."
 
@@ -55,34 +59,6 @@ class ReverseTransactionInput:
         default=None, description="Earn only: CNY refunded (partial refund); omit for all."
     )
     idempotency_key: str | None = strawberry.field(default=None, description=KEY_HELP)
-
-
-@strawberry.type
-class EarnBreakdownLine:
-    kind: str = strawberry.field(description="BASE, TIER, CAMPAIGN or CAP (a limit's cut).")
-    rule: str
-    points: int
-    detail: str
-    campaign_id: strawberry.ID | None = strawberry.field(
-        default=None, description="CAMPAIGN and CAP lines: the campaign."
-    )
-    funder: str | None = strawberry.field(
-        default=None,
-        description="CAMPAIGN and CAP lines: who pays, GROUP (marketing budget) or a unit code;"
-        " BASE and TIER points are paid by the order's unit.",
-    )
-
-    @classmethod
-    def from_dict(cls, line: dict[str, Any]) -> EarnBreakdownLine:
-        campaign = line.get("campaign_id")
-        return cls(
-            kind=line["kind"],
-            rule=line["rule"],
-            points=line["points"],
-            detail=line.get("detail", ""),
-            campaign_id=strawberry.ID(str(campaign)) if campaign is not None else None,
-            funder=line.get("funder"),
-        )
 
 
 @strawberry.type

@@ -32,7 +32,8 @@ from app.graphql.core.pagination import PageInfo, page_size
 from app.graphql.core.rows import BusinessUnitRow
 from app.graphql.formats.details import FormatActivityDetail, kind_detail
 from app.graphql.formats.loaders import source_loaders
-from app.graphql.members.types import BusinessUnit, PointsBalance, load_balance
+from app.graphql.ledger.types import PointsBalance, load_balance
+from app.graphql.organisation.types import BusinessUnit
 from app.graphql.tiers.types import MemberTier, load_member_tier
 from app.sources import (
     FormatActivityCursor,
