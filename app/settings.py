@@ -76,7 +76,7 @@ class Settings:
     log_level: str = "INFO"
     partner_key_cache_seconds: float = 30.0
     format_sources: str = ""  # FORMAT_SOURCES: JSON, which unit reads its data from where
-    # Limits and protection (README "Limits and protection")
+    # Limits and protection (docs/api.md, "Limits and protection")
     max_query_depth: int = 10
     max_query_aliases: int = 30
     max_query_tokens: int = 2000

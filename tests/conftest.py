@@ -1,7 +1,7 @@
 """Test harness: a fresh database migrated from empty, cleaned between tests; Redis or fakeredis.
 
 With DATABASE_URL / REDIS_URL set, tests run against those servers (in a separate database
-named `<db>_bmgtest`); unset, against the embedded PostgreSQL and fakeredis. With CI=true an
+named `<db>_bmgtest_<pid>`); unset, against the embedded PostgreSQL and fakeredis. With CI=true an
 unreachable server fails the run instead of skipping it.
 """
 

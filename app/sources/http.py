@@ -1,5 +1,5 @@
 """A format source over HTTP: a unit's own system (a hotel PMS, a car park, ...) answering the
-gateway's small JSON contract (README, "Per-format data sources"):
+gateway's small JSON contract (docs/formats.md):
 
     GET {url}/activity?members=12,15&limit=21[&until=2026-06-15T04:00:00+00:00]
       -> {"members": {"12": [{"kind": "STAY", "ref": "H-1", "occurredAt": "...",

@@ -1,4 +1,4 @@
-"""The demo campaigns: four of them, audited, and they price orders as the README says."""
+"""The demo campaigns: four of them, audited, and they price orders as docs/campaigns.md says."""
 
 from datetime import date, datetime
 

@@ -1,5 +1,5 @@
 """Campaigns in the earning engine: which campaigns an order meets, what each one gives, and
-the limits that cut it. The rules, stated once (README "Campaigns" says the same):
+the limits that cut it. The rules, stated once (docs/campaigns.md says the same):
 
 - Basis: every campaign works on the order's points after the tier line (base + tier), never
   on another campaign's bonus, so campaigns add up: two x2 campaigns give basis x 3.
