@@ -195,7 +195,7 @@ def earn_script(members: int) -> str:
         "p30": "ARRAY[now() + interval '12 months']", "p31": "ARRAY[NULL::timestamptz]",
         "p32": "ARRAY[NULL::int]", "p33": "ARRAY[NULL::bigint]", "p34": "ARRAY[0]",
         "p35": ":m", "p36": ":available + 176", "p37": ":pending", "p38": ":debt",
-        "p39": "'{\"memberId\": ' || :m::text || '}'",
+        "p39": "('{\"memberId\": ' || :m::text || '}')",
     }  # fmt: skip
     return "\n".join(
         [
