@@ -14,7 +14,7 @@ from app.domain.engagement.rewards import record_activity
 from app.domain.engagement.rule_book import seed_activity_rules
 from app.platform.uow import UnitOfWork, unit_of_work
 
-CALLER = "seed:demo"
+CALLER = "seed:demo"  # who the demo history says recorded it
 
 
 async def seed_demo_rules(uow: UnitOfWork) -> None:

@@ -31,7 +31,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.demo.campaigns import seed_demo_campaigns
-from app.demo.engagement import seed_demo_check_ins, seed_demo_rules
+from app.demo.engagement import CALLER, seed_demo_check_ins, seed_demo_rules
 from app.demo.format_data import seed_format_activity
 from app.demo.organisation import seed_organisation
 from app.demo.people import HOURS, Persona, make_people
@@ -43,6 +43,7 @@ from app.domain.ledger.expiry import (
 )
 from app.domain.members.identity import link_member, register_member
 from app.domain.shared.errors import DomainError
+from app.domain.shared.money import CENT
 from app.domain.tiers.standing import current_standing, evaluate_expiry, members_due_for_review
 from app.domain.till.earning import earn_points
 from app.domain.till.reversals import reverse_transaction
@@ -50,8 +51,6 @@ from app.domain.till.spending import spend_points
 from app.models import BusinessUnit, Member, MemberBalance, PointsLot, PointsTransaction
 from app.platform.uow import UnitOfWork, unit_of_work
 
-CALLER = "seed:demo"
-CENT = Decimal("0.01")
 JOBS_AT = clock(3, 0)  # the nightly release / expiry jobs, group time
 REFUNDS = {  # unit: chance an order is refunded later, delay in days (min, max)
     "MALL": (0.05, (1, 14)),
