@@ -32,6 +32,7 @@ from app.graphql.ledger.live import PointsSubscription
 from app.graphql.members.schema import MemberMutation, MemberQuery
 from app.graphql.operator_log.schema import OperationsQuery
 from app.graphql.organisation.schema import OrgQuery
+from app.graphql.rights.schema import RightsMutation, RightsQuery
 from app.graphql.tiers.schema import TierMutation, TierQuery
 from app.graphql.till.schema import PointsMutation, PointsQuery
 
@@ -46,6 +47,7 @@ Query = merge_types(
         ActivityQuery,
         AbuseQuery,
         CampaignQuery,
+        RightsQuery,
     ),
 )
 Mutation = merge_types(
@@ -57,6 +59,7 @@ Mutation = merge_types(
         ActivityMutation,
         AbuseMutation,
         CampaignMutation,
+        RightsMutation,
     ),
 )
 Subscription = merge_types("Subscription", (PointsSubscription,))

@@ -25,6 +25,7 @@ from app.models.members import Member, MemberUnitLink
 from app.models.operations import OperatorAction
 from app.models.org import BusinessUnit, CategoryRate, ConfigVersion, Merchant, Program
 from app.models.outbox import OutboxEvent
+from app.models.rights import Right
 from app.models.tiers import MemberTier, Tier, TierHistory
 
 metadata = SQLModel.metadata
@@ -57,6 +58,7 @@ __all__ = [
     "Posting",
     "Program",
     "PropertyBill",
+    "Right",
     "Tier",
     "TierHistory",
     "metadata",

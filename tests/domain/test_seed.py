@@ -18,6 +18,7 @@ from app.models import (
     MemberTier,
     PointsLot,
     PointsTransaction,
+    Right,
     TierHistory,
 )
 from app.platform.uow import unit_of_work
@@ -71,6 +72,10 @@ async def test_seed_builds_a_living_programme_once(clean_db, sessions):
         # the formats' own records (per-format data sources) exist for the seeded orders
         for table in ("hotel_stays", "mall_receipts", "parking_sessions", "convenience_orders"):
             assert await session.scalar(text(f"SELECT count(*) FROM {table}")) > 0, table
+        # rights from at least four formats, some for sale and some only by tier
+        rights = list(await session.scalars(select(Right)))
+        assert len({r.provider_unit_id for r in rights}) >= 4
+        assert any(r.points_price for r in rights) and any(r.points_price is None for r in rights)
         latest = await session.scalar(select(func.max(PointsTransaction.created_at)))
         assert latest <= NOW
         assert await verify_ledger(uow) == []

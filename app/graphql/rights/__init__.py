@@ -1,0 +1,1 @@
+"""Rights (权益通): the catalogue (`rights`, `createRight`, `updateRight`)."""

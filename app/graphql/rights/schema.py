@@ -1,0 +1,190 @@
+"""Rights: the catalogue (`rights`, readable by anyone, as the mini-program shows it before a
+member signs in) and the operators' `createRight` and `updateRight` (audited)."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import strawberry
+from strawberry import Info
+
+from app.domain.rights import catalogue
+from app.domain.shared.errors import DomainError
+from app.domain.shared.units import find_unit
+from app.graphql.core.errors import UserError, domain_graphql_error
+from app.graphql.core.execution import execute
+from app.graphql.core.pagination import PageInfo, decode_cursor, encode_cursor, page_size
+from app.graphql.core.permissions import IsOps
+from app.graphql.rights.types import Right, RightConnection, RightEdge, RightKind, RightLimitPeriod
+
+
+@strawberry.input
+class CreateRightInput:
+    business_unit_id: strawberry.ID = strawberry.field(description="The provider: id or code.")
+    name: str
+    kind: RightKind  # type: ignore[valid-type]
+    valid_days: int
+    code: str | None = strawberry.field(default=None, description="Default: from the name.")
+    points_price: int | None = strawberry.field(default=None, description="Null: not for sale.")
+    stock: int | None = strawberry.field(default=None, description="Null: unlimited.")
+    per_member_limit: int | None = None
+    limit_period: RightLimitPeriod = catalogue.LimitPeriod.LIFETIME  # type: ignore[valid-type]
+    face_value: Decimal | None = None
+    provider_cost: Decimal | None = None
+    eligible_tier_codes: list[str] | None = None
+    redeemable_at_unit_ids: list[strawberry.ID] | None = None
+    refundable: bool = False
+    window_starts_at: datetime | None = None
+    window_ends_at: datetime | None = None
+    reason: str | None = None
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class UpdateRightInput:
+    right_id: strawberry.ID
+    name: str | None = None
+    kind: RightKind | None = None  # type: ignore[valid-type]
+    valid_days: int | None = None
+    code: str | None = None
+    points_price: int | None = None
+    stock: int | None = None
+    per_member_limit: int | None = None
+    limit_period: RightLimitPeriod | None = None  # type: ignore[valid-type]
+    face_value: Decimal | None = None
+    provider_cost: Decimal | None = None
+    eligible_tier_codes: list[str] | None = None
+    redeemable_at_unit_ids: list[strawberry.ID] | None = None
+    refundable: bool | None = None
+    window_starts_at: datetime | None = None
+    window_ends_at: datetime | None = None
+    reason: str | None = None
+    idempotency_key: str | None = None
+
+
+@strawberry.type
+class RightPayload:
+    right: Right | None = None
+    replayed: bool = False
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+_TERMS = {f.name for f in fields(catalogue.RightSpec)}
+
+
+def _terms(input: Any, *, given_only: bool) -> dict[str, Any]:
+    """The input's terms as RightSpec fields (an update: only those it names)."""
+    values = {
+        name: getattr(input, name)
+        for name in vars(input)
+        if name in _TERMS and (not given_only or getattr(input, name) is not None)
+    }
+    if getattr(input, "business_unit_id", None) is not None:
+        values["business_unit"] = input.business_unit_id
+    for name in ("kind", "limit_period"):
+        if values.get(name) is not None:
+            values[name] = values[name].value
+    for name in ("eligible_tier_codes", "redeemable_at_unit_ids"):
+        if name in values:
+            values[name] = tuple(values[name] or ())
+    return values
+
+
+def _fingerprint(input: Any) -> dict[str, Any]:
+    return {k: (str(v) if v is not None else None) for k, v in vars(input).items()}
+
+
+async def _committed(info: Info, result: dict[str, Any], errors: list[UserError]) -> RightPayload:
+    if errors:
+        return RightPayload(errors=errors)
+    async with info.context.uow() as uow:
+        row = await catalogue.get_right(uow, result["right_id"])
+    return RightPayload(right=Right.from_row(row), replayed=result.get("replayed", False))
+
+
+@strawberry.type
+class RightsQuery:
+    @strawberry.field(description="The catalogue of rights on offer, by id; one provider's with"
+                      " `businessUnitId` (id or code); `first` at most 100.")  # fmt: skip
+    async def rights(
+        self,
+        info: Info,
+        business_unit_id: strawberry.ID | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> RightConnection:
+        try:
+            limit = page_size(first)
+            after_id = decode_cursor("right", after)
+            async with info.context.uow() as uow:
+                unit_id = None
+                if business_unit_id is not None:
+                    unit_id = (await find_unit(uow, business_unit_id)).id
+                rows = await catalogue.list_rights(
+                    uow, limit=limit + 1, after_id=after_id, unit_id=unit_id
+                )
+        except DomainError as error:
+            raise domain_graphql_error(error) from None
+        edges = [
+            RightEdge(cursor=encode_cursor("right", row.id or 0), node=Right.from_row(row))
+            for row in rows[:limit]
+        ]
+        return RightConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=len(rows) > limit, end_cursor=edges[-1].cursor if edges else None
+            ),
+        )
+
+
+@strawberry.type
+class RightsMutation:
+    @strawberry.mutation(permission_classes=[IsOps], description="Ops: add a right; audited.")
+    async def create_right(self, info: Info, input: CreateRightInput) -> RightPayload:
+        ctx = info.context
+
+        async def effect(uow):
+            spec = catalogue.RightSpec(**_terms(input, given_only=False))
+            right = await catalogue.create_right(
+                uow, spec=spec, actor=ctx.principal.caller, reason=input.reason
+            )
+            return {"right_id": right.id}
+
+        result, errors = await execute(
+            ctx,
+            operation="createRight",
+            effect=effect,
+            idempotency_key=input.idempotency_key,
+            payload=_fingerprint(input),
+        )
+        return await _committed(info, result, errors)
+
+    @strawberry.mutation(
+        permission_classes=[IsOps],
+        description="Ops: change a right's terms (only the fields given); audited. Vouchers"
+        " already issued keep their validity.",
+    )
+    async def update_right(self, info: Info, input: UpdateRightInput) -> RightPayload:
+        ctx = info.context
+
+        async def effect(uow):
+            right = await catalogue.update_right(
+                uow,
+                right_id=input.right_id,
+                changes=_terms(input, given_only=True),
+                actor=ctx.principal.caller,
+                reason=input.reason,
+            )
+            return {"right_id": right.id}
+
+        result, errors = await execute(
+            ctx,
+            operation="updateRight",
+            effect=effect,
+            idempotency_key=input.idempotency_key,
+            payload=_fingerprint(input),
+        )
+        return await _committed(info, result, errors)

@@ -1,0 +1,114 @@
+"""A right as GraphQL shows it. Its provider cost is the provider's business: operators and the
+provider's own keys see it, members and other units get null."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import strawberry
+from strawberry import Info
+
+from app.domain.rights.catalogue import LimitPeriod
+from app.domain.rights.catalogue import RightKind as RightKindValue
+from app.graphql.core.pagination import PageInfo
+from app.graphql.organisation.types import BusinessUnit, load_unit
+from app.graphql.tiers.types import Tier
+
+if TYPE_CHECKING:
+    from app.models import Right as RightModel
+
+RightKind = strawberry.enum(RightKindValue, name="RightKind")
+RightLimitPeriod = strawberry.enum(LimitPeriod, name="RightLimitPeriod")
+
+
+@strawberry.type(description="What a format offers members: granted by tier or bought.")
+class Right:
+    id: strawberry.ID
+    code: str
+    name: str
+    kind: RightKind  # type: ignore[valid-type]
+    face_value: Decimal | None = strawberry.field(description="What the member sees it is worth.")
+    points_price: int | None = strawberry.field(description="Null: not for sale.")
+    stock_remaining: int | None = strawberry.field(description="Null: unlimited.")
+    per_member_limit: int | None = strawberry.field(description="Null: no limit.")
+    limit_period: RightLimitPeriod = strawberry.field(  # type: ignore[valid-type]
+        description="What the per-member limit counts over: a lifetime, a month, a year."
+    )
+    valid_days: int = strawberry.field(description="Valid this many days after issue.")
+    window_starts_at: datetime | None = strawberry.field(
+        description="A fixed window that also bounds validity, when set."
+    )
+    window_ends_at: datetime | None
+    refundable: bool = strawberry.field(description="An unused one bought may be returned.")
+    provider_unit_id: strawberry.Private[int]
+    cost: strawberry.Private[Decimal | None]
+    tier_codes: strawberry.Private[list[str]]
+    other_unit_ids: strawberry.Private[list[int]]
+
+    @classmethod
+    def from_row(cls, row: RightModel) -> Right:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            code=row.code,
+            name=row.name,
+            kind=RightKindValue(row.kind),
+            face_value=row.face_value,
+            points_price=row.points_price,
+            stock_remaining=row.stock_remaining,
+            per_member_limit=row.per_member_limit,
+            limit_period=LimitPeriod(row.limit_period),
+            valid_days=row.valid_days,
+            window_starts_at=row.window_starts_at,
+            window_ends_at=row.window_ends_at,
+            refundable=row.refundable,
+            provider_unit_id=row.provider_unit_id,
+            cost=row.provider_cost,
+            tier_codes=list(row.eligible_tiers),
+            other_unit_ids=list(row.redeemable_unit_ids),
+        )
+
+    @strawberry.field(description="The unit that gives it and writes it off.")
+    async def provider(self, info: Info) -> BusinessUnit:
+        unit = await load_unit(info, self.provider_unit_id)
+        assert unit is not None  # a foreign key
+        return unit
+
+    @strawberry.field(
+        description="What the provider gives up per right (settlement reads it); operators and"
+        " the provider's own keys see it, others get null."
+    )
+    def provider_cost(self, info: Info) -> Decimal | None:
+        principal = info.context.principal
+        if principal is None:
+            return None
+        if principal.kind == "operator" or principal.unit_id == self.provider_unit_id:
+            return self.cost
+        return None
+
+    @strawberry.field(description="The tiers that may have it; every tier when none is listed.")
+    async def eligible_tiers(self, info: Info) -> list[Tier]:
+        rows, _ = await info.context.loaders.tier_ladder.load(0)
+        return [
+            Tier.from_row(row) for row in rows if not self.tier_codes or row.code in self.tier_codes
+        ]
+
+    @strawberry.field(description="The provider and the other units that may write it off.")
+    async def redeemable_at(self, info: Info) -> list[BusinessUnit]:
+        ids = [self.provider_unit_id, *self.other_unit_ids]
+        units = await asyncio.gather(*(load_unit(info, unit_id) for unit_id in ids))  # one batch
+        return [unit for unit in units if unit is not None]
+
+
+@strawberry.type
+class RightEdge:
+    cursor: str
+    node: Right
+
+
+@strawberry.type
+class RightConnection:
+    edges: list[RightEdge]
+    page_info: PageInfo
