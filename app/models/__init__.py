@@ -27,6 +27,7 @@ from app.models.org import BusinessUnit, CategoryRate, ConfigVersion, Merchant, 
 from app.models.outbox import OutboxEvent
 from app.models.rights import Right
 from app.models.tiers import MemberTier, Tier, TierHistory
+from app.models.wallet import MemberRight
 
 metadata = SQLModel.metadata
 
@@ -46,6 +47,7 @@ __all__ = [
     "MallReceipt",
     "Member",
     "MemberBalance",
+    "MemberRight",
     "MemberTier",
     "MemberUnitLink",
     "Merchant",

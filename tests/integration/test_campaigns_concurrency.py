@@ -9,22 +9,10 @@ import pytest
 from sqlalchemy import func, select
 
 from app.models import PointsLot
-from app.platform.db import make_engine, make_sessionmaker
-from app.platform.uow import unit_of_work
 from tests.campaign_helpers import add_campaign, spent_of, usage
-from tests.conftest import TZ
 from tests.helpers import assert_clean, earn, new_member, refund
 
 pytestmark = pytest.mark.concurrency
-
-
-@pytest.fixture
-async def wide(database_url, clock):
-    """A unit-of-work factory over an engine with room for many connections at once."""
-    engine = make_engine(database_url, pool_size=20)
-    sessions = make_sessionmaker(engine)
-    yield lambda now=None: unit_of_work(sessions, now=now or clock.now, tz=TZ)
-    await engine.dispose()
 
 
 async def everyone(*calls):

@@ -14,9 +14,6 @@ from app.domain.ledger.audit import verify_ledger
 from app.domain.shared.errors import DomainError, ErrorCode
 from app.domain.shared.idempotency import run_once
 from app.models import MemberBalance, PointsTransaction, Posting
-from app.platform.db import make_engine, make_sessionmaker
-from app.platform.uow import unit_of_work
-from tests.conftest import TZ
 from tests.helpers import (
     assert_clean,
     cancel,
@@ -28,15 +25,6 @@ from tests.helpers import (
 )
 
 pytestmark = pytest.mark.concurrency
-
-
-@pytest.fixture
-async def wide(database_url, clock):
-    """A unit-of-work factory over an engine with room for many connections at once."""
-    engine = make_engine(database_url, pool_size=20)  # up to 40 connections with overflow
-    sessions = make_sessionmaker(engine)
-    yield lambda now=None: unit_of_work(sessions, now=now or clock.now, tz=TZ)
-    await engine.dispose()
 
 
 async def attempt(uow_factory, fn, *args, **kwargs):

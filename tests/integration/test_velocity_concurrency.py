@@ -12,23 +12,12 @@ from sqlalchemy import select
 from app.domain.abuse.screening import EarnScreen, record_alerts, settle
 from app.domain.shared.errors import DomainError, ErrorCode
 from app.models import AbuseFlag
-from app.platform.db import make_engine, make_sessionmaker
-from app.platform.uow import unit_of_work
 from app.settings import AbusePolicy
-from tests.conftest import TZ
 from tests.helpers import assert_clean, earn, new_member, transactions_of
 
 pytestmark = pytest.mark.concurrency
 
 N, LIMIT = 16, 5
-
-
-@pytest.fixture
-async def wide(database_url, clock):
-    engine = make_engine(database_url, pool_size=20)
-    sessions = make_sessionmaker(engine)
-    yield lambda now=None: unit_of_work(sessions, now=now or clock.now, tz=TZ)
-    await engine.dispose()
 
 
 async def screened(uow_factory, screen: EarnScreen, member: int, **extra):

@@ -32,6 +32,7 @@ class TxKind(StrEnum):
     EXPIRY = "EXPIRY"
     RELEASE = "RELEASE"
     ACTIVITY = "ACTIVITY"  # non-purchase reward: check-in, registration, referral, birthday
+    RIGHT_PURCHASE = "RIGHT_PURCHASE"  # points redeemed for a right (app.domain.rights)
 
 
 class LotState(StrEnum):

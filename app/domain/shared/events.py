@@ -15,7 +15,8 @@ from app.platform.outbox import DomainEvent
 class EventType(StrEnum):
     POINTS_CHANGED = "POINTS_CHANGED"  # one ledger transaction of a member (the ledger's writer)
     TIER_CHANGED = "TIER_CHANGED"  # one step of a member's tier history
-    # with their contexts: VOUCHER_ISSUED, VOUCHER_USED, MALL_ORDER_CHANGED
+    VOUCHER_ISSUED = "VOUCHER_ISSUED"  # a right put in a member's wallet (app.domain.rights)
+    # with their contexts: VOUCHER_USED, MALL_ORDER_CHANGED
 
 
 def points_changed(

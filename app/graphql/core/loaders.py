@@ -16,6 +16,7 @@ from functools import cached_property
 from typing import Any
 
 from aiodataloader import DataLoader
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.ledger.accounts import LotState
@@ -31,7 +32,7 @@ from app.graphql.core.rows import (
     TierRow,
     TransactionRow,
 )
-from app.models import Program
+from app.models import MemberRight, Program, Right
 from app.platform import reads
 from app.platform.driver import columns
 
@@ -141,6 +142,10 @@ class Loaders:
     def tier_history(self) -> Loader:
         return Loader(self._tier_history)
 
+    @cached_property
+    def wallet(self) -> Loader:
+        return Loader(self._wallets)
+
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[AsyncSession]:
         """A session for reads only, on an AUTOCOMMIT connection: no BEGIN and no ROLLBACK
@@ -152,6 +157,20 @@ class Loaders:
     async def _fetch(self, sql: str, keys: list[Any], *args: Any) -> list[Any]:
         """The rows of one fixed statement for `keys` (its `$1`), outside any transaction."""
         return await reads.fetch_keys(self.engine, sql, keys, *args)
+
+    async def _wallets(self, member_ids: list[int]) -> list[list[tuple[MemberRight, Right]]]:
+        """Each member's rights with their catalogue entries, newest first: one statement."""
+        async with self._session() as session:
+            rows = await session.execute(
+                select(MemberRight, Right)
+                .join(Right, Right.id == MemberRight.right_id)
+                .where(MemberRight.member_id.in_(member_ids))
+                .order_by(MemberRight.id.desc())
+            )
+            found: dict[int, list[tuple[MemberRight, Right]]] = defaultdict(list)
+            for held, right in rows.all():
+                found[held.member_id].append((held, right))
+        return [found[member_id] for member_id in member_ids]
 
     async def _units(self, ids: list[int]) -> list[BusinessUnitRow | None]:
         found = {r[0]: BusinessUnitRow(*r) for r in await self._fetch(UNITS_SQL, ids)}

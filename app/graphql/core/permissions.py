@@ -71,6 +71,13 @@ class CanRegister(Forbidding):
         return principal.has_scope("earn") or principal.has_role("ops")
 
 
+class CanBuyRights(Forbidding):
+    """A member for themself; ops for anyone (customer service)."""
+
+    def allows(self, principal: Principal) -> bool:
+        return principal.is_member or principal.has_role("ops")
+
+
 class CanEarn(Forbidding):
     def allows(self, principal: Principal) -> bool:
         return principal.has_scope("earn") or principal.has_role("ops")

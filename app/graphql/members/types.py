@@ -25,6 +25,7 @@ from app.graphql.ledger.types import (
     load_balance,
 )
 from app.graphql.organisation.types import BusinessUnit, unit_now
+from app.graphql.rights.types import MemberRight, RightStatus, load_wallet
 from app.graphql.tiers.types import MemberTier, TierChange, load_member_tier, load_tier_history
 
 if TYPE_CHECKING:
@@ -147,6 +148,14 @@ class Member:
         from app.graphql.formats.types import member_overview
 
         return await member_overview(info, self.member_id)
+
+    @strawberry.field(description="The member's wallet of rights, newest first; by status.")
+    async def rights(
+        self,
+        info: Info,
+        status: RightStatus | None = None,  # type: ignore[valid-type]
+    ) -> list[MemberRight]:
+        return await load_wallet(info, self.member_id, status.value if status else None)
 
     @strawberry.field(description="Member only: a code valid for about a minute, for the till.")
     async def dynamic_code(self, info: Info) -> DynamicCode:

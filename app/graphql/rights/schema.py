@@ -11,14 +11,23 @@ from typing import Any
 import strawberry
 from strawberry import Info
 
-from app.domain.rights import catalogue
+from app.domain.access.acts import authorise
+from app.domain.rights import catalogue, wallet
 from app.domain.shared.errors import DomainError
 from app.domain.shared.units import find_unit
 from app.graphql.core.errors import UserError, domain_graphql_error
 from app.graphql.core.execution import execute
 from app.graphql.core.pagination import PageInfo, decode_cursor, encode_cursor, page_size
-from app.graphql.core.permissions import IsOps
-from app.graphql.rights.types import Right, RightConnection, RightEdge, RightKind, RightLimitPeriod
+from app.graphql.core.permissions import CanBuyRights, IsOps
+from app.graphql.ledger.types import PointsBalance, load_balance
+from app.graphql.rights.types import (
+    MemberRight,
+    Right,
+    RightConnection,
+    RightEdge,
+    RightKind,
+    RightLimitPeriod,
+)
 
 
 @strawberry.input
@@ -63,6 +72,26 @@ class UpdateRightInput:
     window_ends_at: datetime | None = None
     reason: str | None = None
     idempotency_key: str | None = None
+
+
+@strawberry.input
+class BuyRightInput:
+    right_id: strawberry.ID
+    member_id: strawberry.ID | None = strawberry.field(
+        default=None, description="A member token buys for themself; ops name the member."
+    )
+    idempotency_key: str = strawberry.field(
+        description="A retry with the same key returns the first result."
+    )
+
+
+@strawberry.type
+class BuyRightPayload:
+    member_right: MemberRight | None = None
+    points_spent: int | None = None
+    balance: PointsBalance | None = None
+    replayed: bool = False
+    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
@@ -188,3 +217,41 @@ class RightsMutation:
             payload=_fingerprint(input),
         )
         return await _committed(info, result, errors)
+
+    @strawberry.mutation(
+        permission_classes=[CanBuyRights],
+        description="Buy one right with points: NOT_ON_SALE, TIER_REQUIRED, LIMIT_REACHED,"
+        " OUT_OF_STOCK or INSUFFICIENT_POINTS charge nothing.",
+    )
+    async def buy_right(self, info: Info, input: BuyRightInput) -> BuyRightPayload:
+        ctx = info.context
+
+        async def effect(uow):
+            member_id = await authorise(uow, ctx.principal, member_id=input.member_id)
+            held = await wallet.buy_right(
+                uow,
+                member_id=member_id,
+                right_id=input.right_id,
+                caller=ctx.principal.caller,
+                caller_ref=input.idempotency_key,
+            )
+            return {"member_right_id": held.id, "member_id": member_id}
+
+        result, errors = await execute(
+            ctx,
+            operation="buyRight",
+            effect=effect,
+            idempotency_key=input.idempotency_key,
+            payload=_fingerprint(input),
+            key_required=True,
+        )
+        if errors:
+            return BuyRightPayload(errors=errors)
+        async with ctx.uow() as uow:
+            held, right = await wallet.get_member_right(uow, result["member_right_id"])
+        return BuyRightPayload(
+            member_right=MemberRight.from_rows(held, right, ctx.now()),
+            points_spent=held.points_spent,
+            balance=await load_balance(info, result["member_id"]),
+            replayed=result.get("replayed", False),
+        )

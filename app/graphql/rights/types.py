@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import strawberry
 from strawberry import Info
 
+from app.domain.rights import wallet
 from app.domain.rights.catalogue import LimitPeriod
 from app.domain.rights.catalogue import RightKind as RightKindValue
 from app.graphql.core.pagination import PageInfo
@@ -18,6 +19,7 @@ from app.graphql.organisation.types import BusinessUnit, load_unit
 from app.graphql.tiers.types import Tier
 
 if TYPE_CHECKING:
+    from app.models import MemberRight as MemberRightModel
     from app.models import Right as RightModel
 
 RightKind = strawberry.enum(RightKindValue, name="RightKind")
@@ -112,3 +114,48 @@ class RightEdge:
 class RightConnection:
     edges: list[RightEdge]
     page_info: PageInfo
+
+
+RightStatus = strawberry.enum(wallet.RightStatus, name="RightStatus")
+RightSource = strawberry.enum(wallet.RightSource, name="RightSource")
+
+
+@strawberry.type(description="One right in a member's wallet, with its own voucher code.")
+class MemberRight:
+    id: strawberry.ID
+    code: str = strawberry.field(description="13 characters; the last is a check character.")
+    status: RightStatus  # type: ignore[valid-type]
+    source: RightSource  # type: ignore[valid-type]
+    valid_from: datetime
+    valid_until: datetime
+    used_at: datetime | None
+    right: Right
+    used_unit_id: strawberry.Private[int | None]
+
+    @classmethod
+    def from_rows(cls, held: MemberRightModel, right: RightModel, now: datetime) -> MemberRight:
+        return cls(
+            id=strawberry.ID(str(held.id)),
+            code=held.code,
+            status=wallet.RightStatus(wallet.shown_status(held, now)),
+            source=wallet.RightSource(held.source),
+            valid_from=held.valid_from,
+            valid_until=held.valid_until,
+            used_at=held.used_at,
+            right=Right.from_row(right),
+            used_unit_id=held.used_at_unit_id,
+        )
+
+    @strawberry.field(description="The unit that wrote it off.")
+    async def used_at_unit(self, info: Info) -> BusinessUnit | None:
+        return await load_unit(info, self.used_unit_id)
+
+
+async def load_wallet(info: Info, member_id: int, status: str | None) -> list[MemberRight]:
+    """A member's rights, newest first (one batch for every member of the request)."""
+    now = info.context.now()
+    shown = [
+        MemberRight.from_rows(held, right, now)
+        for held, right in await info.context.loaders.wallet.load(member_id)
+    ]
+    return [item for item in shown if status is None or item.status.value == status]

@@ -1,0 +1,77 @@
+"""Buying rights at the same moment on real PostgreSQL: stock never oversold, a per-member limit
+held against one member's simultaneous attempts, nothing charged for a refusal."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import func, select
+
+from app.domain.rights.catalogue import RightSpec, create_right
+from app.domain.rights.wallet import buy_right
+from app.domain.shared.errors import ErrorCode
+from app.models import MemberRight, PointsTransaction, Right
+from tests.helpers import assert_clean, earn, new_member
+from tests.integration.test_concurrency import attempt, everyone
+
+pytestmark = pytest.mark.concurrency
+
+TICKET = RightSpec("TOURISM", "Museum ticket", "TICKET", 30, points_price=300, stock=5)
+
+
+async def _members(uow_factory, count: int) -> list[int]:
+    members = []
+    async with uow_factory() as uow:
+        for _ in range(count):
+            member = await new_member(uow, "HOTEL")
+            await earn(uow, member, "500.00", unit="HOTEL")  # 1,000 points
+            members.append(member)
+    return members
+
+
+async def _purchases(uow_factory) -> int:
+    async with uow_factory() as uow:
+        return await uow.session.scalar(
+            select(func.count()).where(PointsTransaction.kind == "RIGHT_PURCHASE")
+        )
+
+
+async def test_twenty_buyers_on_five_in_stock_get_five_vouchers(units, uow_factory, wide):
+    async with uow_factory() as uow:
+        right = await create_right(uow, spec=TICKET, actor="ops:test")
+    buyers = await _members(uow_factory, 20)
+    results = await everyone(
+        *(
+            attempt(wide, buy_right, member_id=m, right_id=right.id, caller=f"member:{m}")
+            for m in buyers
+        )
+    )
+    outcome = Counter(r if isinstance(r, ErrorCode) else "VOUCHER" for r in results)
+    assert outcome == {"VOUCHER": 5, ErrorCode.OUT_OF_STOCK: 15}
+    async with uow_factory() as uow:
+        assert (await uow.session.get(Right, right.id)).stock_remaining == 0
+        assert await uow.session.scalar(select(func.count()).select_from(MemberRight)) == 5
+    assert await _purchases(uow_factory) == 5  # refusals charged nothing
+    await assert_clean(uow_factory)
+
+
+async def test_one_members_ten_attempts_at_a_one_per_member_right_give_one(
+    units, uow_factory, wide
+):
+    async with uow_factory() as uow:
+        right = await create_right(
+            uow, spec=replace(TICKET, stock=None, per_member_limit=1), actor="ops:test"
+        )
+    (member,) = await _members(uow_factory, 1)
+    results = await everyone(
+        *(
+            attempt(wide, buy_right, member_id=member, right_id=right.id, caller="member:x")
+            for _ in range(10)
+        )
+    )
+    outcome = Counter(r if isinstance(r, ErrorCode) else "VOUCHER" for r in results)
+    assert outcome == {"VOUCHER": 1, ErrorCode.LIMIT_REACHED: 9}
+    assert await _purchases(uow_factory) == 1
+    await assert_clean(uow_factory)
