@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from app.domain.rights.catalogue import RightSpec, create_right
 from app.domain.rights.wallet import buy_right
+from app.domain.rights.write_off import write_off_voucher
 from app.domain.shared.errors import ErrorCode
 from app.models import MemberRight, PointsTransaction, Right
 from tests.helpers import assert_clean, earn, new_member
@@ -75,3 +76,19 @@ async def test_one_members_ten_attempts_at_a_one_per_member_right_give_one(
     assert outcome == {"VOUCHER": 1, ErrorCode.LIMIT_REACHED: 9}
     assert await _purchases(uow_factory) == 1
     await assert_clean(uow_factory)
+
+
+async def test_two_tills_scanning_one_code_at_once_write_it_off_once(units, uow_factory, wide):
+    async with uow_factory() as uow:
+        right = await create_right(uow, spec=replace(TICKET, stock=None), actor="ops:test")
+    (member,) = await _members(uow_factory, 1)
+    async with uow_factory() as uow:
+        held = await buy_right(uow, member_id=member, right_id=right.id, caller="test")
+    results = await everyone(
+        *(
+            attempt(wide, write_off_voucher, code=held.code, unit_id=units["TOURISM"], caller="p")
+            for _ in range(8)
+        )
+    )
+    outcome = Counter(r if isinstance(r, ErrorCode) else "USED" for r in results)
+    assert outcome == {"USED": 1, ErrorCode.VOUCHER_USED: 7}

@@ -16,7 +16,8 @@ class EventType(StrEnum):
     POINTS_CHANGED = "POINTS_CHANGED"  # one ledger transaction of a member (the ledger's writer)
     TIER_CHANGED = "TIER_CHANGED"  # one step of a member's tier history
     VOUCHER_ISSUED = "VOUCHER_ISSUED"  # a right put in a member's wallet (app.domain.rights)
-    # with their contexts: VOUCHER_USED, MALL_ORDER_CHANGED
+    VOUCHER_USED = "VOUCHER_USED"  # a voucher written off at a till
+    # with its context: MALL_ORDER_CHANGED
 
 
 def points_changed(

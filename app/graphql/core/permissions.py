@@ -78,6 +78,13 @@ class CanBuyRights(Forbidding):
         return principal.is_member or principal.has_role("ops")
 
 
+class CanWriteOff(Forbidding):
+    """A partner key with the write-off scope, or ops."""
+
+    def allows(self, principal: Principal) -> bool:
+        return principal.has_scope("write-off") or principal.has_role("ops")
+
+
 class CanEarn(Forbidding):
     def allows(self, principal: Principal) -> bool:
         return principal.has_scope("earn") or principal.has_role("ops")

@@ -12,13 +12,13 @@ import strawberry
 from strawberry import Info
 
 from app.domain.access.acts import authorise
-from app.domain.rights import catalogue, wallet
-from app.domain.shared.errors import DomainError
+from app.domain.rights import catalogue, wallet, write_off
+from app.domain.shared.errors import DomainError, PermissionDenied
 from app.domain.shared.units import find_unit
-from app.graphql.core.errors import UserError, domain_graphql_error
+from app.graphql.core.errors import UserError, domain_graphql_error, forbidden
 from app.graphql.core.execution import execute
 from app.graphql.core.pagination import PageInfo, decode_cursor, encode_cursor, page_size
-from app.graphql.core.permissions import CanBuyRights, IsOps
+from app.graphql.core.permissions import CanBuyRights, CanWriteOff, IsOps
 from app.graphql.ledger.types import PointsBalance, load_balance
 from app.graphql.rights.types import (
     MemberRight,
@@ -90,6 +90,22 @@ class BuyRightPayload:
     member_right: MemberRight | None = None
     points_spent: int | None = None
     balance: PointsBalance | None = None
+    replayed: bool = False
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class WriteOffVoucherInput:
+    code: str = strawberry.field(description="As scanned or typed; spaces, dashes forgiven.")
+    order_ref: str | None = strawberry.field(default=None, description="The till's order.")
+    idempotency_key: str = strawberry.field(
+        description="A retry with the same key returns the first result."
+    )
+
+
+@strawberry.type
+class WriteOffVoucherPayload:
+    member_right: MemberRight | None = None
     replayed: bool = False
     errors: list[UserError] = strawberry.field(default_factory=list)
 
@@ -167,6 +183,22 @@ class RightsQuery:
                 has_next_page=len(rows) > limit, end_cursor=edges[-1].cursor if edges else None
             ),
         )
+
+    @strawberry.field(
+        permission_classes=[CanWriteOff],
+        description="A till of a unit that may redeem it: the voucher before write-off"
+        " (NOT_FOUND for an unknown or mistyped code, FORBIDDEN for another unit).",
+    )
+    async def voucher(self, info: Info, code: str) -> MemberRight | None:
+        ctx = info.context
+        try:
+            async with ctx.uow() as uow:
+                held, right = await write_off.voucher_for_unit(uow, code, ctx.principal.unit_id)
+        except PermissionDenied as error:
+            raise forbidden(str(error)) from None
+        except DomainError as error:
+            raise domain_graphql_error(error) from None
+        return MemberRight.from_rows(held, right, ctx.now())
 
 
 @strawberry.type
@@ -253,5 +285,43 @@ class RightsMutation:
             member_right=MemberRight.from_rows(held, right, ctx.now()),
             points_spent=held.points_spent,
             balance=await load_balance(info, result["member_id"]),
+            replayed=result.get("replayed", False),
+        )
+
+    @strawberry.mutation(
+        permission_classes=[CanWriteOff],
+        description="Write a voucher off at the caller's unit, exactly once: VOUCHER_USED,"
+        " VOUCHER_REVOKED, VOUCHER_EXPIRED, NOT_FOUND; FORBIDDEN for a unit that may not redeem"
+        " it.",
+    )
+    async def write_off_voucher(
+        self, info: Info, input: WriteOffVoucherInput
+    ) -> WriteOffVoucherPayload:
+        ctx = info.context
+
+        async def effect(uow):
+            held = await write_off.write_off_voucher(
+                uow,
+                code=input.code,
+                unit_id=ctx.principal.unit_id,
+                caller=ctx.principal.caller,
+                order_ref=input.order_ref,
+            )
+            return {"member_right_id": held.id}
+
+        result, errors = await execute(
+            ctx,
+            operation="writeOffVoucher",
+            effect=effect,
+            idempotency_key=input.idempotency_key,
+            payload=_fingerprint(input),
+            key_required=True,
+        )
+        if errors:
+            return WriteOffVoucherPayload(errors=errors)
+        async with ctx.uow() as uow:
+            held, right = await wallet.get_member_right(uow, result["member_right_id"])
+        return WriteOffVoucherPayload(
+            member_right=MemberRight.from_rows(held, right, ctx.now()),
             replayed=result.get("replayed", False),
         )
