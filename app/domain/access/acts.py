@@ -31,6 +31,14 @@ class _Nobody(Enum):
 NO_MEMBER = _Nobody.NOBODY  # the act concerns no member (registering one, say)
 
 
+def sees_provider_costs(principal: Principal | None, unit_id: int) -> bool:
+    """What a unit gives up for what it offers is its own business: operators and the unit's
+    own keys see it; members, other units and anonymous callers do not."""
+    return principal is not None and (
+        principal.kind == "operator" or (principal.is_partner and principal.unit_id == unit_id)
+    )
+
+
 async def authorise(
     uow: UnitOfWork,
     principal: Principal,

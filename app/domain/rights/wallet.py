@@ -15,11 +15,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.ledger.accounts import TxKind
 from app.domain.ledger.redemption import redeem
@@ -104,7 +106,7 @@ async def issue_right(
     valid_from, valid_until = validity(right, uow.now)
     for _ in range(3):  # two codes alike in 31^12 are not expected; the index decides
         code = new_code()
-        inserted = await uow.session.scalar(
+        held = await uow.session.scalar(
             insert(MemberRight)
             .values(
                 member_id=member_id,
@@ -119,14 +121,12 @@ async def issue_right(
                 transaction_id=transaction_id,
             )
             .on_conflict_do_nothing(index_elements=["code"])
-            .returning(MemberRight.id)
+            .returning(MemberRight)
         )
-        if inserted is not None:
+        if held is not None:
             break
     else:
         raise AssertionError("three voucher codes in a row were taken")
-    held = await uow.session.get(MemberRight, inserted)
-    assert held is not None
     uow.record_event(
         DomainEvent(
             type=EventType.VOUCHER_ISSUED.value,
@@ -228,18 +228,29 @@ def shown_status(held: MemberRight, now: datetime) -> str:
     return held.status
 
 
+async def wallets(
+    session: AsyncSession, member_ids: Sequence[int]
+) -> dict[int, list[tuple[MemberRight, Right]]]:
+    """Each member's rights with their catalogue entries, newest first, in one statement (the
+    request's loader reads many members' wallets at once)."""
+    rows = await session.execute(
+        select(MemberRight, Right)
+        .join(Right, Right.id == MemberRight.right_id)
+        .where(MemberRight.member_id.in_(member_ids))
+        .order_by(MemberRight.id.desc())
+    )
+    found: dict[int, list[tuple[MemberRight, Right]]] = {member_id: [] for member_id in member_ids}
+    for held, right in rows.all():
+        found[held.member_id].append((held, right))
+    return found
+
+
 async def member_rights(
     uow: UnitOfWork, member_id: int, status: str | None = None
 ) -> list[tuple[MemberRight, Right]]:
     """The member's wallet, newest first, with each instance's right; `status` as shown
     (`shown_status`)."""
-    query = (
-        select(MemberRight, Right)
-        .join(Right, Right.id == MemberRight.right_id)
-        .where(MemberRight.member_id == member_id)
-        .order_by(MemberRight.id.desc())
-    )
-    rows = [(held, right) for held, right in (await uow.session.execute(query)).all()]
+    rows = (await wallets(uow.session, [member_id]))[member_id]
     if status is not None:
         rows = [(held, right) for held, right in rows if shown_status(held, uow.now) == status]
     return rows

@@ -24,6 +24,12 @@ from app.platform.uow import UnitOfWork
 Effect = Callable[[UnitOfWork], Awaitable[dict[str, Any]]]
 
 
+def fingerprint(input: Any) -> dict[str, Any]:
+    """A mutation input as its idempotency key's payload: each field as text (or None), so a
+    retry with the same key and other values is IDEMPOTENCY_CONFLICT."""
+    return {k: (str(v) if v is not None else None) for k, v in vars(input).items()}
+
+
 async def execute(
     ctx: Any,
     *,

@@ -16,10 +16,10 @@ from functools import cached_property
 from typing import Any
 
 from aiodataloader import DataLoader
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.ledger.accounts import LotState
+from app.domain.rights.wallet import wallets
 from app.domain.tiers.growth import growth_values
 from app.domain.tiers.standing import DEFAULT_TIER
 from app.graphql.core.rows import (
@@ -161,15 +161,7 @@ class Loaders:
     async def _wallets(self, member_ids: list[int]) -> list[list[tuple[MemberRight, Right]]]:
         """Each member's rights with their catalogue entries, newest first: one statement."""
         async with self._session() as session:
-            rows = await session.execute(
-                select(MemberRight, Right)
-                .join(Right, Right.id == MemberRight.right_id)
-                .where(MemberRight.member_id.in_(member_ids))
-                .order_by(MemberRight.id.desc())
-            )
-            found: dict[int, list[tuple[MemberRight, Right]]] = defaultdict(list)
-            for held, right in rows.all():
-                found[held.member_id].append((held, right))
+            found = await wallets(session, member_ids)
         return [found[member_id] for member_id in member_ids]
 
     async def _units(self, ids: list[int]) -> list[BusinessUnitRow | None]:

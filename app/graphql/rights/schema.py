@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import fields
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import strawberry
@@ -16,7 +17,7 @@ from app.domain.rights import catalogue, wallet, write_off
 from app.domain.shared.errors import DomainError, PermissionDenied
 from app.domain.shared.units import find_unit
 from app.graphql.core.errors import UserError, domain_graphql_error, forbidden
-from app.graphql.core.execution import execute
+from app.graphql.core.execution import execute, fingerprint
 from app.graphql.core.pagination import PageInfo, decode_cursor, encode_cursor, page_size
 from app.graphql.core.permissions import CanBuyRights, CanWriteOff, IsOps
 from app.graphql.ledger.types import PointsBalance, load_balance
@@ -138,14 +139,25 @@ def _terms(input: Any, *, given_only: bool) -> dict[str, Any]:
     return values
 
 
-def _fingerprint(input: Any) -> dict[str, Any]:
-    return {k: (str(v) if v is not None else None) for k, v in vars(input).items()}
+async def _change(info: Info, operation: str, input: Any, change: Any) -> RightPayload:
+    """Run an operator's change of the catalogue idempotently; the right as committed, or the
+    errors."""
+    ctx = info.context
 
+    async def effect(uow):
+        right = await change(uow, actor=ctx.principal.caller, reason=input.reason)
+        return {"right_id": right.id}
 
-async def _committed(info: Info, result: dict[str, Any], errors: list[UserError]) -> RightPayload:
+    result, errors = await execute(
+        ctx,
+        operation=operation,
+        effect=effect,
+        idempotency_key=input.idempotency_key,
+        payload=fingerprint(input),
+    )
     if errors:
         return RightPayload(errors=errors)
-    async with info.context.uow() as uow:
+    async with ctx.uow() as uow:
         row = await catalogue.get_right(uow, result["right_id"])
     return RightPayload(right=Right.from_row(row), replayed=result.get("replayed", False))
 
@@ -205,23 +217,8 @@ class RightsQuery:
 class RightsMutation:
     @strawberry.mutation(permission_classes=[IsOps], description="Ops: add a right; audited.")
     async def create_right(self, info: Info, input: CreateRightInput) -> RightPayload:
-        ctx = info.context
-
-        async def effect(uow):
-            spec = catalogue.RightSpec(**_terms(input, given_only=False))
-            right = await catalogue.create_right(
-                uow, spec=spec, actor=ctx.principal.caller, reason=input.reason
-            )
-            return {"right_id": right.id}
-
-        result, errors = await execute(
-            ctx,
-            operation="createRight",
-            effect=effect,
-            idempotency_key=input.idempotency_key,
-            payload=_fingerprint(input),
-        )
-        return await _committed(info, result, errors)
+        spec = catalogue.RightSpec(**_terms(input, given_only=False))
+        return await _change(info, "createRight", input, partial(catalogue.create_right, spec=spec))
 
     @strawberry.mutation(
         permission_classes=[IsOps],
@@ -229,26 +226,9 @@ class RightsMutation:
         " already issued keep their validity.",
     )
     async def update_right(self, info: Info, input: UpdateRightInput) -> RightPayload:
-        ctx = info.context
-
-        async def effect(uow):
-            right = await catalogue.update_right(
-                uow,
-                right_id=input.right_id,
-                changes=_terms(input, given_only=True),
-                actor=ctx.principal.caller,
-                reason=input.reason,
-            )
-            return {"right_id": right.id}
-
-        result, errors = await execute(
-            ctx,
-            operation="updateRight",
-            effect=effect,
-            idempotency_key=input.idempotency_key,
-            payload=_fingerprint(input),
-        )
-        return await _committed(info, result, errors)
+        changes = _terms(input, given_only=True)
+        update = partial(catalogue.update_right, right_id=input.right_id, changes=changes)
+        return await _change(info, "updateRight", input, update)
 
     @strawberry.mutation(
         permission_classes=[CanBuyRights],
@@ -274,7 +254,7 @@ class RightsMutation:
             operation="buyRight",
             effect=effect,
             idempotency_key=input.idempotency_key,
-            payload=_fingerprint(input),
+            payload=fingerprint(input),
             key_required=True,
         )
         if errors:
@@ -314,7 +294,7 @@ class RightsMutation:
             operation="writeOffVoucher",
             effect=effect,
             idempotency_key=input.idempotency_key,
-            payload=_fingerprint(input),
+            payload=fingerprint(input),
             key_required=True,
         )
         if errors:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import strawberry
 from strawberry import Info
 
+from app.domain.access.acts import sees_provider_costs
 from app.domain.rights import wallet
 from app.domain.rights.catalogue import LimitPeriod
 from app.domain.rights.catalogue import RightKind as RightKindValue
@@ -83,12 +84,8 @@ class Right:
         " the provider's own keys see it, others get null."
     )
     def provider_cost(self, info: Info) -> Decimal | None:
-        principal = info.context.principal
-        if principal is None:
-            return None
-        if principal.kind == "operator" or principal.unit_id == self.provider_unit_id:
-            return self.cost
-        return None
+        shown = sees_provider_costs(info.context.principal, self.provider_unit_id)
+        return self.cost if shown else None
 
     @strawberry.field(description="The tiers that may have it; every tier when none is listed.")
     async def eligible_tiers(self, info: Info) -> list[Tier]:

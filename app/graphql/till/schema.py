@@ -13,7 +13,7 @@ from app.domain.shared.errors import DomainError, PermissionDenied
 from app.domain.shared.units import find_unit
 from app.domain.till import earning, reversals, spending
 from app.graphql.core.errors import UserError, domain_graphql_error, forbidden
-from app.graphql.core.execution import committed_transaction, execute
+from app.graphql.core.execution import committed_transaction, execute, fingerprint
 from app.graphql.core.permissions import CanEarn, CanReverse, CanSpend, IsAuthenticated
 from app.graphql.ledger.types import PointsBalance, PointsTransaction, load_balance
 from app.graphql.organisation.types import BusinessUnit
@@ -102,10 +102,6 @@ class ReverseTransactionPayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-def _fields(obj: Any) -> dict[str, Any]:
-    return {k: (str(v) if v is not None else None) for k, v in vars(obj).items()}
-
-
 async def _authorise_till(uow, principal, member_id: str, unit_ref: str) -> BusinessUnitModel:
     """The unit, once the caller may act there for the member (app.domain.access.acts); the
     domain then uses it without another query."""
@@ -188,7 +184,7 @@ class PointsMutation:
             operation="earnPoints",
             effect=effect,
             idempotency_key=input.idempotency_key,
-            payload=_fields(input),
+            payload=fingerprint(input),
             key_required=True,
         )
         if errors:
@@ -229,7 +225,7 @@ class PointsMutation:
             operation="spendPoints",
             effect=effect,
             idempotency_key=input.idempotency_key,
-            payload=_fields(input),
+            payload=fingerprint(input),
             key_required=True,
         )
         if errors:
@@ -279,7 +275,7 @@ class PointsMutation:
             operation="reverseTransaction",
             effect=effect,
             idempotency_key=input.idempotency_key,
-            payload=_fields(input),
+            payload=fingerprint(input),
             key_required=True,
         )
         if errors:
