@@ -78,7 +78,7 @@ async def test_wallets_of_many_members_load_in_one_batch(units, gql, creds, engi
         right = await create_right(uow, spec=TICKET, actor="ops:test")
     query = """query($first: Int!) { members(first: $first) { edges { node {
         id rights { code right { code } } } } } }"""
-    counts = {}
+    counts, stmts = {}, {}
     for size in (2, 6):
         async with uow_factory() as uow:
             for _ in range(size - (2 if size == 6 else 0)):
@@ -88,4 +88,5 @@ async def test_wallets_of_many_members_load_in_one_batch(units, gql, creds, engi
         body, statements = await run_counted(gql, engine, creds.operator(), query, {"first": size})
         assert all(len(e["node"]["rights"]) == 1 for e in body["data"]["members"]["edges"])
         counts[size] = len(statements)
-    assert counts[2] == counts[6]
+        stmts[size] = statements
+    assert counts[2] == counts[6], stmts
