@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.domain.abuse.screening import EarnScreen
 from app.domain.access.partner_cache import PartnerKeyCache
+from app.domain.rights.guessing import CodeGuessing
 from app.domain.shared.events import EventType
 from app.platform.budget import QueryBudget
 from app.platform.db import make_engine, make_sessionmaker, resolve_database_url
@@ -68,6 +69,7 @@ class Services:
     announcer: PointsAnnouncer = field(init=False)  # points-changed events (app.platform.pubsub)
     relay: OutboxRelay = field(init=False)  # committed domain events to their consumers
     budget: QueryBudget = field(init=False)  # per-caller query budgets (app.platform.budget)
+    voucher_guessing: CodeGuessing = field(init=False)  # unknown voucher codes per caller
     # Each unit's format data source; None: built from settings.format_sources.
     sources: SourceRegistry = None  # type: ignore[assignment]
 
@@ -75,6 +77,12 @@ class Services:
         self.partner_keys = PartnerKeyCache(seconds=self.settings.partner_key_cache_seconds)
         self.announcer = PointsAnnouncer(self.redis, self.settings.redis_prefix)
         self.budget = QueryBudget(self.redis, prefix=self.settings.redis_prefix)
+        self.voucher_guessing = CodeGuessing(
+            self.redis,
+            prefix=self.settings.redis_prefix,
+            limit=self.settings.voucher_guess_limit,
+            seconds=self.settings.voucher_guess_window_seconds,
+        )
         self.relay = OutboxRelay(
             self.sessions.kw["bind"],
             [announce_points_changes(self.announcer)],

@@ -170,6 +170,20 @@ def cmd_evaluate_tiers(settings: Settings, args: argparse.Namespace) -> None:
     print(asyncio.run(run()))
 
 
+def cmd_rights_job(settings: Settings, args: argparse.Namespace) -> None:
+    from app.bootstrap import open_services
+    from app.jobs.rights import expire_rights, grant_tier_rights
+
+    job = {"grant-tier-rights": grant_tier_rights, "expire-rights": expire_rights}[args.command]
+    now = _now(args.now)
+
+    async def run():
+        async with open_services(settings, pool_size=2) as services:
+            return await job(services.sessions, now=now, tz=settings.tz, relay=services.relay)
+
+    print(asyncio.run(run()))
+
+
 def cmd_relay_outbox(settings: Settings, args: argparse.Namespace) -> None:
     from app.bootstrap import open_services
 
@@ -204,6 +218,8 @@ JOBS: tuple[tuple[str, str, Any], ...] = (
     ("grant-birthday-gifts", "today's birthday gifts (group time zone), once a year", cmd_job),
     ("evaluate-tiers", "apply tier validity ends: keep, or downgrade", cmd_evaluate_tiers),
     ("relay-outbox", "relay events a worker left unrelayed; prune old ones", cmd_relay_outbox),
+    ("grant-tier-rights", "tiers' recurring rights, once per member and period", cmd_rights_job),
+    ("expire-rights", "mark vouchers past their validity EXPIRED", cmd_rights_job),
 )
 
 

@@ -93,6 +93,11 @@ class Settings:
     outbox_sweep_seconds: float = 10.0
     outbox_grace_seconds: float = 30.0
     outbox_retention_days: int = 7
+    # Vouchers (docs/rights.md): unknown codes one caller may try per window before its
+    # lookups and write-offs are refused (THROTTLED); how long a unit may undo a write-off.
+    voucher_guess_limit: int = 10
+    voucher_guess_window_seconds: int = 600
+    voucher_undo_hours: int = 24
     abuse: AbusePolicy = field(default_factory=AbusePolicy)
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -133,5 +138,8 @@ class Settings:
             outbox_sweep_seconds=float(os.environ.get("OUTBOX_SWEEP_SECONDS", "10")),
             outbox_grace_seconds=float(os.environ.get("OUTBOX_GRACE_SECONDS", "30")),
             outbox_retention_days=int(os.environ.get("OUTBOX_RETENTION_DAYS", "7")),
+            voucher_guess_limit=int(os.environ.get("VOUCHER_GUESS_LIMIT", "10")),
+            voucher_guess_window_seconds=int(os.environ.get("VOUCHER_GUESS_WINDOW_SECONDS", "600")),
+            voucher_undo_hours=int(os.environ.get("VOUCHER_UNDO_HOURS", "24")),
             abuse=AbusePolicy.from_env(os.environ),
         )

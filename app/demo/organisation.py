@@ -160,7 +160,7 @@ TIERS = [
             "points worth 10% more when spending",
             "30% off at the hotel, tourism, office and convenience stores",
             "4 free parking hours a month",
-            "6 hotel lounge passes a year",
+            "4 hotel lounge passes a year",
             "diamond zone of the points mall",
         ],
     ),

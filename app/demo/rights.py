@@ -1,9 +1,14 @@
-"""The demo group's rights: something from every format, some for sale, some only by tier (the
-tier grants come with the tier-rights job)."""
+"""The demo group's rights: something from every format, some for sale, some only by tier; the
+tiers' recurring rights (GOLD: two parking hours a month; DIAMOND: four parking hours a month
+and four lounge passes a year), granted to the members who hold those tiers today as the
+tier-rights job would."""
 
 from __future__ import annotations
 
-from app.domain.rights.catalogue import RightSpec, create_right
+from itertools import groupby
+
+from app.domain.rights.catalogue import RightSpec, create_right, get_right_by_code
+from app.domain.rights.tier_grants import grant_member_tier_rights, members_due, set_tier_right
 from app.platform.uow import UnitOfWork
 
 ACTOR = "seed:demo"
@@ -34,3 +39,33 @@ async def seed_demo_rights(uow: UnitOfWork) -> None:
     """The demo catalogue of rights, audited as an operator's additions would be."""
     for spec in DEMO_RIGHTS:
         await create_right(uow, spec=spec, actor=ACTOR, reason="demo catalogue")
+
+
+# (tier, right code, quantity, period)
+DEMO_TIER_RIGHTS = (
+    ("GOLD", "MALL-PARKING-2H", 1, "MONTH"),
+    ("DIAMOND", "MALL-PARKING-2H", 2, "MONTH"),
+    ("DIAMOND", "HOTEL-LOUNGE", 4, "YEAR"),
+)
+
+
+async def seed_demo_tier_rights(uow: UnitOfWork) -> int:
+    """The tiers' recurring rights, and this period's grants; how many vouchers were issued."""
+    for tier, code, quantity, period in DEMO_TIER_RIGHTS:
+        right = await get_right_by_code(uow, code)
+        await set_tier_right(
+            uow,
+            tier_code=tier,
+            right_id=right.id or 0,
+            quantity=quantity,
+            period=period,
+            actor=ACTOR,
+            reason="demo tier benefits",
+        )
+    issued = 0
+    due = await members_due(uow, after_member_id=0, limit=1_000_000)
+    for member_id, pairs in groupby(due, key=lambda pair: pair[0]):
+        wanted = {term_id for _, term_id in pairs}
+        for tier in {tier for tier, *_ in DEMO_TIER_RIGHTS}:
+            issued += len(await grant_member_tier_rights(uow, member_id, tier, only=wanted))
+    return issued

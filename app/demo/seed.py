@@ -35,7 +35,7 @@ from app.demo.engagement import CALLER, seed_demo_check_ins, seed_demo_rules
 from app.demo.format_data import seed_format_activity
 from app.demo.organisation import seed_organisation
 from app.demo.people import HOURS, Persona, make_people
-from app.demo.rights import seed_demo_rights
+from app.demo.rights import seed_demo_rights, seed_demo_tier_rights
 from app.domain.ledger.expiry import (
     expire_member_points,
     members_with_expired_lots,
@@ -147,6 +147,7 @@ async def seed_demo(
     async with unit_of_work(sessions, now=now, tz=tz) as uow:
         await seed_demo_campaigns(uow)  # after the history: they run from today on
         await seed_demo_rights(uow)
+        await seed_demo_tier_rights(uow)
     async with unit_of_work(sessions, now=now, tz=tz) as uow:
         return await _report(uow, time.perf_counter() - started)
 

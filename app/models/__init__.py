@@ -27,7 +27,7 @@ from app.models.org import BusinessUnit, CategoryRate, ConfigVersion, Merchant, 
 from app.models.outbox import OutboxEvent
 from app.models.rights import Right
 from app.models.tiers import MemberTier, Tier, TierHistory
-from app.models.wallet import MemberRight
+from app.models.wallet import MemberRight, TierRight, TierRightGrant, VoucherWriteOff
 
 metadata = SQLModel.metadata
 
@@ -63,5 +63,8 @@ __all__ = [
     "Right",
     "Tier",
     "TierHistory",
+    "TierRight",
+    "TierRightGrant",
+    "VoucherWriteOff",
     "metadata",
 ]

@@ -19,7 +19,16 @@ from sqlalchemy import func, select, update
 
 from app.domain.access.tokens import ALGORITHM, ISSUER, mint_member_token, mint_operator_token
 from app.domain.members.dynamic_codes import issue_code
-from app.models import IdempotencyKey, Member, MemberUnitLink, PartnerKey, PointsTransaction
+from app.domain.rights.catalogue import RightSpec, create_right
+from app.domain.rights.wallet import buy_right
+from app.models import (
+    IdempotencyKey,
+    Member,
+    MemberRight,
+    MemberUnitLink,
+    PartnerKey,
+    PointsTransaction,
+)
 from tests.api.conftest import error_code
 from tests.helpers import earn, new_member, spend
 
@@ -39,6 +48,9 @@ class World:
     spend_tx: int
     code: str
     external_id: str
+    right_id: int = 0  # a HOTEL right for sale, refundable
+    voucher: str = ""  # the member bought one: its code
+    voucher_id: int = 0
     headers: dict[str, dict] = field(default_factory=dict)
 
     def unit_of(self, caller: str) -> str:
@@ -53,6 +65,9 @@ async def world(units, uow_factory, creds, redis_client, settings, clock) -> Wor
         other = await new_member(uow, "MALL")
         earned = await earn(uow, member, "2500", unit="HOTEL")  # 5000 points
         spent = await spend(uow, member, 1000, unit="HOTEL")
+        lounge = RightSpec("HOTEL", "Lounge", "LOUNGE_PASS", 30, points_price=100, refundable=True)
+        right = await create_right(uow, spec=lounge, actor="ops:test")
+        held = await buy_right(uow, member_id=member, right_id=right.id, caller="test")
     code, _ = await issue_code(
         redis_client,
         prefix=settings.redis_prefix,
@@ -60,7 +75,7 @@ async def world(units, uow_factory, creds, redis_client, settings, clock) -> Wor
         now=clock.now,
         ttl_seconds=settings.dynamic_code_ttl_seconds,
     )
-    w = World(member, other, earned.id, spent.id, code, "H-0001")
+    w = World(member, other, earned.id, spent.id, code, "H-0001", right.id, held.code, held.id)
     w.headers = {
         "anonymous": {},
         "member": creds.member(member),
@@ -77,7 +92,7 @@ async def recorded(uow_factory) -> tuple[int, ...]:
     """Row counts that any recorded effect would change."""
     async with uow_factory() as uow:
         counts = []
-        for model in (PointsTransaction, Member, MemberUnitLink, IdempotencyKey):
+        for model in (PointsTransaction, Member, MemberUnitLink, IdempotencyKey, MemberRight):
             counts.append(await uow.session.scalar(select(func.count()).select_from(model)))
         return tuple(counts)
 
@@ -206,6 +221,79 @@ OPERATIONS: dict[str, Operation] = {
         lambda d: (d["id"], len(d["dynamicCode"]["code"])),
         lambda w, c: (str(w.member), 18),
     ),
+    "rights": Operation(
+        "rights",
+        "{ rights(first: 5) { edges { node { code } } } }",
+        lambda w, c: {},
+        lambda d: [edge["node"]["code"] for edge in d["edges"]],
+        lambda w, c: ["HOTEL-LOUNGE"],
+    ),
+    "voucher": Operation(
+        "voucher",
+        "query($code: String!) { voucher(code: $code) { status right { code } } }",
+        lambda w, c: {"code": w.voucher},
+        lambda d: (d["status"], d["right"]["code"]),
+        lambda w, c: ("ACTIVE", "HOTEL-LOUNGE"),
+    ),
+    "writeOffVoucher": Operation(
+        "writeOffVoucher",
+        "mutation($input: WriteOffVoucherInput!) { writeOffVoucher(input: $input) {"
+        " memberRight { status } errors { code } } }",
+        lambda w, c: {"input": {"code": w.voucher, "idempotencyKey": "wo-1"}},
+        lambda d: (d["memberRight"]["status"], d["errors"]),
+        lambda w, c: ("USED", []),
+    ),
+    "grantRight": Operation(
+        "grantRight",
+        "mutation($input: GrantRightInput!) { grantRight(input: $input) {"
+        " memberRight { source } errors { code } } }",
+        lambda w, c: {
+            "input": {
+                "memberId": str(w.member),
+                "rightId": str(w.right_id),
+                "reason": "goodwill",
+                "idempotencyKey": "grant-1",
+            }
+        },
+        lambda d: (d["memberRight"]["source"], d["errors"]),
+        lambda w, c: ("OPERATOR", []),
+    ),
+    "revokeRight": Operation(
+        "revokeRight",
+        "mutation($input: RevokeRightInput!) { revokeRight(input: $input) {"
+        " memberRight { status } errors { code } } }",
+        lambda w, c: {"input": {"memberRightId": str(w.voucher_id), "reason": "fraud"}},
+        lambda d: (d["memberRight"]["status"], d["errors"]),
+        lambda w, c: ("REVOKED", []),
+    ),
+    "refundRight": Operation(
+        "refundRight",
+        "mutation($input: RefundRightInput!) { refundRight(input: $input) {"
+        " memberRight { status } pointsReturned errors { code } } }",
+        lambda w, c: {"input": {"memberRightId": str(w.voucher_id), "idempotencyKey": "rf-1"}},
+        lambda d: (
+            d["memberRight"] and d["memberRight"]["status"],
+            d["pointsReturned"],
+            [e["code"] for e in d["errors"]],
+        ),
+        # another member is told it does not exist, as for any wallet entry not theirs
+        lambda w, c: (None, None, ["NOT_FOUND"]) if c == "other_member" else ("REFUNDED", 100, []),
+    ),
+    "setTierRight": Operation(
+        "setTierRight",
+        "mutation($input: SetTierRightInput!) { setTierRight(input: $input) {"
+        " tierRight { quantity } errors { code } } }",
+        lambda w, c: {
+            "input": {
+                "tierCode": "GOLD",
+                "rightId": str(w.right_id),
+                "quantity": 2,
+                "period": "MONTH",
+            }
+        },
+        lambda d: (d["tierRight"], d["errors"]),
+        lambda w, c: ({"quantity": 2}, []),
+    ),
 }
 
 U, D, F, N = UNAUTHENTICATED, DATA, FORBIDDEN, NOT_FOUND
@@ -223,6 +311,13 @@ EXPECTED = {
     "spendPoints":        (U, F, F, D, F, D, F),
     "reverseTransaction": (U, F, F, D, F, D, F),
     "dynamicCode":        (U, D, F, F, F, F, F),
+    "rights":             (D, D, D, D, D, D, D),
+    "voucher":            (U, F, F, D, F, D, F),
+    "writeOffVoucher":    (U, F, F, D, F, D, F),
+    "grantRight":         (U, F, F, F, F, D, F),
+    "revokeRight":        (U, F, F, F, F, D, F),
+    "refundRight":        (U, D, D, F, F, D, F),
+    "setTierRight":       (U, F, F, F, F, D, F),
 }  # fmt: skip
 
 MATRIX = [

@@ -1,5 +1,6 @@
-"""The ledger against a small pure-Python model: random earn / spend / refund / cancel / jobs /
-time steps over three members, every step a real unit of work on PostgreSQL. Tiers are there
+"""The ledger against a small pure-Python model: random earn / spend / refund / cancel / buy a
+right / return it / jobs / time steps over three members, every step a real unit of work on
+PostgreSQL. Tiers are there
 but change no rate (the model leaves them to tests/domain/test_tiers.py).
 
 After every step `verify_ledger()` must be clean and each member's available, pending and debt
@@ -35,6 +36,9 @@ from sqlalchemy import select, text
 from app.demo.organisation import seed_organisation
 from app.domain.ledger.audit import verify_ledger
 from app.domain.ledger.expiry import expiry_for
+from app.domain.rights.catalogue import RightSpec, create_right
+from app.domain.rights.lifecycle import refund_right
+from app.domain.rights.wallet import buy_right
 from app.domain.shared.errors import DomainError, ErrorCode
 from app.models import MemberBalance, PointsLot, Program
 from app.platform.db import make_engine, make_sessionmaker
@@ -58,6 +62,11 @@ EARN_UNITS = {
     "TOURISM": (Decimal("1.5"), 3),
 }
 CONVENIENCE_CAP = 2000
+# A right bought with points and returned: a redemption without the till's rules, given back
+# through the ledger's restore path.
+RIGHT = RightSpec(
+    "TOURISM", "Ticket", "TICKET", 3650, points_price=300, refundable=True
+)  # fmt: skip
 RESTORE_GRACE = timedelta(days=30)
 MEMBERS = 3
 
@@ -126,6 +135,8 @@ class Spend:
     at: datetime
     parts: list[tuple[Lot, int]]
     cancelled: bool = False
+    voucher: int | None = None  # a right bought: its wallet entry
+    valid_until: datetime | None = None
 
 
 @dataclass
@@ -188,6 +199,7 @@ class LedgerMachine(RuleBasedStateMachine):
             await uow.session.execute(
                 text("UPDATE tiers SET earn_multiplier = 1, spend_value_bonus = 0")
             )
+            self.right_id = (await create_right(uow, spec=RIGHT, actor="test")).id
             return [await new_member(uow) for _ in range(MEMBERS)]
 
     def _call(self, fn, *args, **kwargs):
@@ -272,6 +284,12 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         assert not isinstance(result, DomainError), result.message
         assert result.points == -points
+        self.spent.append(
+            Spend(result.id, member, unit, points, self.now, self._take(model, due, points))
+        )
+
+    def _take(self, model: MemberModel, due: list[Lot], points: int) -> list[tuple[Lot, int]]:
+        """The model's redemption: lots past expiry expire first, then earliest expiry first."""
         for lot in due:
             lot.remaining = 0
         parts, needed = [], points
@@ -284,7 +302,27 @@ class LedgerMachine(RuleBasedStateMachine):
             parts.append((lot, part))
             needed -= part
         assert needed == 0
-        self.spent.append(Spend(result.id, member, unit, points, self.now, parts))
+        return parts
+
+    @rule(who=st.integers(0, MEMBERS - 1))
+    def buy_right(self, who):
+        member = self.members_ids[who]
+        model = self.model[member]
+        result = self._call(buy_right, member_id=member, right_id=self.right_id, caller="test")
+        due = [lot for lot in model.lots if lot.remaining > 0 and lot.expires_at <= self.now]
+        if RIGHT.points_price > model.available - sum(
+            lot.remaining for lot in due if not lot.pending
+        ):
+            assert isinstance(result, DomainError)
+            assert result.code == ErrorCode.INSUFFICIENT_POINTS
+            return
+        assert not isinstance(result, DomainError), result.message
+        parts = self._take(model, due, RIGHT.points_price)
+        bought = Spend(
+            result.transaction_id, member, "TOURISM", RIGHT.points_price, self.now, parts
+        )
+        bought.voucher, bought.valid_until = result.id, result.valid_until
+        self.spent.append(bought)
 
     def _spent_today(self, member: int) -> int:
         start = datetime.combine(self.now.astimezone(TZ).date(), time.min, tzinfo=TZ)
@@ -338,14 +376,24 @@ class LedgerMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.spent)
     @rule(pick=st.integers(0, 1 << 16))
     def cancel(self, pick):
+        """Cancel a till's spend, or return a bought right."""
         order = self.spent[pick % len(self.spent)]
-        result = self._call(cancel, order.tx_id)
+        if order.voucher is None:
+            result = self._call(cancel, order.tx_id)
+        else:
+            result = self._call(refund_right, member_right_id=order.voucher, caller="test")
         if order.cancelled:
             assert isinstance(result, DomainError)
             assert result.code == ErrorCode.ALREADY_REVERSED
             return
+        if order.valid_until is not None and order.valid_until <= self.now:
+            assert isinstance(result, DomainError) and result.code == ErrorCode.VOUCHER_EXPIRED
+            return
         assert not isinstance(result, DomainError), result.message
-        assert result.points == order.points
+        if order.voucher is not None:
+            assert result.status == "REFUNDED"
+        else:
+            assert result.points == order.points
         order.cancelled = True
         model = self.model[order.member]
         touched = []

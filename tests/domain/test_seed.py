@@ -15,6 +15,7 @@ from app.models import (
     BusinessUnit,
     Member,
     MemberBalance,
+    MemberRight,
     MemberTier,
     PointsLot,
     PointsTransaction,
@@ -76,6 +77,22 @@ async def test_seed_builds_a_living_programme_once(clean_db, sessions):
         rights = list(await session.scalars(select(Right)))
         assert len({r.provider_unit_id for r in rights}) >= 4
         assert any(r.points_price for r in rights) and any(r.points_price is None for r in rights)
+        # every GOLD member holds this month's tier grant of parking hours
+        granted = dict(
+            (
+                await session.execute(
+                    select(MemberRight.member_id, func.count())
+                    .where(MemberRight.source == "TIER_GRANT")
+                    .group_by(MemberRight.member_id)
+                )
+            ).all()
+        )
+        gold = set(
+            await session.scalars(
+                select(MemberTier.member_id).where(MemberTier.tier_code == "GOLD")
+            )
+        )
+        assert gold and all(granted.get(member) == 1 for member in gold), (gold, granted)
         latest = await session.scalar(select(func.max(PointsTransaction.created_at)))
         assert latest <= NOW
         assert await verify_ledger(uow) == []

@@ -33,6 +33,7 @@ class TxKind(StrEnum):
     RELEASE = "RELEASE"
     ACTIVITY = "ACTIVITY"  # non-purchase reward: check-in, registration, referral, birthday
     RIGHT_PURCHASE = "RIGHT_PURCHASE"  # points redeemed for a right (app.domain.rights)
+    RIGHT_REFUND = "RIGHT_REFUND"  # a bought right returned: its points back to their lots
 
 
 class LotState(StrEnum):

@@ -9,6 +9,12 @@ today, a mall item or a right next. The ledger's part of it, and only that:
 - the unit that gave something for the points is the redeeming side (REDEEMED account);
 - INSUFFICIENT_POINTS when the member's available balance is short; nothing is written then.
 
+Giving a redemption back (`restore`: a till's cancelled spend, a refunded right or mall order)
+is a new entry that reverses it: each point goes back to the lot it came from (a RESTORE
+allocation against the original one), or, where that lot has expired meanwhile, into a new lot
+of the same issuer and funder that lasts the program's grace period; the redeeming unit gives
+the points back.
+
 The caller's rules stay with the caller: a till's order reference, daily cap and share of the
 order (app.domain.till.spending), a mall item's stock and limits.
 """
@@ -16,12 +22,16 @@ order (app.domain.till.spending), a mall item's stock and limits.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
+from decimal import Decimal
 
 from app.domain.ledger.accounts import Account, AllocationKind, LotState
 from app.domain.ledger.expiry import expire_member_points
-from app.domain.ledger.writer import Taken, consume, lock_balance
+from app.domain.ledger.lots import allocations_of, lots_by_ids
+from app.domain.ledger.writer import Movement, Taken, consume, lock_balance, write
 from app.domain.shared.errors import DomainError, ErrorCode
 from app.domain.shared.money import allocate_largest_remainder
+from app.domain.shared.units import read_program
 from app.models import MemberBalance, PointsLot, PointsTransaction
 from app.platform.driver import columns, entity
 from app.platform.uow import UnitOfWork
@@ -107,3 +117,54 @@ async def redeem(
         for (lot, part), value in zip(parts, values, strict=True)
     ]
     return await consume(uow, tx, legs, taken, balance)
+
+
+async def restore(
+    uow: UnitOfWork, original: PointsTransaction, tx: PointsTransaction, balance: MemberBalance
+) -> PointsTransaction:
+    """Record `tx` (its `points` positive, `reverses_id` the original's) giving the redemption
+    `original` back whole (see the module's docstring). The caller holds the member's balance
+    lock and has checked that `original` was not given back already."""
+    if tx.points != -original.points or tx.points <= 0:
+        raise AssertionError(f"a restore gives back {-original.points} points, not {tx.points}")
+    grace = timedelta(days=(await read_program(uow)).restore_grace_days)
+    allocations = await allocations_of(uow, original.id or 0)
+    lots = await lots_by_ids(uow, [allocation.lot_id for allocation in allocations])
+    restored: list[Taken] = []
+    regrants: list[PointsLot] = []
+    touched: list[PointsLot] = []  # the points' lots, in the spend's order: they pay debt first
+    for allocation in allocations:
+        lot = lots[allocation.lot_id]
+        if lot.expires_at > uow.now:
+            restored.append(
+                Taken(
+                    lot,
+                    -allocation.points,
+                    AllocationKind.RESTORE,
+                    -(allocation.cny_value or Decimal(0)),
+                    restores_allocation_id=allocation.id,
+                )
+            )
+            touched.append(lot)
+        else:
+            regrant = PointsLot(
+                member_id=lot.member_id,
+                transaction_id=0,  # the writer gives it the restore's id
+                issuer_unit_id=lot.issuer_unit_id,
+                funder_unit_id=lot.funder_unit_id,
+                cost_per_point=lot.cost_per_point,
+                points=allocation.points,
+                remaining=allocation.points,
+                state=LotState.AVAILABLE.value,
+                earned_at=lot.earned_at,
+                expires_at=uow.now + grace,
+                origin_lot_id=lot.id,
+            )
+            regrants.append(regrant)
+            touched.append(regrant)
+    legs = [
+        (Account.MEMBER_AVAILABLE, original.member_id, tx.points),
+        (Account.REDEEMED, original.business_unit_id, -tx.points),
+    ]
+    movement = Movement(tx, legs, new_lots=regrants, taken=restored, repay_from=touched)
+    return await write(uow, movement, balance)

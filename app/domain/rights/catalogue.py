@@ -194,6 +194,14 @@ async def get_right(uow: UnitOfWork, right_id: int | str, *, lock: bool = False)
     return right
 
 
+async def get_right_by_code(uow: UnitOfWork, code: str) -> Right:
+    """The right with this catalogue code, or NOT_FOUND."""
+    right = await uow.session.scalar(select(Right).where(Right.code == code.strip().upper()))
+    if right is None:
+        raise DomainError(ErrorCode.NOT_FOUND, f"no right {code!r}", "rightCode")
+    return right
+
+
 async def list_rights(
     uow: UnitOfWork, *, limit: int, after_id: int | None = None, unit_id: int | None = None
 ) -> list[Right]:

@@ -41,6 +41,7 @@ class RightStatus(StrEnum):
     USED = "USED"
     EXPIRED = "EXPIRED"
     REVOKED = "REVOKED"
+    REFUNDED = "REFUNDED"  # a bought right returned; its points went back
 
 
 class RightSource(StrEnum):
@@ -81,11 +82,11 @@ def period_start(period: str, now: datetime, uow: UnitOfWork) -> datetime | None
 
 async def held_in_period(uow: UnitOfWork, member_id: int, right: Right) -> int:
     """How many of this right the member was issued in the limit's current period (revoked
-    ones do not count)."""
+    and refunded ones do not count)."""
     query = select(func.count()).where(
         MemberRight.member_id == member_id,
         MemberRight.right_id == right.id,
-        MemberRight.status != RightStatus.REVOKED.value,
+        MemberRight.status.not_in([RightStatus.REVOKED.value, RightStatus.REFUNDED.value]),  # type: ignore[attr-defined]
     )
     start = period_start(right.limit_period, uow.now, uow)
     if start is not None:
@@ -101,9 +102,13 @@ async def issue_right(
     source: RightSource,
     transaction_id: int | None = None,
     points_spent: int = 0,
+    until: datetime | None = None,
 ) -> MemberRight:
-    """Put one instance of `right` in the member's wallet, with a code of its own."""
+    """Put one instance of `right` in the member's wallet, with a code of its own (valid no
+    later than `until`, when given: a tier's monthly right ends with its month)."""
     valid_from, valid_until = validity(right, uow.now)
+    if until is not None:
+        valid_until = min(valid_until, until)
     for _ in range(3):  # two codes alike in 31^12 are not expected; the index decides
         code = new_code()
         held = await uow.session.scalar(

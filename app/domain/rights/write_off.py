@@ -8,11 +8,17 @@
   same moment write it off once: the second sees VOUCHER_USED.
 - VOUCHER_USED, VOUCHER_REVOKED, VOUCHER_EXPIRED (also an active one past its validity before
   the nightly sweep has marked it); not valid yet is INVALID_INPUT.
-- The write-off records the unit, the till's order reference and the time, and sends a
-  VOUCHER_USED event through the outbox.
+- The write-off records the unit, the till's order reference and the time (on the voucher and
+  as a `VoucherWriteOff` row), and sends a VOUCHER_USED event through the outbox.
+- The unit that wrote a voucher off may undo it within a window (default 24 h), with a reason:
+  the voucher is ACTIVE again (EXPIRED if its validity has passed meanwhile) and the write-off
+  row keeps who undid it, when and why. Another unit is FORBIDDEN; after the window,
+  UNDO_WINDOW_PASSED; a voucher not written off, INVALID_INPUT. Operators may undo any.
 """
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -20,7 +26,7 @@ from app.domain.rights.codes import normalise
 from app.domain.rights.wallet import RightStatus, shown_status
 from app.domain.shared.errors import DomainError, ErrorCode, PermissionDenied
 from app.domain.shared.events import EventType
-from app.models import MemberRight, Right
+from app.models import MemberRight, Right, VoucherWriteOff
 from app.platform.outbox import DomainEvent
 from app.platform.uow import UnitOfWork
 
@@ -96,6 +102,12 @@ async def write_off_voucher(
         )
     held.status = RightStatus.USED.value
     held.used_at, held.used_at_unit_id, held.used_order_ref = uow.now, unit, ref
+    assert held.id is not None
+    uow.session.add(
+        VoucherWriteOff(
+            member_right_id=held.id, unit_id=unit, order_ref=ref, caller=caller[:64], at=uow.now
+        )
+    )
     await uow.session.flush()
     uow.record_event(
         DomainEvent(
@@ -114,4 +126,50 @@ async def write_off_voucher(
             },
         )
     )
+    return held
+
+
+async def undo_write_off(
+    uow: UnitOfWork,
+    *,
+    code: str,
+    unit_id: int | None,
+    caller: str,
+    reason: str,
+    window: timedelta,
+) -> MemberRight:
+    """Undo the voucher's write-off at `unit_id` (None: an operator) within `window`."""
+    reason = (reason or "").strip()
+    if not 1 <= len(reason) <= 200:
+        raise DomainError(ErrorCode.INVALID_INPUT, "reason must be 1-200 characters", "reason")
+    held, right = await find_voucher(uow, code, lock=True)
+    if unit_id is not None and not may_redeem(right, unit_id):
+        raise PermissionDenied("this voucher is not redeemable at this unit")
+    if held.status != RightStatus.USED:
+        raise DomainError(ErrorCode.INVALID_INPUT, "this voucher is not written off", "code")
+    if unit_id is not None and held.used_at_unit_id != unit_id:
+        raise PermissionDenied("only the unit that wrote this voucher off may undo it")
+    assert held.used_at is not None
+    if uow.now - held.used_at > window:
+        hours = int(window.total_seconds() // 3600)
+        raise DomainError(
+            ErrorCode.UNDO_WINDOW_PASSED,
+            f"a write-off can be undone within {hours} h; this one was at"
+            f" {held.used_at.isoformat()}",
+            "code",
+        )
+    done = await uow.session.scalar(
+        select(VoucherWriteOff)
+        .where(
+            VoucherWriteOff.member_right_id == held.id,
+            VoucherWriteOff.undone_at.is_(None),  # type: ignore[union-attr]
+        )
+        .order_by(VoucherWriteOff.id.desc())  # type: ignore[union-attr]
+        .limit(1)
+    )
+    assert done is not None  # a USED voucher has its write-off row
+    done.undone_at, done.undone_by, done.undo_reason = uow.now, caller[:64], reason
+    held.status = RightStatus.ACTIVE.value
+    held.used_at = held.used_at_unit_id = held.used_order_ref = None
+    await uow.session.flush()
     return held

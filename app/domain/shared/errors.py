@@ -21,6 +21,9 @@ class ErrorCode(StrEnum):
     ALREADY_REVERSED = "ALREADY_REVERSED"
     CODE_EXPIRED = "CODE_EXPIRED"
     UNAVAILABLE = "UNAVAILABLE"  # a check the rule needs cannot run now; retry shortly
+    THROTTLED = "THROTTLED"  # too many attempts of this kind from this caller; retry later
+    NOT_REFUNDABLE = "NOT_REFUNDABLE"  # this right cannot be returned
+    UNDO_WINDOW_PASSED = "UNDO_WINDOW_PASSED"  # a write-off is undone only within its window
 
 
 class DomainError(Exception):

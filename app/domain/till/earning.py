@@ -23,6 +23,7 @@ from app.domain.ledger.accounts import Account, LotState, TxKind, funder_account
 from app.domain.ledger.expiry import expiry_for
 from app.domain.ledger.writer import lock_member, post
 from app.domain.members.identity import get_member
+from app.domain.rights.tier_grants import grant_member_tier_rights
 from app.domain.shared.money import parse_amount
 from app.domain.shared.units import earn_rate, find_unit, get_merchant
 from app.domain.tiers.standing import (
@@ -218,9 +219,11 @@ async def earn_points(
     await _record_lots(uow, tx, quote, balance, program, screening)
     if tx.points > 0 and member.referred_by_id is not None:
         await reward_referral(uow, member_id=member.id, order_tx=tx)
-    await evaluate_upgrade(
+    upgrade = await evaluate_upgrade(
         uow, member.id, actor=caller, standing=standing, tiers=tiers, program=program
     )
+    if upgrade is not None:  # the new tier's rights for this period, at once
+        await grant_member_tier_rights(uow, member.id, upgrade.standing.tier.code)
     return tx
 
 

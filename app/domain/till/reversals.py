@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal
 
 from sqlalchemy import func, select
@@ -27,7 +26,8 @@ from app.domain.ledger.accounts import (
     funder_of,
     member_account,
 )
-from app.domain.ledger.lots import allocations_of, lots_by_ids, lots_made_by, open_lots
+from app.domain.ledger.lots import lots_made_by, open_lots
+from app.domain.ledger.redemption import restore
 from app.domain.ledger.writer import Movement, Taken, lock_balance, write
 from app.domain.shared.errors import DomainError, ErrorCode
 from app.domain.shared.money import parse_amount
@@ -243,7 +243,6 @@ async def _cancel_spend(
         raise DomainError(
             ErrorCode.ALREADY_REVERSED, "this spend is already cancelled", "transactionId"
         )
-    program = await read_program(uow)
     points = -original.points
     tx = PointsTransaction(
         member_id=original.member_id,
@@ -260,44 +259,4 @@ async def _cancel_spend(
         caller_ref=caller_ref,
         created_at=uow.now,
     )
-    allocations = await allocations_of(uow, original.id)
-    lots = await lots_by_ids(uow, [allocation.lot_id for allocation in allocations])
-    restored: list[Taken] = []
-    regrants: list[PointsLot] = []
-    touched: list[PointsLot] = []  # the points' lots, in the spend's order: they pay debt first
-    for allocation in allocations:
-        lot = lots[allocation.lot_id]
-        if lot.expires_at > uow.now:
-            restored.append(
-                Taken(
-                    lot,
-                    -allocation.points,
-                    AllocationKind.RESTORE,
-                    -(allocation.cny_value or Decimal(0)),
-                    restores_allocation_id=allocation.id,
-                )
-            )
-            touched.append(lot)
-        else:
-            # The lot expired meanwhile: the points come back in a new lot with a grace period.
-            regrant = PointsLot(
-                member_id=lot.member_id,
-                transaction_id=0,  # the writer gives it the cancellation's id
-                issuer_unit_id=lot.issuer_unit_id,
-                funder_unit_id=lot.funder_unit_id,
-                cost_per_point=lot.cost_per_point,
-                points=allocation.points,
-                remaining=allocation.points,
-                state=LotState.AVAILABLE.value,
-                earned_at=lot.earned_at,
-                expires_at=uow.now + timedelta(days=program.restore_grace_days),
-                origin_lot_id=lot.id,
-            )
-            regrants.append(regrant)
-            touched.append(regrant)
-    legs = [
-        (Account.MEMBER_AVAILABLE, original.member_id, points),
-        (Account.REDEEMED, original.business_unit_id, -points),
-    ]
-    movement = Movement(tx, legs, new_lots=regrants, taken=restored, repay_from=touched)
-    return await write(uow, movement, balance)
+    return await restore(uow, original, tx, balance)

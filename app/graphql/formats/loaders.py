@@ -26,8 +26,19 @@ FormatActivityKey = tuple[str, int, int, FormatActivityCursor | None]  # unit, m
 
 ALL_UNITS_SQL = f"SELECT {columns(BusinessUnitRow)} FROM business_units ORDER BY id"
 _EARNED = f"kind IN ('{TxKind.EARN.value}', '{TxKind.EARN_REVERSAL.value}')"
-_REDEEMED = f"kind IN ('{TxKind.SPEND.value}', '{TxKind.SPEND_REVERSAL.value}')"
-# Per member and unit, in ($2, $3]: points earned net of refunds, redeemed net of cancellations.
+_REDEEMED = "kind IN ({})".format(
+    ", ".join(
+        f"'{kind.value}'"
+        for kind in (
+            TxKind.SPEND,
+            TxKind.SPEND_REVERSAL,
+            TxKind.RIGHT_PURCHASE,
+            TxKind.RIGHT_REFUND,
+        )
+    )
+)
+# Per member and unit, in ($2, $3]: points earned net of refunds, redeemed (at a till or for the
+# unit's rights) net of cancellations and returns.
 UNIT_POINTS_SQL = (
     f"SELECT member_id, business_unit_id, coalesce(sum(points) FILTER (WHERE {_EARNED}), 0),"
     f" coalesce(sum(-points) FILTER (WHERE {_REDEEMED}), 0) FROM points_transactions"

@@ -12,7 +12,7 @@ import strawberry
 from strawberry import Info
 
 from app.domain.access.acts import sees_provider_costs
-from app.domain.rights import wallet
+from app.domain.rights import tier_grants, wallet
 from app.domain.rights.catalogue import LimitPeriod
 from app.domain.rights.catalogue import RightKind as RightKindValue
 from app.graphql.core.pagination import PageInfo
@@ -22,6 +22,7 @@ from app.graphql.tiers.types import Tier
 if TYPE_CHECKING:
     from app.models import MemberRight as MemberRightModel
     from app.models import Right as RightModel
+    from app.models import TierRight as TierRightModel
 
 RightKind = strawberry.enum(RightKindValue, name="RightKind")
 RightLimitPeriod = strawberry.enum(LimitPeriod, name="RightLimitPeriod")
@@ -126,6 +127,9 @@ class MemberRight:
     valid_from: datetime
     valid_until: datetime
     used_at: datetime | None
+    used_order_ref: str | None = strawberry.field(description="The till's order, if given.")
+    ended_at: datetime | None = strawberry.field(description="When it was revoked or returned.")
+    end_reason: str | None
     right: Right
     used_unit_id: strawberry.Private[int | None]
 
@@ -139,6 +143,9 @@ class MemberRight:
             valid_from=held.valid_from,
             valid_until=held.valid_until,
             used_at=held.used_at,
+            used_order_ref=held.used_order_ref,
+            ended_at=held.ended_at,
+            end_reason=held.end_reason,
             right=Right.from_row(right),
             used_unit_id=held.used_at_unit_id,
         )
@@ -156,3 +163,23 @@ async def load_wallet(info: Info, member_id: int, status: str | None) -> list[Me
         for held, right in await info.context.loaders.wallet.load(member_id)
     ]
     return [item for item in shown if status is None or item.status.value == status]
+
+
+GrantPeriod = strawberry.enum(tier_grants.GrantPeriod, name="RightGrantPeriod")
+
+
+@strawberry.type(description="A tier's recurring right: `quantity` of it each period.")
+class TierRight:
+    tier_code: str
+    quantity: int
+    period: GrantPeriod  # type: ignore[valid-type]
+    right: Right
+
+    @classmethod
+    def from_rows(cls, term: TierRightModel, right: RightModel) -> TierRight:
+        return cls(
+            tier_code=term.tier_code,
+            quantity=term.quantity,
+            period=tier_grants.GrantPeriod(term.period),
+            right=Right.from_row(right),
+        )

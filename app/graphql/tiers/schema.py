@@ -7,6 +7,7 @@ from datetime import datetime
 import strawberry
 from strawberry import Info
 
+from app.domain.rights.tier_grants import grant_member_tier_rights
 from app.domain.tiers import standing as tier_rules
 from app.graphql.core.errors import UserError
 from app.graphql.core.execution import execute
@@ -52,7 +53,7 @@ class TierMutation:
         ctx = info.context
 
         async def effect(uow):
-            await tier_rules.grant_tier(
+            standing = await tier_rules.grant_tier(
                 uow,
                 member_id=input.member_id,
                 tier=input.tier_code,
@@ -60,7 +61,10 @@ class TierMutation:
                 reason=input.reason,
                 actor=ctx.principal.caller,
             )
-            return {"member_id": int(str(input.member_id).strip())}  # found, so it is a number
+            member_id = int(str(input.member_id).strip())  # found, so it is a number
+            # The granted tier's rights for this period, at once (as for an earned upgrade).
+            await grant_member_tier_rights(uow, member_id, standing.tier.code)
+            return {"member_id": member_id}
 
         payload = {
             "member_id": str(input.member_id),
