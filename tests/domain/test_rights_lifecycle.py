@@ -67,6 +67,9 @@ async def test_a_refund_gives_the_points_back_to_their_lots_and_the_stock_back(u
     assert {a.kind for a in given} == {AllocationKind.RESTORE.value}
     assert sum(lots_after.values()) == sum(lots_before.values()) + 300
     assert right.stock_remaining == 5  # 5 in stock, one sold, one back
+    with raises_code(ErrorCode.VOUCHER_REVOKED, "code"):  # no till accepts a returned voucher
+        async with uow_factory() as uow:
+            await write_off_voucher(uow, code=held.code, unit_id=units["TOURISM"], caller="p")
     await assert_clean(uow_factory)
 
 

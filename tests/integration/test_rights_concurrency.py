@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.domain.rights.catalogue import RightSpec, create_right
+from app.domain.rights.lifecycle import refund_right
 from app.domain.rights.wallet import buy_right
 from app.domain.rights.write_off import write_off_voucher
 from app.domain.shared.errors import ErrorCode
@@ -92,3 +93,32 @@ async def test_two_tills_scanning_one_code_at_once_write_it_off_once(units, uow_
     )
     outcome = Counter(r if isinstance(r, ErrorCode) else "USED" for r in results)
     assert outcome == {"USED": 1, ErrorCode.VOUCHER_USED: 7}
+
+
+async def test_a_refund_and_write_offs_of_one_voucher_at_once_let_one_win(units, uow_factory, wide):
+    async with uow_factory() as uow:
+        right = await create_right(
+            uow, spec=replace(TICKET, stock=None, refundable=True), actor="ops:test"
+        )
+    (member,) = await _members(uow_factory, 1)
+    async with uow_factory() as uow:
+        held = await buy_right(uow, member_id=member, right_id=right.id, caller="test")
+    calls = [
+        attempt(wide, write_off_voucher, code=held.code, unit_id=units["TOURISM"], caller="p")
+        for _ in range(4)
+    ] + [attempt(wide, refund_right, member_right_id=held.id, caller="member") for _ in range(4)]
+    results = await everyone(*calls)
+    winners = [r for r in results if not isinstance(r, ErrorCode)]
+    assert len(winners) == 1
+    refused = Counter(r for r in results if isinstance(r, ErrorCode))
+    if winners[0].status == "USED":  # the till came first: no refund of a used voucher
+        assert refused == {ErrorCode.VOUCHER_USED: 7}
+    else:  # the refund came first: no till accepts a returned voucher
+        assert winners[0].status == "REFUNDED"
+        assert refused == {ErrorCode.VOUCHER_REVOKED: 4, ErrorCode.ALREADY_REVERSED: 3}
+    async with uow_factory() as uow:
+        refunds = await uow.session.scalar(
+            select(func.count()).where(PointsTransaction.kind == "RIGHT_REFUND")
+        )
+    assert refunds == (winners[0].status == "REFUNDED")
+    await assert_clean(uow_factory)

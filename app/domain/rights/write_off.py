@@ -6,8 +6,9 @@
   before it can learn anything about the voucher.
 - The voucher's row is locked for the write-off, so two tills scanning the same code at the
   same moment write it off once: the second sees VOUCHER_USED.
-- VOUCHER_USED, VOUCHER_REVOKED, VOUCHER_EXPIRED (also an active one past its validity before
-  the nightly sweep has marked it); not valid yet is INVALID_INPUT.
+- VOUCHER_USED, VOUCHER_REVOKED (also a voucher returned for its points), VOUCHER_EXPIRED (also
+  an active one past its validity before the nightly sweep has marked it); not valid yet is
+  INVALID_INPUT.
 - The write-off records the unit, the till's order reference and the time (on the voucher and
   as a `VoucherWriteOff` row), and sends a VOUCHER_USED event through the outbox.
 - The unit that wrote a voucher off may undo it within a window (default 24 h), with a reason:
@@ -33,6 +34,7 @@ from app.platform.uow import UnitOfWork
 _REFUSALS = {
     RightStatus.USED: (ErrorCode.VOUCHER_USED, "this voucher was already used"),
     RightStatus.REVOKED: (ErrorCode.VOUCHER_REVOKED, "this voucher was revoked"),
+    RightStatus.REFUNDED: (ErrorCode.VOUCHER_REVOKED, "this voucher was returned for its points"),
     RightStatus.EXPIRED: (ErrorCode.VOUCHER_EXPIRED, "this voucher has expired"),
 }
 
