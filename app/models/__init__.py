@@ -28,6 +28,13 @@ from app.models.outbox import OutboxEvent
 from app.models.rights import Right
 from app.models.tiers import MemberTier, Tier, TierHistory
 from app.models.wallet import MemberRight
+from app.models.webhooks import (
+    MemberWarning,
+    WebhookAttempt,
+    WebhookEndpoint,
+    WebhookMemberSequence,
+    WebhookMessage,
+)
 
 metadata = SQLModel.metadata
 
@@ -50,6 +57,7 @@ __all__ = [
     "MemberRight",
     "MemberTier",
     "MemberUnitLink",
+    "MemberWarning",
     "Merchant",
     "OperatorAction",
     "OutboxEvent",
@@ -63,5 +71,9 @@ __all__ = [
     "Right",
     "Tier",
     "TierHistory",
+    "WebhookAttempt",
+    "WebhookEndpoint",
+    "WebhookMemberSequence",
+    "WebhookMessage",
     "metadata",
 ]
