@@ -19,6 +19,7 @@ import base64
 import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy import select, update
 
@@ -32,6 +33,20 @@ from app.platform.addresses import AddressRefused, check_url
 from app.platform.uow import UnitOfWork
 
 SCOPE = "webhooks"
+
+
+class WebhookEvent(StrEnum):
+    """The event types an endpoint may subscribe (app.domain.shared.events has them all)."""
+
+    POINTS_CHANGED = EventType.POINTS_CHANGED.value
+    POINTS_EXPIRING = EventType.POINTS_EXPIRING.value
+    TIER_CHANGED = EventType.TIER_CHANGED.value
+    TIER_DOWNGRADE_WARNING = EventType.TIER_DOWNGRADE_WARNING.value
+    VOUCHER_ISSUED = EventType.VOUCHER_ISSUED.value
+    VOUCHER_USED = EventType.VOUCHER_USED.value
+    MALL_ORDER_CHANGED = EventType.MALL_ORDER_CHANGED.value
+
+
 SUBSCRIBABLE = (
     EventType.POINTS_CHANGED,
     EventType.POINTS_EXPIRING,
