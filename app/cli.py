@@ -197,6 +197,77 @@ def cmd_relay_outbox(settings: Settings, args: argparse.Namespace) -> None:
     print(f"relay-outbox: {asyncio.run(run())} events relayed")
 
 
+def cmd_dispatch_webhooks(settings: Settings, args: argparse.Namespace) -> None:
+    from app.bootstrap import open_services
+    from app.jobs.webhooks import WebhookDispatcher
+
+    now = _now(args.now) if args.now else None
+
+    async def run():
+        async with open_services(settings, pool_size=2) as services:
+            dispatcher = WebhookDispatcher(
+                sessions=services.sessions,
+                settings=settings,
+                clock=(lambda: now) if now else services.clock,
+            )
+            try:
+                return await dispatcher.run_once()
+            finally:
+                await dispatcher.aclose()
+
+    report = asyncio.run(run())
+    print(
+        f"dispatch-webhooks: {report.taken} events taken, {report.attempts} attempts,"
+        f" {report.delivered} delivered"
+    )
+
+
+def cmd_warn(settings: Settings, args: argparse.Namespace) -> None:
+    from app.bootstrap import open_services
+    from app.jobs.warnings import warn_expiring_points, warn_tier_downgrades
+
+    job = {
+        "warn-expiring-points": warn_expiring_points,
+        "warn-tier-downgrades": warn_tier_downgrades,
+    }[args.command]
+    now = _now(args.now)
+
+    async def run():
+        async with open_services(settings, pool_size=2) as services:
+            return await job(services.sessions, settings=settings, now=now, relay=services.relay)
+
+    print(f"{args.command}: {asyncio.run(run())} warnings")
+
+
+def cmd_webhooks_run(settings: Settings, args: argparse.Namespace) -> None:
+    import logging
+
+    from app.bootstrap import open_services
+    from app.jobs.webhooks import WebhookDispatcher
+    from app.platform.logging import configure_logging
+
+    configure_logging(args.log_format, settings.log_level)
+    logging.getLogger("app.webhooks").info("webhook dispatcher running")
+
+    async def run():
+        async with open_services(settings, pool_size=4) as services:
+            dispatcher = WebhookDispatcher(
+                sessions=services.sessions,
+                settings=settings,
+                clock=services.clock,
+                metrics=services.metrics,
+            )
+            try:
+                await dispatcher.run_forever()
+            finally:
+                await dispatcher.aclose()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+
+
 def cmd_verify(settings: Settings, args: argparse.Namespace) -> None:
     from app.domain.ledger.audit import verify_ledger
     from app.platform.uow import unit_of_work
@@ -220,6 +291,9 @@ JOBS: tuple[tuple[str, str, Any], ...] = (
     ("relay-outbox", "relay events a worker left unrelayed; prune old ones", cmd_relay_outbox),
     ("grant-tier-rights", "tiers' recurring rights, once per member and period", cmd_rights_job),
     ("expire-rights", "mark vouchers past their validity EXPIRED", cmd_rights_job),
+    ("dispatch-webhooks", "one pass of the webhook dispatcher", cmd_dispatch_webhooks),
+    ("warn-expiring-points", "POINTS_EXPIRING for points expiring soon, once", cmd_warn),
+    ("warn-tier-downgrades", "TIER_DOWNGRADE_WARNING before a tier ends, once", cmd_warn),
 )
 
 
@@ -289,6 +363,12 @@ def parser() -> argparse.ArgumentParser:
             dest="command", required=True
         )
     )
+
+    webhooks = sub.add_parser("webhooks", help="webhooks out")
+    webhooks_sub = webhooks.add_subparsers(dest="action", required=True)
+    run = webhooks_sub.add_parser("run", help="run the webhook dispatcher alone (production)")
+    run.add_argument("--log-format", choices=["json", "text"], default="json")
+    run.set_defaults(run=cmd_webhooks_run)
 
     sub.add_parser(
         "verify-ledger", help="recompute balances and lots; exit 1 on drift"

@@ -25,6 +25,7 @@ from app.domain.access.principals import Principal
 from app.domain.access.tokens import InvalidToken, decode_token
 from app.graphql.core.context import Context
 from app.graphql.schema import build_schema
+from app.jobs.webhooks import WebhookDispatcher
 from app.platform.request_log import RequestLog, current_request, new_request_id
 from app.platform.uow import unit_of_work
 from app.settings import Settings
@@ -178,10 +179,26 @@ def create_app(
     async def lifespan(app: Starlette):
         tune_garbage_collector()
         sweeper = asyncio.get_running_loop().create_task(services.sweep_outbox_forever())
+        dispatcher = dispatching = None
+        if settings.webhooks_dispatch:  # webhooks out (docs/webhooks.md), woken by the relay
+            dispatcher = WebhookDispatcher(
+                sessions=services.sessions,
+                settings=settings,
+                clock=services.clock,
+                metrics=services.metrics,
+            )
+            services.relay.consumers.append(dispatcher.nudge)
+            dispatching = asyncio.get_running_loop().create_task(dispatcher.run_forever())
         yield
         sweeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper
+        if dispatcher is not None and dispatching is not None:
+            dispatching.cancel()  # a message in flight is sent again after its lease
+            with contextlib.suppress(asyncio.CancelledError):
+                await dispatching
+            services.relay.consumers.remove(dispatcher.nudge)
+            await dispatcher.aclose()
         if owned:
             await services.aclose()
         else:

@@ -98,12 +98,32 @@ class Settings:
     voucher_guess_limit: int = 10
     voucher_guess_window_seconds: int = 600
     voucher_undo_hours: int = 24
+    # Webhooks out (docs/webhooks.md): endpoints on private addresses (tests, a local receiver),
+    # whether `serve` runs the dispatcher, how often it looks for work without being woken, how
+    # long one attempt may take, how long a claimed message is left to its worker before
+    # another takes it (longer than the timeout), how many sends at once, after how many days
+    # of failure an endpoint is disabled; the warning jobs' horizons.
+    webhooks_allow_private: bool = False
+    webhooks_dispatch: bool = True
+    webhooks_poll_seconds: float = 1.0
+    webhooks_timeout_seconds: float = 15.0
+    webhooks_lease_seconds: float = 60.0
+    webhooks_concurrency: int = 20
+    webhooks_disable_after_days: int = 5
+    points_expiring_warning_days: int = 30
+    tier_downgrade_warning_days: int = 30
     abuse: AbusePolicy = field(default_factory=AbusePolicy)
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.time_zone)
+
+    @property
+    def webhooks_private_ok(self) -> bool:
+        """Whether webhook endpoints may be plain http or on loopback, private or link-local
+        addresses: only when allowed outright, or in development."""
+        return self.webhooks_allow_private or self.env == "development"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -141,5 +161,14 @@ class Settings:
             voucher_guess_limit=int(os.environ.get("VOUCHER_GUESS_LIMIT", "10")),
             voucher_guess_window_seconds=int(os.environ.get("VOUCHER_GUESS_WINDOW_SECONDS", "600")),
             voucher_undo_hours=int(os.environ.get("VOUCHER_UNDO_HOURS", "24")),
+            webhooks_allow_private=_flag("WEBHOOKS_ALLOW_PRIVATE", False),
+            webhooks_dispatch=_flag("WEBHOOKS_DISPATCH", True),
+            webhooks_poll_seconds=float(os.environ.get("WEBHOOKS_POLL_SECONDS", "1")),
+            webhooks_timeout_seconds=float(os.environ.get("WEBHOOKS_TIMEOUT_SECONDS", "15")),
+            webhooks_lease_seconds=float(os.environ.get("WEBHOOKS_LEASE_SECONDS", "60")),
+            webhooks_concurrency=int(os.environ.get("WEBHOOKS_CONCURRENCY", "20")),
+            webhooks_disable_after_days=int(os.environ.get("WEBHOOKS_DISABLE_AFTER_DAYS", "5")),
+            points_expiring_warning_days=int(os.environ.get("POINTS_EXPIRING_WARNING_DAYS", "30")),
+            tier_downgrade_warning_days=int(os.environ.get("TIER_DOWNGRADE_WARNING_DAYS", "30")),
             abuse=AbusePolicy.from_env(os.environ),
         )

@@ -526,6 +526,13 @@ def main() -> None:
         metavar="DIR",
         help="after each operation's run, profile a second run with py-spy into DIR",
     )
+    parser.add_argument(
+        "--webhooks",
+        type=int,
+        default=2000,
+        metavar="EVENTS",
+        help="webhook delivery throughput over this many events (0: skip; bench_webhooks.py)",
+    )
     parser.add_argument("--out", default=str(ROOT / "scripts" / "bench-results.md"))
     args = parser.parse_args()
     args.ops = [op for op in args.ops.split(",") if op]
@@ -552,6 +559,11 @@ def main() -> None:
         if args.split:
             pin_postgres(set(range(os.cpu_count() or 1)))
     text = report(args, *measured, statements)
+    if args.webhooks:
+        import bench_webhooks
+
+        figure = bench_webhooks.run(args.database_url, args.webhooks, 20)
+        text += "\n" + bench_webhooks.line(figure) + "\n"
     Path(args.out).write_text(text)
     print(text)
 

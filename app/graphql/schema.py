@@ -35,6 +35,7 @@ from app.graphql.organisation.schema import OrgQuery
 from app.graphql.rights.schema import RightsMutation, RightsQuery
 from app.graphql.tiers.schema import TierMutation, TierQuery
 from app.graphql.till.schema import PointsMutation, PointsQuery
+from app.graphql.webhooks.schema import WebhooksMutation, WebhooksQuery
 
 Query = merge_types(
     "Query",
@@ -48,6 +49,7 @@ Query = merge_types(
         AbuseQuery,
         CampaignQuery,
         RightsQuery,
+        WebhooksQuery,
     ),
 )
 Mutation = merge_types(
@@ -60,6 +62,7 @@ Mutation = merge_types(
         AbuseMutation,
         CampaignMutation,
         RightsMutation,
+        WebhooksMutation,
     ),
 )
 Subscription = merge_types("Subscription", (PointsSubscription,))

@@ -28,6 +28,13 @@ from app.models.outbox import OutboxEvent
 from app.models.rights import Right
 from app.models.tiers import MemberTier, Tier, TierHistory
 from app.models.wallet import MemberRight, TierRight, TierRightGrant, VoucherWriteOff
+from app.models.webhooks import (
+    MemberWarning,
+    WebhookAttempt,
+    WebhookEndpoint,
+    WebhookMemberSequence,
+    WebhookMessage,
+)
 
 metadata = SQLModel.metadata
 
@@ -50,6 +57,7 @@ __all__ = [
     "MemberRight",
     "MemberTier",
     "MemberUnitLink",
+    "MemberWarning",
     "Merchant",
     "OperatorAction",
     "OutboxEvent",
@@ -66,5 +74,9 @@ __all__ = [
     "TierRight",
     "TierRightGrant",
     "VoucherWriteOff",
+    "WebhookAttempt",
+    "WebhookEndpoint",
+    "WebhookMemberSequence",
+    "WebhookMessage",
     "metadata",
 ]

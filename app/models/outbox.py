@@ -3,7 +3,7 @@
 A row is written with the change that caused it (a points movement, a tier change...), so it
 exists if and only if that change committed. `relayed_at` is set once the row was handed to the
 after-commit consumers (live updates today); rows left unrelayed by a worker that died are
-picked up by the sweeper.
+picked up by the sweeper. `webhooks_taken_at` is the webhook dispatcher's own mark.
 """
 
 from __future__ import annotations
@@ -21,6 +21,11 @@ class OutboxEvent(SQLModel, table=True):
     __tablename__ = "outbox_events"
     __table_args__ = (
         Index("ix_outbox_events_unrelayed", "id", postgresql_where=text("relayed_at IS NULL")),
+        Index(
+            "ix_outbox_events_webhooks_untaken",
+            "id",
+            postgresql_where=text("webhooks_taken_at IS NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True))
@@ -30,5 +35,10 @@ class OutboxEvent(SQLModel, table=True):
     payload: dict = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     relayed_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    # Set once the webhook dispatcher has made the event's messages (app.domain.webhooks):
+    # a durable consumer, so an event is pruned only after it was taken.
+    webhooks_taken_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )

@@ -135,6 +135,20 @@ class Metrics:
             ["event", "label"],
             registry=self.registry,
         )
+        self.webhook_attempts = Counter(
+            "bmg_webhook_attempts",
+            "Webhook delivery attempts by outcome (delivered, retry, failed: no tries left or"
+            " the endpoint gone, stale: the message was taken again meanwhile).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.webhook_endpoints_disabled = Counter(
+            "bmg_webhook_endpoints_disabled",
+            "Webhook endpoints the dispatcher disabled, by why (gone: HTTP 410, failing: no"
+            " success for WEBHOOKS_DISABLE_AFTER_DAYS).",
+            ["why"],
+            registry=self.registry,
+        )
         ProcessCollector(registry=self.registry)
         self._pool: PoolCollector | None = None
 

@@ -10,6 +10,10 @@ them, and handed to their consumers after it committed.
   once (live updates: the worker's PointsAnnouncer, which does not wait for Redis either), and
   marks them relayed in batches: one UPDATE per `mark_interval` for all events relayed
   meanwhile, off the request's path.
+- Taking (webhooks): the webhook dispatcher is a durable consumer that reads this table itself
+  rather than being handed events in memory: it makes each event's messages and sets
+  `webhooks_taken_at` in one transaction (app.domain.webhooks.fan_out); pruning keeps an event
+  until it was taken. The relay only wakes the dispatcher.
 - Sweeping: events a worker never relayed (it died between COMMIT and the relay, or the
   commit's answer was lost) are relayed by `sweep`, which every worker runs every few seconds
   (and `python -m app jobs relay-outbox` on demand) for events older than a grace period,
@@ -71,8 +75,12 @@ _CLAIM = """SELECT id, type, member_id, business_unit_id, payload FROM outbox_ev
 WHERE relayed_at IS NULL AND created_at <= $1
 ORDER BY id LIMIT $2
 FOR UPDATE SKIP LOCKED"""
+# Only events the webhook dispatcher has taken too: it is a durable consumer, which reads the
+# table itself (app.domain.webhooks.fan_out), and an event pruned before it was taken would be
+# a webhook never sent.
 _PRUNE = """DELETE FROM outbox_events WHERE id IN (
-    SELECT id FROM outbox_events WHERE relayed_at < $1 ORDER BY id LIMIT $2)"""
+    SELECT id FROM outbox_events
+    WHERE relayed_at < $1 AND webhooks_taken_at IS NOT NULL ORDER BY id LIMIT $2)"""
 
 
 async def write_events(driver: Driver, events: Sequence[DomainEvent], at: datetime) -> None:
@@ -152,7 +160,8 @@ class OutboxRelay:
                 return total
 
     async def prune(self, *, before: datetime, limit: int = 5000) -> int:
-        """Delete events relayed before `before`; returns how many."""
+        """Delete events relayed before `before` that the webhook dispatcher has taken;
+        returns how many."""
         total = 0
         while True:
             async with pooled(self.engine) as driver:

@@ -13,6 +13,7 @@ import pytest
 from app.domain.ledger.accounts import TxKind
 from app.domain.shared.events import EventType
 from app.domain.tiers.standing import grant_tier
+from app.domain.webhooks.fan_out import take_events
 from app.platform.outbox import DomainEvent, OutboxRelay
 from app.platform.uow import unit_of_work
 from tests.conftest import NOW, TZ
@@ -156,6 +157,9 @@ async def test_relayed_events_past_retention_are_pruned(units, uow_factory, rela
     await relay.sweep(now=NOW + timedelta(minutes=1), grace=GRACE)  # marked relayed at NOW
     assert await relay.prune(before=NOW) == 0  # relayed at NOW: not before it
     written = len(await _outbox(uow_factory))
+    assert await relay.prune(before=NOW + timedelta(seconds=1)) == 0  # webhooks not taken yet
+    async with uow_factory() as uow:
+        assert await take_events(uow) == written
     assert await relay.prune(before=NOW + timedelta(seconds=1)) == written
     assert await _outbox(uow_factory) == []
 

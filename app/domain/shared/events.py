@@ -18,6 +18,9 @@ class EventType(StrEnum):
     VOUCHER_ISSUED = "VOUCHER_ISSUED"  # a right put in a member's wallet (app.domain.rights)
     VOUCHER_USED = "VOUCHER_USED"  # a voucher written off at a till
     # with its context: MALL_ORDER_CHANGED
+    POINTS_EXPIRING = "POINTS_EXPIRING"  # points of a member expire on a day soon (a job)
+    TIER_DOWNGRADE_WARNING = "TIER_DOWNGRADE_WARNING"  # a tier will end below retention (a job)
+    MALL_ORDER_CHANGED = "MALL_ORDER_CHANGED"  # a mall order's status (the mall, when built)
 
 
 def points_changed(

@@ -1,0 +1,1 @@
+"""Webhooks out as GraphQL shows them (docs/webhooks.md)."""
