@@ -33,6 +33,7 @@ from app.graphql.members.schema import MemberMutation, MemberQuery
 from app.graphql.operator_log.schema import OperationsQuery
 from app.graphql.organisation.schema import OrgQuery
 from app.graphql.rights.schema import RightsMutation, RightsQuery
+from app.graphql.sign_in.schema import SignInMutation, SignInQuery
 from app.graphql.tiers.schema import TierMutation, TierQuery
 from app.graphql.till.schema import PointsMutation, PointsQuery
 
@@ -48,6 +49,7 @@ Query = merge_types(
         AbuseQuery,
         CampaignQuery,
         RightsQuery,
+        SignInQuery,
     ),
 )
 Mutation = merge_types(
@@ -60,6 +62,7 @@ Mutation = merge_types(
         AbuseMutation,
         CampaignMutation,
         RightsMutation,
+        SignInMutation,
     ),
 )
 Subscription = merge_types("Subscription", (PointsSubscription,))

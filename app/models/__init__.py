@@ -26,6 +26,7 @@ from app.models.operations import OperatorAction
 from app.models.org import BusinessUnit, CategoryRate, ConfigVersion, Merchant, Program
 from app.models.outbox import OutboxEvent
 from app.models.rights import Right
+from app.models.sign_in import MemberSession, RefreshToken, WeChatIdentity
 from app.models.tiers import MemberTier, Tier, TierHistory
 from app.models.wallet import MemberRight
 
@@ -48,6 +49,7 @@ __all__ = [
     "Member",
     "MemberBalance",
     "MemberRight",
+    "MemberSession",
     "MemberTier",
     "MemberUnitLink",
     "Merchant",
@@ -60,8 +62,10 @@ __all__ = [
     "Posting",
     "Program",
     "PropertyBill",
+    "RefreshToken",
     "Right",
     "Tier",
     "TierHistory",
+    "WeChatIdentity",
     "metadata",
 ]

@@ -21,6 +21,10 @@ class ErrorCode(StrEnum):
     ALREADY_REVERSED = "ALREADY_REVERSED"
     CODE_EXPIRED = "CODE_EXPIRED"
     UNAVAILABLE = "UNAVAILABLE"  # a check the rule needs cannot run now; retry shortly
+    INVALID_CODE = "INVALID_CODE"  # WeChat refused a login or phone code (forged or used)
+    PHONE_REQUIRED = "PHONE_REQUIRED"  # a first sign-in must share a phone number
+    PHONE_BOUND = "PHONE_BOUND"  # the phone's member is bound to another WeChat account
+    INVALID_TOKEN = "INVALID_TOKEN"  # a refresh token unknown, used, expired or signed out
 
 
 class DomainError(Exception):
