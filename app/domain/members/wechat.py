@@ -111,9 +111,42 @@ async def sign_in_with_wechat(
         if referral_code:  # checked before the phone code is spent on WeChat
             await _referrer(uow, referral_code)
     phone = _phone(await wechat.phone_number(phone_code))
+    for attempt in (1, 2):
+        try:
+            return await _bind_or_register(
+                open_uow,
+                settings,
+                appid=wechat.appid,
+                user=user,
+                phone=phone,
+                referral_code=referral_code,
+                device=device,
+                screen=screen,
+            )
+        except DomainError as error:
+            # A sign-in of the same person at the same moment (a double tap) registered the
+            # phone first: once it has committed, this one finds the member bound.
+            if error.code is not ErrorCode.DUPLICATE or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _bind_or_register(
+    open_uow: OpenUnitOfWork,
+    settings: Settings,
+    *,
+    appid: str,
+    user: WeChatUserLike,
+    phone: str,
+    referral_code: str | None,
+    device: str | None,
+    screen: EarnScreen | None,
+) -> SignedIn:
+    """The WeChat user bound to the member with this phone, registered if there is none; a
+    session for them."""
     async with open_uow() as uow:
         created = False
-        member_id = await _bound_member(uow, wechat.appid, user)  # a sign-in in between
+        member_id = await _bound_member(uow, appid, user)  # a sign-in in between
         if member_id is None:
             member = await _member_with_phone(uow, phone)
             if member is None:
@@ -128,7 +161,7 @@ async def sign_in_with_wechat(
                 )
                 created = True
             assert member.id is not None
-            await bind_wechat(uow, appid=wechat.appid, user=user, member_id=member.id)
+            await bind_wechat(uow, appid=appid, user=user, member_id=member.id)
             member_id = member.id
         tokens = await open_session(uow, settings, member_id=member_id, via=VIA, device_id=device)
     return SignedIn(tokens, created=created)
@@ -149,15 +182,23 @@ async def bind_wechat(uow: UnitOfWork, *, appid: str, user: WeChatUserLike, memb
             "this phone's member is bound to another WeChat account; customer service can move it",
             "phoneCode",
         )
-    if bound is None:
-        await uow.session.execute(
-            insert(WeChatIdentity).values(
-                appid=appid,
-                openid=user.openid,
-                unionid=user.unionid,
-                member_id=member_id,
-                bound_at=uow.now,
-            )
+    if bound is not None:
+        return
+    inserted = await uow.session.execute(
+        insert(WeChatIdentity)
+        .values(
+            appid=appid,
+            openid=user.openid,
+            unionid=user.unionid,
+            member_id=member_id,
+            bound_at=uow.now,
+        )
+        .on_conflict_do_nothing()
+        .returning(WeChatIdentity.id)
+    )
+    if inserted.scalar() is None:  # bound at the same moment by another sign-in
+        raise DomainError(
+            ErrorCode.DUPLICATE, "this WeChat account was bound at the same moment", "code"
         )
 
 
