@@ -145,3 +145,29 @@ async def test_an_external_token_signed_with_a_shared_secret_is_refused(idp_key)
 
     with pytest.raises(InvalidToken):
         await decode_external_token(EXTERNAL, forged, keys)
+
+
+# --- Settings -----------------------------------------------------------------------------------
+
+
+def test_sign_in_settings_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("JWT_KEY_ID", "k2")
+    monkeypatch.setenv("JWT_PREVIOUS_KEYS", f"k1:{OLD}")
+    monkeypatch.setenv("WECHAT_APPID", "wx123")
+    monkeypatch.setenv("WECHAT_SECRET", "s" * 32)
+    monkeypatch.setenv("ABUSE_SIGN_IN_DEVICE_LIMIT", "3")
+    settings = Settings.from_env()
+    assert (settings.jwt_key_id, settings.wechat_appid) == ("k2", "wx123")
+    assert settings.abuse.sign_in_device_limit == 3
+    assert settings.access_token_ttl_seconds == 900
+    monkeypatch.delenv("WECHAT_SECRET")
+    with pytest.raises(RuntimeError, match="WECHAT_SECRET"):
+        Settings.from_env()
+
+
+def test_production_refuses_short_previous_keys(monkeypatch):
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("JWT_SECRET", NEW)
+    monkeypatch.setenv("JWT_PREVIOUS_KEYS", "k1:short")
+    with pytest.raises(RuntimeError, match="JWT_PREVIOUS_KEYS"):
+        Settings.from_env()
