@@ -19,7 +19,9 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.domain.abuse.screening import EarnScreen
 from app.domain.access.partner_cache import PartnerKeyCache
+from app.domain.members.wechat import WeChatLogin, WeChatUserLike
 from app.domain.rights.guessing import CodeGuessing
+from app.domain.shared.errors import DomainError, ErrorCode
 from app.domain.shared.events import EventType
 from app.platform.budget import QueryBudget
 from app.platform.db import make_engine, make_sessionmaker, resolve_database_url
@@ -28,7 +30,10 @@ from app.platform.outbox import DomainEvent, OutboxRelay
 from app.platform.pubsub import PointsAnnouncer
 from app.platform.uow import UnitOfWork, unit_of_work
 from app.settings import Settings
+from app.sources.jwks import JwksKeys
 from app.sources.registry import SourceRegistry, build_sources
+from app.sources.wechat import WeChatClient, WeChatConfig, WeChatRefused, WeChatUnavailable
+from app.sources.wechat_dev import DevelopmentWeChat
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +77,10 @@ class Services:
     voucher_guessing: CodeGuessing = field(init=False)  # unknown voucher codes per caller
     # Each unit's format data source; None: built from settings.format_sources.
     sources: SourceRegistry = None  # type: ignore[assignment]
+    # WeChat's mini-program login (None: not configured) and an external identity provider's
+    # keys (None: none), both built from the settings (docs/sign-in.md).
+    wechat: WeChatLogin | None = field(init=False)
+    identity_keys: JwksKeys | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.partner_keys = PartnerKeyCache(seconds=self.settings.partner_key_cache_seconds)
@@ -96,6 +105,8 @@ class Services:
                 record=self.metrics.source_call,
                 on_breaker=self.metrics.breaker_changed,
             )
+        self.wechat = build_wechat(self.settings, self.redis, self.metrics)
+        self.identity_keys = JwksKeys(self.settings.jwks_url) if self.settings.jwks_url else None
 
     def uow(self, now: datetime | None = None) -> AbstractAsyncContextManager[UnitOfWork]:
         """A unit of work (one committed transaction) whose events this worker relays."""
@@ -149,8 +160,71 @@ class Services:
         sources, the engine and Redis."""
         await self.drain()
         await self.sources.aclose()
+        if isinstance(self.wechat, WeChatPort):
+            await self.wechat.client.aclose()
+        if self.identity_keys is not None:
+            await self.identity_keys.aclose()
         await self.sessions.kw["bind"].dispose()
         await self.redis.aclose()
+
+
+class WeChatPort:
+    """A WeChat client as the domain's login port: WeChat's refusals and outages become the
+    domain's INVALID_CODE and UNAVAILABLE."""
+
+    def __init__(self, client: WeChatClient | DevelopmentWeChat) -> None:
+        self.client = client
+
+    @property
+    def appid(self) -> str:
+        return self.client.appid
+
+    async def user(self, code: str) -> WeChatUserLike:
+        try:
+            return await self.client.user(code)
+        except (WeChatRefused, WeChatUnavailable) as error:
+            raise _login_error(error) from None
+
+    async def phone_number(self, phone_code: str) -> str:
+        try:
+            return await self.client.phone_number(phone_code)
+        except (WeChatRefused, WeChatUnavailable) as error:
+            raise _login_error(error) from None
+
+
+def _login_error(error: Exception) -> DomainError:
+    if isinstance(error, WeChatRefused):
+        again = "call wx.login again" if error.field == "code" else "ask for the phone again"
+        return DomainError(
+            ErrorCode.INVALID_CODE,
+            f"WeChat refused this code (used or forged); {again}",
+            error.field,
+        )
+    log.warning("WeChat unavailable: %s", error)
+    return DomainError(ErrorCode.UNAVAILABLE, "WeChat cannot be reached now; retry shortly", None)
+
+
+def build_wechat(settings: Settings, redis: Any, metrics: Metrics) -> WeChatPort | None:
+    """The configured mini-program's WeChat login; without WECHAT_APPID the development
+    stand-in (any code signs in), except in production, where sign-in is then unavailable."""
+    if settings.wechat_appid:
+        config = WeChatConfig(
+            appid=settings.wechat_appid,
+            secret=settings.wechat_secret,
+            api_base=settings.wechat_api_base,
+            timeout=settings.wechat_timeout_seconds,
+        )
+        client = WeChatClient(
+            config,
+            redis=redis,
+            prefix=settings.redis_prefix,
+            record=metrics.source_call,
+            on_breaker=metrics.breaker_changed,
+        )
+        return WeChatPort(client)
+    if settings.env == "production":
+        return None
+    return WeChatPort(DevelopmentWeChat())
 
 
 def build_services(settings: Settings, *, pool_size: int | None = None) -> Services:

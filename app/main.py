@@ -22,7 +22,12 @@ from strawberry.types.unset import UnsetType
 from app.bootstrap import Services, build_services
 from app.domain.access.partner_keys import authenticate_partner_key
 from app.domain.access.principals import Principal
-from app.domain.access.tokens import InvalidToken, decode_token
+from app.domain.access.tokens import (
+    InvalidToken,
+    decode_external_token,
+    decode_token,
+    is_external,
+)
 from app.graphql.core.context import Context
 from app.graphql.schema import build_schema
 from app.jobs.webhooks import WebhookDispatcher
@@ -37,8 +42,12 @@ async def authenticate(services: Services, headers: Any) -> Principal | None:
     """The caller named by a bearer token or a partner API key; None when anonymous/invalid."""
     authorization = headers.get("authorization") or ""
     if authorization.lower().startswith("bearer "):
+        token, settings = authorization[7:].strip(), services.settings
         try:
-            return decode_token(services.settings, authorization[7:].strip())
+            keys = services.identity_keys
+            if keys is not None and is_external(settings, token):
+                return await decode_external_token(settings, token, keys.find)
+            return decode_token(settings, token)
         except InvalidToken:
             return None
     api_key = headers.get("x-api-key")

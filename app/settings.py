@@ -29,6 +29,37 @@ def _jwt_secret(production: bool) -> str:
     return secret or DEV_JWT_SECRET
 
 
+def _sign_in_settings(production: bool) -> dict[str, Any]:
+    """JWT_KEY_ID ... WECHAT_*: unset or empty means the default."""
+    env = {k: v.strip() for k, v in os.environ.items() if v.strip()}
+    wechat_appid = env.get("WECHAT_APPID", "")
+    if wechat_appid and not env.get("WECHAT_SECRET"):
+        raise RuntimeError("WECHAT_APPID needs WECHAT_SECRET")
+    values: dict[str, Any] = {
+        "jwt_key_id": env.get("JWT_KEY_ID", "k1"),
+        "jwt_previous_keys": env.get("JWT_PREVIOUS_KEYS", ""),
+        "jwt_issuer": env.get("JWT_ISSUER", "big-membership-gateway"),
+        "jwt_audience": env.get("JWT_AUDIENCE", "big-membership-gateway"),
+        "access_token_ttl_seconds": int(env.get("ACCESS_TOKEN_TTL_SECONDS", "900")),
+        "refresh_token_ttl_days": int(env.get("REFRESH_TOKEN_TTL_DAYS", "30")),
+        "jwks_url": env.get("JWKS_URL", ""),
+        "jwks_issuer": env.get("JWKS_ISSUER", ""),
+        "jwks_audience": env.get("JWKS_AUDIENCE", ""),
+        "jwks_member_claim": env.get("JWKS_MEMBER_CLAIM", "sub"),
+        "wechat_appid": wechat_appid,
+        "wechat_secret": env.get("WECHAT_SECRET", ""),
+        "wechat_api_base": env.get("WECHAT_API_BASE", "https://api.weixin.qq.com"),
+        "wechat_timeout_seconds": float(env.get("WECHAT_TIMEOUT_SECONDS", "3")),
+        "wechat_registration_unit": env.get("WECHAT_REGISTRATION_UNIT", "MALL"),
+    }
+    if values["jwks_url"] and not values["jwks_issuer"]:
+        raise RuntimeError("JWKS_URL needs JWKS_ISSUER (which tokens to verify with it)")
+    previous = values["jwt_previous_keys"].split()
+    if production and any(len(part.partition(":")[2]) < 32 for part in previous):
+        raise RuntimeError("APP_ENV=production needs JWT_PREVIOUS_KEYS secrets of 32+ characters")
+    return values
+
+
 @dataclass(frozen=True)
 class AbusePolicy:
     """The limits, from the environment (ABUSE_*); a limit of 0 switches that check off."""
@@ -42,6 +73,11 @@ class AbusePolicy:
     refund_loop_window_hours: int = 24
     refund_loop_hold_days: int = 0  # flag only: a size exchange is a refund loop too
     redis_down: str = "allow"
+    # Sign-in from the mini-program (docs/sign-in.md): attempts per device and per WeChat openid
+    sign_in_device_limit: int = 10
+    sign_in_device_window_seconds: int = 600
+    sign_in_openid_limit: int = 10
+    sign_in_openid_window_seconds: int = 600
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> AbusePolicy:
@@ -114,6 +150,26 @@ class Settings:
     tier_downgrade_warning_days: int = 30
     abuse: AbusePolicy = field(default_factory=AbusePolicy)
     extra: dict[str, str] = field(default_factory=dict)
+    # Member sign-in (docs/sign-in.md). Tokens name their issuer and audience and the key that
+    # signed them (`kid`); JWT_PREVIOUS_KEYS ("kid:secret kid:secret") still verify after a
+    # rotation. The mini-program gets a short access token and a long refresh token.
+    jwt_key_id: str = "k1"
+    jwt_previous_keys: str = ""
+    jwt_issuer: str = "big-membership-gateway"
+    jwt_audience: str = "big-membership-gateway"
+    access_token_ttl_seconds: int = 900
+    refresh_token_ttl_days: int = 30
+    # An external identity provider whose member tokens the gateway also accepts (JWKS).
+    jwks_url: str = ""
+    jwks_issuer: str = ""
+    jwks_audience: str = ""
+    jwks_member_claim: str = "sub"
+    # WeChat mini-program login; no WECHAT_APPID: the development stand-in (never in production).
+    wechat_appid: str = ""
+    wechat_secret: str = ""
+    wechat_api_base: str = "https://api.weixin.qq.com"
+    wechat_timeout_seconds: float = 3.0
+    wechat_registration_unit: str = "MALL"  # the unit a mini-program registration is made at
 
     @property
     def tz(self) -> ZoneInfo:
@@ -171,4 +227,5 @@ class Settings:
             points_expiring_warning_days=int(os.environ.get("POINTS_EXPIRING_WARNING_DAYS", "30")),
             tier_downgrade_warning_days=int(os.environ.get("TIER_DOWNGRADE_WARNING_DAYS", "30")),
             abuse=AbusePolicy.from_env(os.environ),
+            **_sign_in_settings(production),
         )

@@ -33,6 +33,7 @@ from app.graphql.members.schema import MemberMutation, MemberQuery
 from app.graphql.operator_log.schema import OperationsQuery
 from app.graphql.organisation.schema import OrgQuery
 from app.graphql.rights.schema import RightsMutation, RightsQuery
+from app.graphql.sign_in.schema import SignInMutation, SignInQuery
 from app.graphql.tiers.schema import TierMutation, TierQuery
 from app.graphql.till.schema import PointsMutation, PointsQuery
 from app.graphql.webhooks.schema import WebhooksMutation, WebhooksQuery
@@ -50,6 +51,7 @@ Query = merge_types(
         CampaignQuery,
         RightsQuery,
         WebhooksQuery,
+        SignInQuery,
     ),
 )
 Mutation = merge_types(
@@ -63,6 +65,7 @@ Mutation = merge_types(
         CampaignMutation,
         RightsMutation,
         WebhooksMutation,
+        SignInMutation,
     ),
 )
 Subscription = merge_types("Subscription", (PointsSubscription,))

@@ -26,6 +26,7 @@ from app.models.operations import OperatorAction
 from app.models.org import BusinessUnit, CategoryRate, ConfigVersion, Merchant, Program
 from app.models.outbox import OutboxEvent
 from app.models.rights import Right
+from app.models.sign_in import MemberSession, RefreshToken, WeChatIdentity
 from app.models.tiers import MemberTier, Tier, TierHistory
 from app.models.wallet import MemberRight, TierRight, TierRightGrant, VoucherWriteOff
 from app.models.webhooks import (
@@ -55,6 +56,7 @@ __all__ = [
     "Member",
     "MemberBalance",
     "MemberRight",
+    "MemberSession",
     "MemberTier",
     "MemberUnitLink",
     "MemberWarning",
@@ -68,12 +70,14 @@ __all__ = [
     "Posting",
     "Program",
     "PropertyBill",
+    "RefreshToken",
     "Right",
     "Tier",
     "TierHistory",
     "TierRight",
     "TierRightGrant",
     "VoucherWriteOff",
+    "WeChatIdentity",
     "WebhookAttempt",
     "WebhookEndpoint",
     "WebhookMemberSequence",

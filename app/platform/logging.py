@@ -2,7 +2,8 @@
 
 `MaskSecrets` is a filter on the handler, so it sees every record that reaches the output,
 whichever logger made it (ours, uvicorn's, SQLAlchemy's): mobile numbers become 138****0000,
-bearer tokens, API-key values, partner keys and JWTs become ***.
+bearer tokens, API-key values, partner keys, JWTs, refresh tokens and the secrets in WeChat's
+request URLs become ***.
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ _SECRETS = (
     (re.compile(r"(?i)(x-api-key[\"']?\s*[:=]\s*[\"']?)[^\s\"',;}]+"), r"\1***"),
     (re.compile(r"\bbmg_[0-9a-f]{12}_[\w-]+"), "bmg_***"),
     (re.compile(r"\beyJ[\w-]+\.[\w-]+\.[\w-]+"), "***"),
+    # WeChat's calls carry the app secret, codes and the access token in the URL (an HTTP
+    # client's request log shows them), a login's answer carries the session key.
+    (re.compile(r"(?i)\b(secret|js_code|access_token)=[^&\s\"']+"), r"\1=***"),
+    (re.compile(r"(?i)(session_key[\"']?\s*[:=]\s*[\"']?)[^\s\"',;}]+"), r"\1***"),
+    (re.compile(r"\brt_[\w-]{20,}"), "rt_***"),  # members' refresh tokens
 )
 
 # Attributes every LogRecord has; anything else on a record is a structured field.

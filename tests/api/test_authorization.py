@@ -17,7 +17,13 @@ import jwt
 import pytest
 from sqlalchemy import func, select, update
 
-from app.domain.access.tokens import ALGORITHM, ISSUER, mint_member_token, mint_operator_token
+from app.domain.access.tokens import (
+    ALGORITHM,
+    AUDIENCE,
+    ISSUER,
+    mint_member_token,
+    mint_operator_token,
+)
 from app.domain.members.dynamic_codes import issue_code
 from app.domain.rights.catalogue import RightSpec, create_right
 from app.domain.rights.wallet import buy_right
@@ -371,13 +377,13 @@ def _unsigned(settings) -> dict:
 
 
 def _wrong_issuer(settings) -> dict:
-    claims = {"sub": "1", "kind": "member", "iss": "elsewhere", "exp": 4102444800}
+    claims = {"sub": "1", "kind": "member", "iss": "elsewhere", "aud": AUDIENCE, "exp": 4102444800}
     token = jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM)
     return {"Authorization": f"Bearer {token}"}
 
 
 def _unknown_kind(settings) -> dict:
-    claims = {"sub": "1", "kind": "robot", "iss": ISSUER, "exp": 4102444800}
+    claims = {"sub": "1", "kind": "robot", "iss": ISSUER, "aud": AUDIENCE, "exp": 4102444800}
     token = jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM)
     return {"Authorization": f"Bearer {token}"}
 
@@ -546,7 +552,14 @@ async def test_partner_sees_members_registered_at_its_unit_only(world, api, cred
 
 
 async def test_operator_token_without_a_known_role_has_no_rights(world, gql, settings):
-    claims = {"sub": "x", "kind": "operator", "roles": ["admin"], "iss": ISSUER, "exp": 4102444800}
+    claims = {
+        "sub": "x",
+        "kind": "operator",
+        "roles": ["admin"],
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "exp": 4102444800,
+    }
     headers = {"Authorization": f"Bearer {jwt.encode(claims, settings.jwt_secret, ALGORITHM)}"}
     for op in ("member", "members", "earnPoints"):
         operation = OPERATIONS[op]

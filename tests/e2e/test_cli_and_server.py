@@ -11,6 +11,7 @@ import httpx
 import jwt
 import pytest
 
+from app.domain.access.tokens import AUDIENCE
 from app.settings import DEV_JWT_SECRET
 from tests.conftest import NOW
 from tests.e2e.servers import GatewayProcess
@@ -33,10 +34,10 @@ def run_cli(database_url: str, *args: str, check: bool = True) -> subprocess.Com
 async def test_tokens_print_the_credential_alone(database_url):
     member = run_cli(database_url, "token", "member", "42").stdout
     assert member.count("\n") == 1
-    claims = jwt.decode(member.strip(), DEV_JWT_SECRET, algorithms=["HS256"])
+    claims = jwt.decode(member.strip(), DEV_JWT_SECRET, algorithms=["HS256"], audience=AUDIENCE)
     assert claims["sub"] == "42" and claims["kind"] == "member"
     operator = run_cli(database_url, "token", "operator", "--role", "finance").stdout.strip()
-    claims = jwt.decode(operator, DEV_JWT_SECRET, algorithms=["HS256"])
+    claims = jwt.decode(operator, DEV_JWT_SECRET, algorithms=["HS256"], audience=AUDIENCE)
     assert claims["roles"] == ["finance"]
     bad = run_cli(database_url, "token", "operator", "--role", "root", check=False)
     assert bad.returncode != 0

@@ -20,6 +20,7 @@ class Principal:
     roles: frozenset[str] = field(default_factory=frozenset)
     unit_id: int | None = None
     scopes: frozenset[str] = field(default_factory=frozenset)
+    session_id: str | None = None  # a member's sign-in session (docs/sign-in.md)
 
     @property
     def caller(self) -> str:

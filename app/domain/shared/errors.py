@@ -24,6 +24,10 @@ class ErrorCode(StrEnum):
     THROTTLED = "THROTTLED"  # too many attempts of this kind from this caller; retry later
     NOT_REFUNDABLE = "NOT_REFUNDABLE"  # this right cannot be returned
     UNDO_WINDOW_PASSED = "UNDO_WINDOW_PASSED"  # a write-off is undone only within its window
+    INVALID_CODE = "INVALID_CODE"  # WeChat refused a login or phone code (forged or used)
+    PHONE_REQUIRED = "PHONE_REQUIRED"  # a first sign-in must share a phone number
+    PHONE_BOUND = "PHONE_BOUND"  # the phone's member is bound to another WeChat account
+    INVALID_TOKEN = "INVALID_TOKEN"  # a refresh token unknown, used, expired or signed out
 
 
 class DomainError(Exception):

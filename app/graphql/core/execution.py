@@ -96,3 +96,26 @@ def remember_committed(ctx: Any, uow: UnitOfWork) -> None:
 def _refused(error: UserError) -> tuple[dict[str, Any], list[UserError]]:
     record_user_errors([error])  # counted in metrics by code
     return {}, [error]
+
+
+async def execute_steps(
+    ctx: Any, work: Callable[[], Awaitable[Any]]
+) -> tuple[Any, list[UserError]]:
+    """For an act of several units of work that calls out between them (signing in with
+    WeChat: no transaction is held while WeChat answers): its result and no errors, or None and
+    the user errors, mapped as `execute` maps them."""
+    try:
+        return await work(), []
+    except DomainError as error:
+        return None, _refused(user_error(error))[1]
+    except PermissionDenied as error:
+        raise forbidden(str(error)) from None
+    except (IntegrityError, IntegrityConstraintViolationError):
+        # Two first sign-ins of one WeChat user or one phone at the same moment: one binds.
+        return None, _refused(
+            UserError(
+                code=ErrorCode.DUPLICATE,
+                message="a conflicting request was recorded at the same moment; sign in again",
+                field=None,
+            )
+        )[1]
