@@ -9,7 +9,8 @@ pass. Any number may run at once: taking is one worker at a time, delivery is sh
 claims, so a message's attempt is sent by one worker only.
 
 Each pass: take every untaken event (batches of 500), then claim due messages in batches
-of WEBHOOKS_CONCURRENCY, send each batch at once, record each attempt in its own transaction.
+of WEBHOOKS_CONCURRENCY, send each batch at once, record the batch's successes in one
+transaction and each failure (its retry schedule, its endpoint's health) in its own.
 The `webhook-timestamp` is the wall clock's (a receiver compares it with its own), the
 schedule the dispatcher's clock.
 """
@@ -33,6 +34,7 @@ from app.domain.webhooks.deliveries import (
     Recorded,
     claim_due,
     record_attempt,
+    record_deliveries,
 )
 from app.domain.webhooks.fan_out import BATCH, take_events
 from app.domain.webhooks.signing import signature_headers
@@ -114,11 +116,19 @@ class WebhookDispatcher:
                 )
             if not claimed:
                 return report
-            outcomes = await asyncio.gather(*(self._deliver(one) for one in claimed))
-            report += DispatchReport(
-                attempts=len(outcomes),
-                delivered=sum(1 for o in outcomes if o.outcome is Outcome.DELIVERED),
-            )
+            sent = await asyncio.gather(*(self._send(one) for one in claimed))
+            delivered = [(one, attempted) for one, attempted in sent if attempted.succeeded]
+            if delivered:
+                async with self._uow() as uow:
+                    await record_deliveries(uow, delivered)
+                if self.metrics is not None:
+                    self.metrics.webhook_attempts.labels(Outcome.DELIVERED.value).inc(
+                        len(delivered)
+                    )
+            for one, attempted in sent:
+                if not attempted.succeeded:
+                    await self._record_failure(one, attempted)
+            report += DispatchReport(attempts=len(sent), delivered=len(delivered))
 
     async def run_once(self) -> DispatchReport:
         """One pass: take, then deliver what is due."""
@@ -139,18 +149,21 @@ class WebhookDispatcher:
     async def aclose(self) -> None:
         await self.sender.aclose()
 
-    async def _deliver(self, claimed: Claimed) -> Recorded:
+    async def _send(self, claimed: Claimed) -> tuple[Claimed, Attempted]:
         headers = signature_headers(
             claimed.webhook_id, claimed.body, claimed.secrets, datetime.now(UTC)
         )
         answer = await self.sender.send(claimed.url, claimed.body, headers)
-        attempted = Attempted(
+        return claimed, Attempted(
             status_code=answer.status_code,
             duration_ms=answer.duration_ms,
             error=answer.error,
             excerpt=answer.excerpt,
             retry_after=answer.retry_after,
         )
+
+    async def _record_failure(self, claimed: Claimed, attempted: Attempted) -> Recorded:
+        """A failed attempt: its retry schedule, and perhaps its endpoint disabled."""
         async with self._uow() as uow:
             recorded = await record_attempt(
                 uow,
