@@ -300,6 +300,29 @@ OPERATIONS: dict[str, Operation] = {
         lambda d: (d["tierRight"], d["errors"]),
         lambda w, c: ({"quantity": 2}, []),
     ),
+    "mySessions": Operation(
+        "mySessions",
+        "{ mySessions { id current } }",
+        lambda w, c: {},
+        lambda d: d,
+        lambda w, c: [],  # tokens minted outside a sign-in belong to no session
+    ),
+    "refreshSession": Operation(
+        "refreshSession",
+        "mutation($input: RefreshSessionInput!) { refreshSession(input: $input) {"
+        " errors { code } } }",
+        lambda w, c: {"input": {"refreshToken": "not-a-refresh-token"}},
+        lambda d: [e["code"] for e in d["errors"]],
+        lambda w, c: ["INVALID_TOKEN"],
+    ),
+    "unbindWeChat": Operation(
+        "unbindWeChat",
+        "mutation($input: UnbindWeChatInput!) { unbindWeChat(input: $input) {"
+        " unbound errors { code } } }",
+        lambda w, c: {"input": {"memberId": str(w.member), "reason": "phone changed hands"}},
+        lambda d: (d["unbound"], d["errors"]),
+        lambda w, c: (0, []),  # the member never signed in with WeChat: nothing to unbind
+    ),
 }
 
 U, D, F, N = UNAUTHENTICATED, DATA, FORBIDDEN, NOT_FOUND
@@ -324,6 +347,9 @@ EXPECTED = {
     "revokeRight":        (U, F, F, F, F, D, F),
     "refundRight":        (U, D, D, F, F, D, F),
     "setTierRight":       (U, F, F, F, F, D, F),
+    "mySessions":         (U, D, D, F, F, F, F),
+    "refreshSession":     (D, D, D, D, D, D, D),
+    "unbindWeChat":       (U, F, F, F, F, D, F),
 }  # fmt: skip
 
 MATRIX = [
