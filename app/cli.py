@@ -184,6 +184,28 @@ def cmd_rights_job(settings: Settings, args: argparse.Namespace) -> None:
     print(asyncio.run(run()))
 
 
+def cmd_prune_sessions(settings: Settings, args: argparse.Namespace) -> None:
+    from datetime import timedelta
+
+    from app.domain.members.sessions import prune_sessions
+    from app.platform.uow import unit_of_work
+
+    now = _now(args.now)
+    retention = timedelta(days=settings.session_retention_days)
+
+    async def prune(sessions):
+        total = 0
+        while True:
+            async with unit_of_work(sessions, now=now, tz=settings.tz) as uow:
+                done = await prune_sessions(uow, retention=retention)
+            total += done
+            if done < 1000:
+                return total
+
+    pruned = asyncio.run(_with_sessions(settings, _database_url(settings), prune))
+    print(f"prune-sessions: {pruned} sessions deleted")
+
+
 def cmd_relay_outbox(settings: Settings, args: argparse.Namespace) -> None:
     from app.bootstrap import open_services
 
@@ -291,6 +313,7 @@ JOBS: tuple[tuple[str, str, Any], ...] = (
     ("relay-outbox", "relay events a worker left unrelayed; prune old ones", cmd_relay_outbox),
     ("grant-tier-rights", "tiers' recurring rights, once per member and period", cmd_rights_job),
     ("expire-rights", "mark vouchers past their validity EXPIRED", cmd_rights_job),
+    ("prune-sessions", "delete sessions ended SESSION_RETENTION_DAYS ago", cmd_prune_sessions),
     ("dispatch-webhooks", "one pass of the webhook dispatcher", cmd_dispatch_webhooks),
     ("warn-expiring-points", "POINTS_EXPIRING for points expiring soon, once", cmd_warn),
     ("warn-tier-downgrades", "TIER_DOWNGRADE_WARNING before a tier ends, once", cmd_warn),

@@ -42,6 +42,7 @@ def _sign_in_settings(production: bool) -> dict[str, Any]:
         "jwt_audience": env.get("JWT_AUDIENCE", "big-membership-gateway"),
         "access_token_ttl_seconds": int(env.get("ACCESS_TOKEN_TTL_SECONDS", "900")),
         "refresh_token_ttl_days": int(env.get("REFRESH_TOKEN_TTL_DAYS", "30")),
+        "session_retention_days": int(env.get("SESSION_RETENTION_DAYS", "30")),
         "jwks_url": env.get("JWKS_URL", ""),
         "jwks_issuer": env.get("JWKS_ISSUER", ""),
         "jwks_audience": env.get("JWKS_AUDIENCE", ""),
@@ -159,6 +160,7 @@ class Settings:
     jwt_audience: str = "big-membership-gateway"
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_days: int = 30
+    session_retention_days: int = 30  # ended sessions kept this long, then pruned (a job)
     # An external identity provider whose member tokens the gateway also accepts (JWKS).
     jwks_url: str = ""
     jwks_issuer: str = ""

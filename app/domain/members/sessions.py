@@ -8,6 +8,9 @@ replaced token again means two parties hold it — the member and a thief — so
 session is revoked (REUSED) and both must sign in again. `sign_out` and `end_session` revoke
 a session; the access tokens it handed out stop at their own short expiry.
 
+Ended sessions (expired, or revoked) are kept `retention` days for the record, then
+`prune_sessions` (the `prune-sessions` job) deletes them with their refresh tokens.
+
 Refresh is strict: two refreshes racing with the same token (a client that sent it twice)
 revoke the session, since the second cannot be told from a thief's.
 """
@@ -20,7 +23,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 
 from app.domain.access.tokens import mint_member_token
 from app.domain.shared.errors import DomainError, ErrorCode
@@ -210,3 +213,29 @@ def _revoke_after_refusal(uow: UnitOfWork, session_id: str, reason: str) -> None
             )
 
     uow.on_end(revoke)
+
+
+async def prune_sessions(uow: UnitOfWork, *, retention: timedelta, limit: int = 1000) -> int:
+    """Delete up to `limit` sessions that ended (expired or revoked) more than `retention`
+    ago, with their refresh tokens; how many."""
+    before = uow.now - retention
+    ended = (
+        select(MemberSession.id)
+        .where(
+            or_(
+                MemberSession.expires_at <= before,
+                MemberSession.revoked_at <= before,  # type: ignore[operator]
+            )
+        )
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list(await uow.session.scalars(ended))
+    if ids:
+        await uow.session.execute(
+            delete(RefreshToken).where(RefreshToken.session_id.in_(ids))  # type: ignore[attr-defined]
+        )
+        await uow.session.execute(
+            delete(MemberSession).where(MemberSession.id.in_(ids))  # type: ignore[attr-defined]
+        )
+    return len(ids)
