@@ -300,6 +300,22 @@ OPERATIONS: dict[str, Operation] = {
         lambda d: (d["tierRight"], d["errors"]),
         lambda w, c: ({"quantity": 2}, []),
     ),
+    "settlementStatement": Operation(
+        "settlementStatement",
+        "query($period: String!) { settlementStatement(period: $period) {"
+        " status parties { party } } }",
+        lambda w, c: {"period": "2026-06"},
+        lambda d: (d["status"], "HOTEL" in [p["party"] for p in d["parties"]]),
+        lambda w, c: ("OPEN", True),
+    ),
+    "closeSettlementPeriod": Operation(
+        "closeSettlementPeriod",
+        "mutation($period: String!) { closeSettlementPeriod(period: $period) {"
+        " statement { status } errors { code } } }",
+        lambda w, c: {"period": "2026-05"},
+        lambda d: (d["statement"], d["errors"]),
+        lambda w, c: ({"status": "CLOSED"}, []),
+    ),
 }
 
 U, D, F, N = UNAUTHENTICATED, DATA, FORBIDDEN, NOT_FOUND
@@ -324,6 +340,8 @@ EXPECTED = {
     "revokeRight":        (U, F, F, F, F, D, F),
     "refundRight":        (U, D, D, F, F, D, F),
     "setTierRight":       (U, F, F, F, F, D, F),
+    "settlementStatement": (U, F, F, F, F, D, D),
+    "closeSettlementPeriod": (U, F, F, F, F, F, D),
 }  # fmt: skip
 
 MATRIX = [
