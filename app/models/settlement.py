@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, Column, Date, DateTime, Numeric
+from sqlalchemy import BigInteger, CheckConstraint, Column, Date, DateTime, Index, Numeric, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -68,3 +68,27 @@ class SettlementPeriod(SQLModel, table=True):
     closed_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     closed_by: str = Field(max_length=64)
     statement: dict = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
+
+
+class PointBlock(SQLModel, table=True):
+    """Points a pre-paid unit bought in advance; its earning draws them down, earliest first."""
+
+    __tablename__ = "point_blocks"
+    __table_args__ = (
+        CheckConstraint("remaining >= 0 AND remaining <= points", name="ck_point_block_remaining"),
+        Index(
+            "ix_point_blocks_open",
+            "business_unit_id",
+            "bought_at",
+            "id",
+            postgresql_where=text("remaining > 0"),
+        ),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True))
+    business_unit_id: int = Field(foreign_key="business_units.id")
+    points: int
+    remaining: int
+    amount: Decimal = Field(sa_column=Column(Numeric(14, 2), nullable=False))
+    bought_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    recorded_by: str = Field(max_length=64)

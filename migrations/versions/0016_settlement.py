@@ -1,5 +1,5 @@
 """settlement: terms with effective dates (group-wide and per unit), closed periods with their
-stored statements
+stored statements, funding models and pre-paid point blocks
 
 Revision ID: 0016
 Revises: 0014
@@ -57,8 +57,42 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("period"),
     )
 
+    op.add_column(
+        "business_units",
+        sa.Column(
+            "funding_model",
+            sa.String(length=12),
+            server_default=sa.text("'POST_PAID'"),
+            nullable=False,
+        ),
+    )
+    op.create_table(
+        "point_blocks",
+        sa.Column("id", sa.BigInteger(), nullable=False),
+        sa.Column("business_unit_id", sa.Integer(), nullable=False),
+        sa.Column("points", sa.Integer(), nullable=False),
+        sa.Column("remaining", sa.Integer(), nullable=False),
+        sa.Column("amount", sa.Numeric(14, 2), nullable=False),
+        sa.Column("bought_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("recorded_by", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.CheckConstraint(
+            "remaining >= 0 AND remaining <= points", name="ck_point_block_remaining"
+        ),
+        sa.ForeignKeyConstraint(["business_unit_id"], ["business_units.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index(
+        "ix_point_blocks_open",
+        "point_blocks",
+        ["business_unit_id", "bought_at", "id"],
+        postgresql_where=sa.text("remaining > 0"),
+    )
+
 
 def downgrade() -> None:
+    op.drop_index("ix_point_blocks_open", table_name="point_blocks")
+    op.drop_table("point_blocks")
+    op.drop_column("business_units", "funding_model")
     op.drop_table("settlement_periods")
     op.drop_table("settlement_unit_terms")
     op.drop_table("settlement_terms")

@@ -316,6 +316,21 @@ OPERATIONS: dict[str, Operation] = {
         lambda d: (d["statement"], d["errors"]),
         lambda w, c: ({"status": "CLOSED"}, []),
     ),
+    "recordPointBlock": Operation(
+        "recordPointBlock",
+        "mutation($input: RecordPointBlockInput!) { recordPointBlock(input: $input) {"
+        " block { points } errors { code } } }",
+        lambda w, c: {
+            "input": {
+                "businessUnitId": "HOTEL",
+                "points": 1000,
+                "amount": "10.00",
+                "idempotencyKey": "block-1",
+            }
+        },
+        lambda d: (d["block"], d["errors"]),
+        lambda w, c: ({"points": 1000}, []),
+    ),
 }
 
 U, D, F, N = UNAUTHENTICATED, DATA, FORBIDDEN, NOT_FOUND
@@ -342,6 +357,7 @@ EXPECTED = {
     "setTierRight":       (U, F, F, F, F, D, F),
     "settlementStatement": (U, F, F, F, F, D, D),
     "closeSettlementPeriod": (U, F, F, F, F, F, D),
+    "recordPointBlock":   (U, F, F, F, F, F, D),
 }  # fmt: skip
 
 MATRIX = [

@@ -187,3 +187,46 @@ async def test_new_terms_for_a_closed_period_change_nothing(
     data = (await statement(gql, finance))["data"]["settlementStatement"]
     office = next(p for p in data["parties"] if p["party"] == "OFFICE")
     assert data["status"] == "CLOSED" and office["receivableAmount"] == "10.00"
+
+
+FUNDING = """
+mutation($unit: ID!, $model: FundingModel!) {
+  setFundingModel(input: { businessUnitId: $unit, model: $model }) {
+    businessUnit { code } fundingModel errors { code field }
+  }
+}"""
+BLOCK = """
+mutation($input: RecordPointBlockInput!) {
+  recordPointBlock(input: $input) { block { points remaining amount } replayed errors { code } }
+}"""
+
+
+async def test_finance_makes_a_unit_prepaid_and_its_earning_stops_at_its_blocks(
+    units, gql, api, creds
+):
+    finance, ops = creds.operator("finance"), creds.operator("ops")
+    assert error_code(await gql(FUNDING, {"unit": "HOTEL", "model": "PRE_PAID"}, as_=ops)) == (
+        "FORBIDDEN"
+    )
+    body = await gql(FUNDING, {"unit": "HOTEL", "model": "PRE_PAID"}, as_=finance)
+    assert body["data"]["setFundingModel"] == {
+        "businessUnit": {"code": "HOTEL"},
+        "fundingModel": "PRE_PAID",
+        "errors": [],
+    }
+    block = {"businessUnitId": "HOTEL", "points": 300, "amount": "3.00", "idempotencyKey": "b1"}
+    recorded = await gql(BLOCK, {"input": block}, as_=finance)
+    assert recorded["data"]["recordPointBlock"] == {
+        "block": {"points": 300, "remaining": 300, "amount": "3.00"},
+        "replayed": False,
+        "errors": [],
+    }
+    replay = await gql(BLOCK, {"input": block}, as_=finance)
+    assert replay["data"]["recordPointBlock"]["replayed"] is True
+    member = (await api.register(creds.operator("ops")))["data"]["registerMember"]["member"]["id"]
+    first = await api.earn(ops, member, amount="100.00")  # 200 points
+    assert first["data"]["earnPoints"]["errors"] == []
+    refused = await api.earn(ops, member, amount="100.00")
+    assert [e["code"] for e in refused["data"]["earnPoints"]["errors"]] == ["FUNDING_EXHAUSTED"]
+    state = await api.state(member)
+    assert state["available"] == 200 and len(state["transactions"]) == 1

@@ -1,13 +1,19 @@
 """Settlement statements (`settlementStatement`: finance and ops every party's, a unit's key
 with the `settlement` scope its own party's) and closing a period (`closeSettlementPeriod`:
-finance only). app.domain.settlement decides; this only parses, authorises and shapes."""
+finance only); funding models and pre-paid point blocks (finance). app.domain.settlement
+decides; this only parses, authorises and shapes."""
 
 from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
 
 import strawberry
 from strawberry import Info
 
 from app.domain.access.principals import Principal
+from app.domain.settlement import funding
 from app.domain.settlement.closing import close_as, may_close
 from app.domain.settlement.statements import (
     SCOPE,
@@ -17,8 +23,9 @@ from app.domain.settlement.statements import (
 )
 from app.domain.shared.errors import DomainError, PermissionDenied
 from app.graphql.core.errors import UserError, domain_graphql_error, forbidden
-from app.graphql.core.execution import execute
+from app.graphql.core.execution import execute, fingerprint
 from app.graphql.core.permissions import Forbidding
+from app.graphql.organisation.types import BusinessUnit, load_unit
 from app.graphql.settlement.types import SettlementStatement
 
 
@@ -39,6 +46,49 @@ class CanCloseSettlement(Forbidding):
 @strawberry.type
 class CloseSettlementPeriodPayload:
     statement: SettlementStatement | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.enum
+class FundingModel(Enum):
+    POST_PAID = "POST_PAID"
+    PRE_PAID = "PRE_PAID"
+
+
+@strawberry.input
+class SetFundingModelInput:
+    business_unit_id: strawberry.ID
+    model: FundingModel
+
+
+@strawberry.type
+class SetFundingModelPayload:
+    business_unit: BusinessUnit | None = None
+    funding_model: FundingModel | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class RecordPointBlockInput:
+    business_unit_id: strawberry.ID
+    points: int
+    amount: Decimal = strawberry.field(description="CNY the unit paid for the block.")
+    idempotency_key: str
+
+
+@strawberry.type
+class PointBlock:
+    id: strawberry.ID
+    points: int
+    remaining: int
+    amount: Decimal
+    bought_at: datetime
+
+
+@strawberry.type
+class RecordPointBlockPayload:
+    block: PointBlock | None = None
+    replayed: bool = False
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
@@ -87,3 +137,74 @@ class SettlementMutation:
         return CloseSettlementPeriodPayload(
             statement=SettlementStatement.of(result["statement"], None)
         )
+
+    @strawberry.mutation(
+        permission_classes=[CanCloseSettlement],
+        description="Finance: a unit earns post-paid (billed each period) or pre-paid (from"
+        " point blocks bought in advance; FUNDING_EXHAUSTED when they are used up).",
+    )
+    async def set_funding_model(
+        self, info: Info, input: SetFundingModelInput
+    ) -> SetFundingModelPayload:
+        ctx = info.context
+
+        async def effect(uow):
+            unit = await funding.set_funding_model(
+                uow,
+                business_unit=input.business_unit_id,
+                model=input.model.value,
+                actor=ctx.principal.caller,
+            )
+            return {"unit_id": unit.id, "model": unit.funding_model}
+
+        result, errors = await execute(ctx, operation="set-funding-model", effect=effect)
+        if errors:
+            return SetFundingModelPayload(errors=errors)
+        return SetFundingModelPayload(
+            business_unit=await load_unit(info, result["unit_id"]),
+            funding_model=FundingModel(result["model"]),
+        )
+
+    @strawberry.mutation(
+        permission_classes=[CanCloseSettlement],
+        description="Finance records a pre-paid unit's purchase of a block of points.",
+    )
+    async def record_point_block(
+        self, info: Info, input: RecordPointBlockInput
+    ) -> RecordPointBlockPayload:
+        ctx = info.context
+
+        async def effect(uow):
+            block = await funding.record_point_block(
+                uow,
+                business_unit=input.business_unit_id,
+                points=input.points,
+                amount=input.amount,
+                actor=ctx.principal.caller,
+            )
+            return {
+                "id": block.id,
+                "points": block.points,
+                "remaining": block.remaining,
+                "amount": str(block.amount),
+                "bought_at": block.bought_at.isoformat(),
+            }
+
+        result, errors = await execute(
+            ctx,
+            operation="record-point-block",
+            effect=effect,
+            idempotency_key=input.idempotency_key,
+            payload=fingerprint(input),
+            key_required=True,
+        )
+        if errors:
+            return RecordPointBlockPayload(errors=errors)
+        block = PointBlock(
+            id=strawberry.ID(str(result["id"])),
+            points=result["points"],
+            remaining=result["remaining"],
+            amount=Decimal(result["amount"]),
+            bought_at=datetime.fromisoformat(result["bought_at"]),
+        )
+        return RecordPointBlockPayload(block=block, replayed=result.get("replayed", False))
