@@ -9,7 +9,7 @@ for a lottery draw); the transaction's merchant, if any, is the redeemer's tenan
 given back is the opposite line: RESTORE allocations (negative points) against the original
 lots, or, where a lot had expired meanwhile, the new lot the restore made (`origin_lot_id`,
 counted negative). Nothing here names a transaction kind, so every kind of redemption that goes
-through app.domain.ledger.redemption feeds settlement the same way (ADR 0009).
+through app.domain.ledger.redemption feeds settlement the same way (docs/adr/0006).
 
 Lines are grouped by funder, issuer, redeemer, merchant and direction; a reversal of a
 transaction of an earlier period keeps the original's id and time so the statement can book it
@@ -43,15 +43,21 @@ _LINES = text("""WITH redeemed AS (
     FROM redeemed d
     JOIN points_lots l ON l.transaction_id = d.id AND l.origin_lot_id IS NOT NULL
 )
-SELECT coalesce(c.funder_unit_id, 0) AS funder, c.issuer_unit_id AS issuer, c.redeemer,
-    c.merchant_id, c.points > 0 AS redemption,
+SELECT g.funder, g.issuer, g.redeemer, g.merchant_id, g.redemption,
     CASE WHEN o.created_at < :start THEN o.id END AS original_id,
     CASE WHEN o.created_at < :start THEN o.created_at END AS original_at,
-    sum(c.points)::bigint AS points, count(*) AS allocations
-FROM consumed c
-LEFT JOIN points_transactions o ON o.id = c.reverses_id AND c.points < 0
+    sum(g.points)::bigint AS points, sum(g.allocations)::bigint AS allocations
+FROM (
+    SELECT coalesce(c.funder_unit_id, 0) AS funder, c.issuer_unit_id AS issuer, c.redeemer,
+        c.merchant_id, c.points > 0 AS redemption,
+        CASE WHEN c.points < 0 THEN c.reverses_id END AS reverses_id,
+        sum(c.points) AS points, count(*) AS allocations
+    FROM consumed c
+    GROUP BY 1, 2, 3, 4, 5, 6
+) AS g
+LEFT JOIN points_transactions o ON o.id = g.reverses_id
 GROUP BY 1, 2, 3, 4, 5, 6, 7
-HAVING sum(c.points) <> 0
+HAVING sum(g.points) <> 0
 ORDER BY 1, 3, 2, 4 NULLS FIRST, 5 DESC, 6 NULLS FIRST""")
 
 # Points issued in the period per funder: lots an earning made (not the lots a restore made
