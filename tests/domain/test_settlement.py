@@ -9,6 +9,9 @@ from decimal import Decimal
 import pytest
 
 from app.domain.access.principals import Principal
+from app.domain.rights.catalogue import RightSpec, create_right
+from app.domain.rights.lifecycle import refund_right
+from app.domain.rights.wallet import buy_right
 from app.domain.settlement.closing import close_as, close_settlement_period
 from app.domain.settlement.periods import Period
 from app.domain.settlement.statement import Statement
@@ -251,3 +254,60 @@ async def test_an_open_statement_is_the_live_one_and_round_trips_through_json(un
     async with uow_factory() as uow:
         live = await compute_open(uow, JUNE)
     assert Statement.from_json(live.to_json()) == live
+
+
+async def test_a_right_bought_with_points_is_a_line_to_its_provider_and_its_return_the_opposite(
+    units, uow_factory
+):
+    """Another kind of redemption, the same line source: nothing in settlement names it."""
+    async with uow_factory() as uow:
+        member = await new_member(uow, "HOTEL")
+        await earn(uow, member, "2500", unit="HOTEL")
+        spec = RightSpec("TOURISM", "Ticket", "TICKET", 30, points_price=300, refundable=True)
+        right = await create_right(uow, spec=spec, actor="ops:test")
+        held = await buy_right(uow, member_id=member, right_id=right.id, caller="test")
+    statement = await statement_of(uow_factory)
+    [line] = statement.lines
+    assert (line.funder, line.redeemer, line.points, line.amount) == (
+        "HOTEL",
+        "TOURISM",
+        300,
+        Decimal("3.00"),
+    )
+    async with uow_factory() as uow:
+        await refund_right(uow, member_right_id=held.id, caller="test", member_id=member)
+    statement = await statement_of(uow_factory)
+    assert sorted(x.points for x in statement.lines) == [-300, 300]
+    assert party(statement, "TOURISM").receivable_amount == 0
+    assert_balanced(statement)
+
+
+async def test_a_tenants_redemption_is_the_malls_line_at_merchant_level(units, uow_factory):
+    await hotel_member_spends_at(uow_factory, "MALL", 500, merchant="M001")
+    await hotel_member_spends_at(uow_factory, "MALL", 300)
+    statement = await statement_of(uow_factory)
+    lines = sorted((x.redeemer, x.merchant or "", x.points) for x in statement.lines)
+    assert lines == [("MALL", "", 300), ("MALL", "M001", 500)]
+    assert party(statement, "MALL").receivable_amount == Decimal("8.00")
+    assert [(c.redeemer, c.points) for c in statement.matrix] == [("MALL", 800)]
+    assert_balanced(statement)
+
+
+async def test_a_cancel_after_the_points_expired_is_the_opposite_line_from_the_lot_made_again(
+    units, uow_factory, clock
+):
+    _, spent = await hotel_member_spends_at(uow_factory, "OFFICE", 1000)
+    clock.advance(days=400)  # the spent lot has expired meanwhile
+    async with uow_factory() as uow:
+        await cancel(uow, spent.id)
+    later = await statement_of(uow_factory, Period.of(clock.now, TZ))
+    [line] = later.lines
+    assert (line.funder, line.redeemer, line.kind, line.points, line.amount) == (
+        "HOTEL",
+        "OFFICE",
+        "REVERSAL",
+        -1000,
+        Decimal("-10.00"),
+    )
+    assert (line.original_transaction_id, line.original_period) == (spent.id, "2026-06")
+    assert_balanced(later)
