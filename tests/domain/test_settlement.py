@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import text
 
 from app.domain.access.principals import Principal
 from app.domain.rights.catalogue import RightSpec, create_right
@@ -311,3 +312,25 @@ async def test_a_cancel_after_the_points_expired_is_the_opposite_line_from_the_l
     )
     assert (line.original_transaction_id, line.original_period) == (spent.id, "2026-06")
     assert_balanced(later)
+
+
+async def test_points_the_marketing_budget_funded_are_paid_by_the_group_in_full(units, uow_factory):
+    async with uow_factory() as uow:
+        member = await new_member(uow, "HOTEL")
+        earned = await earn(uow, member, "2500", unit="HOTEL")
+        # as a campaign funded by the group would have made the lot
+        await uow.session.execute(
+            text("UPDATE points_lots SET funder_unit_id = NULL WHERE transaction_id = :tx"),
+            {"tx": earned.id},
+        )
+        hotel = await find_unit(uow, "HOTEL")
+        await set_unit_terms(
+            uow, unit_id=hotel.id, effective_from=date(2026, 1, 1), billing_percentage=Decimal(50)
+        )
+        await spend(uow, member, 1000, "100000", unit="HOTEL")
+    statement = await statement_of(uow_factory)
+    group, hotel_row = party(statement, "GROUP"), party(statement, "HOTEL")
+    assert (group.payable_points, group.payable_amount) == (1000, Decimal("10.00"))
+    assert (hotel_row.receivable_amount, hotel_row.net_amount) == (Decimal("10.00"),) * 2
+    assert group.issued_points == 5000 and hotel_row.issued_points == 0
+    assert_balanced(statement)
