@@ -75,6 +75,9 @@ async def test_a_units_settlement_key_reads_its_own_party_only(cross_format, gql
     assert [p["party"] for p in data["parties"]] == ["OFFICE"]
     assert data["csvUrl"] == "/settlement/2026-06.csv?businessUnitId=OFFICE"
     assert error_code(await statement(gql, office, unit="HOTEL")) == "FORBIDDEN"
+    assert error_code(await statement(gql, office, unit="GROUP")) == "FORBIDDEN"
+    group = (await statement(gql, creds.operator("finance"), unit="GROUP"))["data"]
+    assert [p["party"] for p in group["settlementStatement"]["parties"]] == ["GROUP"]
     assert error_code(await statement(gql, office, unit="OFFICE")) is None
     # a key of the unit without the scope, and a member, are refused
     assert error_code(await statement(gql, await creds.partner("OFFICE"))) == "FORBIDDEN"

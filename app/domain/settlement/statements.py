@@ -43,9 +43,10 @@ async def readable_party(
     if principal.has_scope(SCOPE) and principal.unit_id is not None:
         if business_unit is None:
             return (await find_unit(uow, principal.unit_id)).code
-        unit = await find_unit(uow, business_unit)
-        if unit.id == principal.unit_id:
-            return unit.code
+        if str(business_unit).strip().upper() != GROUP_PARTY:  # GROUP is never a unit's own
+            unit = await find_unit(uow, business_unit)
+            if unit.id == principal.unit_id:
+                return unit.code
     raise PermissionDenied("a settlement statement is for finance, ops or the unit's own key")
 
 
