@@ -305,6 +305,26 @@ def cmd_verify(settings: Settings, args: argparse.Namespace) -> None:
     raise SystemExit(1 if problems else 0)
 
 
+def cmd_close_settlement(settings: Settings, args: argparse.Namespace) -> None:
+    from app.bootstrap import open_services
+    from app.domain.shared.errors import DomainError
+    from app.jobs.settlement import close_settlement
+
+    now = _now(args.now)
+
+    async def run():
+        async with open_services(settings, pool_size=2) as services:
+            return await close_settlement(
+                services.sessions, now=now, tz=settings.tz, period=args.period
+            )
+
+    try:
+        print(asyncio.run(run()))
+    except DomainError as error:
+        print(f"close-settlement: {error.code.value}: {error.message}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 JOBS: tuple[tuple[str, str, Any], ...] = (
     ("expire", "expire points past their expiry", cmd_job),
     ("release-pending", "release pending points past their return window", cmd_job),
@@ -317,6 +337,7 @@ JOBS: tuple[tuple[str, str, Any], ...] = (
     ("dispatch-webhooks", "one pass of the webhook dispatcher", cmd_dispatch_webhooks),
     ("warn-expiring-points", "POINTS_EXPIRING for points expiring soon, once", cmd_warn),
     ("warn-tier-downgrades", "TIER_DOWNGRADE_WARNING before a tier ends, once", cmd_warn),
+    ("close-settlement", "close a settlement period that is over", cmd_close_settlement),
 )
 
 
@@ -324,6 +345,8 @@ def add_jobs(sub: Any) -> None:
     for name, text, run in JOBS:
         job = sub.add_parser(name, help=text)
         job.add_argument("--now", default=None, help="ISO time with offset (testing)")
+        if name == "close-settlement":
+            job.add_argument("--period", default=None, help="YYYY-MM; default: last month")
         job.set_defaults(run=run)
 
 

@@ -30,6 +30,7 @@ from app.domain.access.tokens import (
 )
 from app.graphql.core.context import Context
 from app.graphql.schema import build_schema
+from app.graphql.settlement.files import settlement_file
 from app.jobs.webhooks import WebhookDispatcher
 from app.platform.request_log import RequestLog, current_request, new_request_id
 from app.platform.uow import unit_of_work
@@ -180,6 +181,10 @@ def create_app(
         ready = all(v == "ok" for v in checks.values())
         return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
 
+    async def settlement_csv(request: Request) -> Response:
+        principal = await authenticate(services, request.headers)
+        return await settlement_file(request, services, principal)
+
     async def metrics(request: Request) -> Response:
         body, content_type = services.metrics.render()
         return Response(body, media_type=content_type)
@@ -220,6 +225,7 @@ def create_app(
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
+            Route("/settlement/{name}.csv", settlement_csv),
         ],
         middleware=[Middleware(RequestLog)],
         lifespan=lifespan,

@@ -533,6 +533,14 @@ def main() -> None:
         metavar="EVENTS",
         help="webhook delivery throughput over this many events (0: skip; bench_webhooks.py)",
     )
+    parser.add_argument(
+        "--settlement",
+        type=int,
+        default=100_000,
+        metavar="ALLOCATIONS",
+        help="close a settlement month of this many allocation rows (0: skip;"
+        " 5000000 for the issue's month; bench_settlement.py)",
+    )
     parser.add_argument("--out", default=str(ROOT / "scripts" / "bench-results.md"))
     args = parser.parse_args()
     args.ops = [op for op in args.ops.split(",") if op]
@@ -564,6 +572,11 @@ def main() -> None:
 
         figure = bench_webhooks.run(args.database_url, args.webhooks, 20)
         text += "\n" + bench_webhooks.line(figure) + "\n"
+    if args.settlement:
+        import bench_settlement
+
+        closing = bench_settlement.run(args.database_url, args.settlement)
+        text += "\n" + bench_settlement.line(closing) + "\n"
     Path(args.out).write_text(text)
     print(text)
 

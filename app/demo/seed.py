@@ -36,6 +36,7 @@ from app.demo.format_data import seed_format_activity
 from app.demo.organisation import seed_organisation
 from app.demo.people import HOURS, Persona, make_people
 from app.demo.rights import seed_demo_rights, seed_demo_tier_rights
+from app.demo.settlement import seed_demo_settlement
 from app.domain.ledger.expiry import (
     expire_member_points,
     members_with_expired_lots,
@@ -139,6 +140,8 @@ async def seed_demo(
         day += timedelta(days=1)
     async with unit_of_work(sessions, now=now, tz=tz) as uow:
         await simulation.run_jobs(uow)
+    # the history's months as settlement statements: the older closed, the last left open
+    await seed_demo_settlement(sessions, first_day=first_day, now=now, tz=tz)
     await seed_demo_check_ins(
         sessions, member_id=people[0].member_id if people else None, now=now, tz=tz
     )

@@ -33,6 +33,7 @@ from app.graphql.members.schema import MemberMutation, MemberQuery
 from app.graphql.operator_log.schema import OperationsQuery
 from app.graphql.organisation.schema import OrgQuery
 from app.graphql.rights.schema import RightsMutation, RightsQuery
+from app.graphql.settlement.schema import SettlementMutation, SettlementQuery
 from app.graphql.sign_in.schema import SignInMutation, SignInQuery
 from app.graphql.tiers.schema import TierMutation, TierQuery
 from app.graphql.till.schema import PointsMutation, PointsQuery
@@ -52,6 +53,7 @@ Query = merge_types(
         RightsQuery,
         WebhooksQuery,
         SignInQuery,
+        SettlementQuery,
     ),
 )
 Mutation = merge_types(
@@ -66,6 +68,7 @@ Mutation = merge_types(
         RightsMutation,
         WebhooksMutation,
         SignInMutation,
+        SettlementMutation,
     ),
 )
 Subscription = merge_types("Subscription", (PointsSubscription,))

@@ -26,6 +26,12 @@ from app.models.operations import OperatorAction
 from app.models.org import BusinessUnit, CategoryRate, ConfigVersion, Merchant, Program
 from app.models.outbox import OutboxEvent
 from app.models.rights import Right
+from app.models.settlement import (
+    PointBlock,
+    SettlementPeriod,
+    SettlementTerms,
+    SettlementUnitTerms,
+)
 from app.models.sign_in import MemberSession, RefreshToken, WeChatIdentity
 from app.models.tiers import MemberTier, Tier, TierHistory
 from app.models.wallet import MemberRight, TierRight, TierRightGrant, VoucherWriteOff
@@ -65,6 +71,7 @@ __all__ = [
     "OutboxEvent",
     "ParkingSession",
     "PartnerKey",
+    "PointBlock",
     "PointsLot",
     "PointsTransaction",
     "Posting",
@@ -72,6 +79,9 @@ __all__ = [
     "PropertyBill",
     "RefreshToken",
     "Right",
+    "SettlementPeriod",
+    "SettlementTerms",
+    "SettlementUnitTerms",
     "Tier",
     "TierHistory",
     "TierRight",

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, Numeric, UniqueConstraint, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Numeric,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 
@@ -28,6 +36,13 @@ class BusinessUnit(SQLModel, table=True):
     growth_weight: Decimal = Field(
         default=Decimal(1),
         sa_column=Column(Numeric(6, 3), nullable=False, server_default=text("1")),
+    )
+    # POST_PAID: billed each settlement period; PRE_PAID: earns only from point blocks bought
+    # in advance (app.domain.settlement.funding). Read with the units' configuration, so an
+    # earn of a post-paid unit checks it without a statement.
+    funding_model: str = Field(
+        default="POST_PAID",
+        sa_column=Column(String(12), nullable=False, server_default=text("'POST_PAID'")),
     )
 
 

@@ -323,6 +323,37 @@ OPERATIONS: dict[str, Operation] = {
         lambda d: (d["unbound"], d["errors"]),
         lambda w, c: (0, []),  # the member never signed in with WeChat: nothing to unbind
     ),
+    "settlementStatement": Operation(
+        "settlementStatement",
+        "query($period: String!) { settlementStatement(period: $period) {"
+        " status parties { party } } }",
+        lambda w, c: {"period": "2026-06"},
+        lambda d: (d["status"], "HOTEL" in [p["party"] for p in d["parties"]]),
+        lambda w, c: ("OPEN", True),
+    ),
+    "closeSettlementPeriod": Operation(
+        "closeSettlementPeriod",
+        "mutation($period: String!) { closeSettlementPeriod(period: $period) {"
+        " statement { status } errors { code } } }",
+        lambda w, c: {"period": "2026-05"},
+        lambda d: (d["statement"], d["errors"]),
+        lambda w, c: ({"status": "CLOSED"}, []),
+    ),
+    "recordPointBlock": Operation(
+        "recordPointBlock",
+        "mutation($input: RecordPointBlockInput!) { recordPointBlock(input: $input) {"
+        " block { points } errors { code } } }",
+        lambda w, c: {
+            "input": {
+                "businessUnitId": "HOTEL",
+                "points": 1000,
+                "amount": "10.00",
+                "idempotencyKey": "block-1",
+            }
+        },
+        lambda d: (d["block"], d["errors"]),
+        lambda w, c: ({"points": 1000}, []),
+    ),
 }
 
 U, D, F, N = UNAUTHENTICATED, DATA, FORBIDDEN, NOT_FOUND
@@ -350,6 +381,9 @@ EXPECTED = {
     "mySessions":         (U, D, D, F, F, F, F),
     "refreshSession":     (D, D, D, D, D, D, D),
     "unbindWeChat":       (U, F, F, F, F, D, F),
+    "settlementStatement": (U, F, F, F, F, D, D),
+    "closeSettlementPeriod": (U, F, F, F, F, F, D),
+    "recordPointBlock":   (U, F, F, F, F, F, D),
 }  # fmt: skip
 
 MATRIX = [

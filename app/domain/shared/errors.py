@@ -28,6 +28,7 @@ class ErrorCode(StrEnum):
     PHONE_REQUIRED = "PHONE_REQUIRED"  # a first sign-in must share a phone number
     PHONE_BOUND = "PHONE_BOUND"  # the phone's member is bound to another WeChat account
     INVALID_TOKEN = "INVALID_TOKEN"  # a refresh token unknown, used, expired or signed out
+    FUNDING_EXHAUSTED = "FUNDING_EXHAUSTED"  # a pre-paid unit's point blocks are used up
 
 
 class DomainError(Exception):

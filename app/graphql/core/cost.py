@@ -77,6 +77,9 @@ FIELD_COSTS: dict[str, int] = {
     "Mutation.spendPoints": 20,
     "Mutation.reverseTransaction": 20,
     "Mutation.recordActivity": 20,
+    # A month of settlement lines aggregated (a lookup once closed); closing stores one.
+    "Query.settlementStatement": 50,
+    "Mutation.closeSettlementPeriod": 100,
 }
 
 LIST_SIZES: dict[str, int] = {

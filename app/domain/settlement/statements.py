@@ -1,0 +1,89 @@
+"""Reading a period's statement: a closed period's is the one stored at its close (a lookup),
+an open period's is computed now from the ledger (app.domain.settlement.lines).
+
+Who may read what is decided here: finance and ops read every party's; a unit's partner key
+with the `settlement` scope reads its own party only (no unit named: its own); anyone else,
+and a key asking for another unit, is refused (PermissionDenied: FORBIDDEN at the edge).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select, text
+
+from app.domain.access.principals import Principal
+from app.domain.settlement.lines import read_figures
+from app.domain.settlement.periods import Period
+from app.domain.settlement.statement import GROUP_PARTY, Statement, compute_statement
+from app.domain.settlement.terms import terms_for
+from app.domain.shared.errors import PermissionDenied
+from app.domain.shared.units import find_unit, list_units
+from app.models import SettlementPeriod
+from app.platform.uow import UnitOfWork
+
+SCOPE = "settlement"
+READERS = ("finance", "ops")
+
+_MERCHANTS = text("SELECT id, code FROM merchants")
+
+
+def may_read_all(principal: Principal) -> bool:
+    return any(principal.has_role(role) for role in READERS)
+
+
+async def readable_party(
+    uow: UnitOfWork, principal: Principal, business_unit: str | None
+) -> str | None:
+    """The party `principal` asks for (None: every party), or PermissionDenied."""
+    if may_read_all(principal):
+        if business_unit is None:
+            return None
+        if str(business_unit).strip().upper() == GROUP_PARTY:
+            return GROUP_PARTY
+        return (await find_unit(uow, business_unit)).code
+    if principal.has_scope(SCOPE) and principal.unit_id is not None:
+        if business_unit is None:
+            return (await find_unit(uow, principal.unit_id)).code
+        if str(business_unit).strip().upper() != GROUP_PARTY:  # GROUP is never a unit's own
+            unit = await find_unit(uow, business_unit)
+            if unit.id == principal.unit_id:
+                return unit.code
+    raise PermissionDenied("a settlement statement is for finance, ops or the unit's own key")
+
+
+async def closed_periods(uow: UnitOfWork) -> set[str]:
+    return set(await uow.session.scalars(select(SettlementPeriod.period)))
+
+
+async def compute_open(uow: UnitOfWork, period: Period) -> Statement:
+    """The statement of `period` computed from the ledger now (whether or not it is closed)."""
+    figures = await read_figures(uow, period.start(uow.tz), period.end(uow.tz))
+    units = {unit.id: unit.code for unit in await list_units(uow) if unit.id is not None}
+    merchants = {row.id: row.code for row in await uow.session.execute(_MERCHANTS)}
+    return compute_statement(
+        period,
+        terms=await terms_for(uow, period),
+        figures=figures,
+        units=units,
+        merchants=merchants,
+        closed=await closed_periods(uow),
+        tz=uow.tz,
+    )
+
+
+async def stored_statement(uow: UnitOfWork, period: Period) -> Statement | None:
+    row = await uow.session.get(SettlementPeriod, str(period))
+    return Statement.from_json(row.statement) if row is not None else None
+
+
+async def settlement_statement(
+    uow: UnitOfWork,
+    *,
+    principal: Principal,
+    period: str,
+    business_unit: str | None = None,
+) -> Statement:
+    """The statement of `period` (YYYY-MM) as `principal` may see it."""
+    wanted = Period.parse(period)
+    party = await readable_party(uow, principal, business_unit)
+    statement = await stored_statement(uow, wanted) or await compute_open(uow, wanted)
+    return statement if party is None else statement.for_party(party)

@@ -1,0 +1,112 @@
+"""The terms that price a settlement period, read as they were in effect on its first day.
+
+- Clearing price of a point: the group's (`settlement_terms`, DEFAULT_CLEARING_PRICE when none
+  is in effect), overridden per redeeming unit (`settlement_unit_terms.clearing_price`).
+- Billing percentage of a funder: what share of the clearing amount a unit pays for its points
+  redeemed at another party (100 when none is set); the group carries the rest. Points the
+  group's marketing budget funded are always billed whole, to GROUP.
+- Breakage policy: GROUP keeps the breakage, or FUNDERS each keep the breakage of the points
+  they funded (in proportion to what of theirs expired).
+
+Terms are changed by recording a new row from a date on (`set_group_terms`, `set_unit_terms`):
+a closed period keeps the statement it had, so changing the past changes no closed figure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import text
+
+from app.domain.settlement.periods import Period
+from app.domain.shared.errors import DomainError, ErrorCode
+from app.models import SettlementTerms, SettlementUnitTerms
+from app.platform.uow import UnitOfWork
+
+DEFAULT_CLEARING_PRICE = Decimal("0.01")  # CNY per point (SPEC: the demo group's price)
+FULL = Decimal(100)
+BREAKAGE_POLICIES = ("GROUP", "FUNDERS")
+
+_GROUP_TERMS = text(
+    "SELECT clearing_price, breakage_policy FROM settlement_terms"
+    " WHERE effective_from <= :day ORDER BY effective_from DESC LIMIT 1"
+)
+# Per unit, the latest price and the latest percentage in effect (each may be set separately).
+_UNIT_TERMS = text("""SELECT business_unit_id,
+    (array_agg(clearing_price ORDER BY effective_from DESC)
+        FILTER (WHERE clearing_price IS NOT NULL))[1] AS clearing_price,
+    (array_agg(billing_percentage ORDER BY effective_from DESC)
+        FILTER (WHERE billing_percentage IS NOT NULL))[1] AS billing_percentage
+FROM settlement_unit_terms WHERE effective_from <= :day GROUP BY business_unit_id""")
+
+
+@dataclass(frozen=True)
+class PeriodTerms:
+    clearing_price: Decimal = DEFAULT_CLEARING_PRICE
+    breakage_policy: str = "GROUP"
+    unit_prices: dict[int, Decimal] = field(default_factory=dict)
+    billing: dict[int, Decimal] = field(default_factory=dict)
+
+    def price_at(self, redeemer: int) -> Decimal:
+        """The clearing price of a point redeemed at `redeemer` (a unit, or GROUP 0)."""
+        return self.unit_prices.get(redeemer, self.clearing_price)
+
+    def billing_of(self, funder: int) -> Decimal:
+        """The percentage of the clearing amount `funder` pays (GROUP: always 100)."""
+        return self.billing.get(funder, FULL) if funder else FULL
+
+
+async def terms_for(uow: UnitOfWork, period: Period) -> PeriodTerms:
+    day = period.first_day
+    group = (await uow.session.execute(_GROUP_TERMS, {"day": day})).first()
+    units = (await uow.session.execute(_UNIT_TERMS, {"day": day})).all()
+    return PeriodTerms(
+        clearing_price=group.clearing_price if group else DEFAULT_CLEARING_PRICE,
+        breakage_policy=group.breakage_policy if group else "GROUP",
+        unit_prices={r.business_unit_id: r.clearing_price for r in units if r.clearing_price},
+        billing={
+            r.business_unit_id: r.billing_percentage
+            for r in units
+            if r.billing_percentage is not None
+        },
+    )
+
+
+async def set_group_terms(
+    uow: UnitOfWork, *, effective_from: date, clearing_price: Decimal, breakage_policy: str
+) -> SettlementTerms:
+    """The group's terms from `effective_from` on (replacing a row of that same date)."""
+    if clearing_price < 0:
+        raise DomainError(ErrorCode.INVALID_INPUT, "a price is not negative", "clearingPrice")
+    if breakage_policy not in BREAKAGE_POLICIES:
+        raise DomainError(ErrorCode.INVALID_INPUT, "breakage: GROUP or FUNDERS", "breakagePolicy")
+    row = SettlementTerms(
+        effective_from=effective_from,
+        clearing_price=clearing_price,
+        breakage_policy=breakage_policy,
+    )
+    return await uow.session.merge(row)
+
+
+async def set_unit_terms(
+    uow: UnitOfWork,
+    *,
+    unit_id: int,
+    effective_from: date,
+    clearing_price: Decimal | None = None,
+    billing_percentage: Decimal | None = None,
+) -> SettlementUnitTerms:
+    """A unit's price override and/or billing percentage from `effective_from` on."""
+    if clearing_price is not None and clearing_price < 0:
+        raise DomainError(ErrorCode.INVALID_INPUT, "a price is not negative", "clearingPrice")
+    if billing_percentage is not None and not 0 <= billing_percentage <= FULL:
+        raise DomainError(ErrorCode.INVALID_INPUT, "a percentage 0-100", "billingPercentage")
+    row = SettlementUnitTerms(
+        business_unit_id=unit_id,
+        effective_from=effective_from,
+        clearing_price=clearing_price,
+        billing_percentage=billing_percentage,
+    )
+    return await uow.session.merge(row)

@@ -1,0 +1,1 @@
+"""Settlement (结算通) in GraphQL: statements, closing a period."""

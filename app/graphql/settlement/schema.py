@@ -1,0 +1,210 @@
+"""Settlement statements (`settlementStatement`: finance and ops every party's, a unit's key
+with the `settlement` scope its own party's) and closing a period (`closeSettlementPeriod`:
+finance only); funding models and pre-paid point blocks (finance). app.domain.settlement
+decides; this only parses, authorises and shapes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+
+import strawberry
+from strawberry import Info
+
+from app.domain.access.principals import Principal
+from app.domain.settlement import funding
+from app.domain.settlement.closing import close_as, may_close
+from app.domain.settlement.statements import (
+    SCOPE,
+    may_read_all,
+    readable_party,
+    settlement_statement,
+)
+from app.domain.shared.errors import DomainError, PermissionDenied
+from app.graphql.core.errors import UserError, domain_graphql_error, forbidden
+from app.graphql.core.execution import execute, fingerprint
+from app.graphql.core.permissions import Forbidding
+from app.graphql.organisation.types import BusinessUnit, load_unit
+from app.graphql.settlement.types import SettlementStatement
+
+
+class CanReadSettlement(Forbidding):
+    message = "Settlement is for finance, ops or a unit's key with the settlement scope."
+
+    def allows(self, principal: Principal) -> bool:
+        return may_read_all(principal) or principal.has_scope(SCOPE)
+
+
+class CanCloseSettlement(Forbidding):
+    message = "Only finance closes a settlement period."
+
+    def allows(self, principal: Principal) -> bool:
+        return may_close(principal)
+
+
+@strawberry.type
+class CloseSettlementPeriodPayload:
+    statement: SettlementStatement | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.enum
+class FundingModel(Enum):
+    POST_PAID = "POST_PAID"
+    PRE_PAID = "PRE_PAID"
+
+
+@strawberry.input
+class SetFundingModelInput:
+    business_unit_id: strawberry.ID
+    model: FundingModel
+
+
+@strawberry.type
+class SetFundingModelPayload:
+    business_unit: BusinessUnit | None = None
+    funding_model: FundingModel | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class RecordPointBlockInput:
+    business_unit_id: strawberry.ID
+    points: int
+    amount: Decimal = strawberry.field(description="CNY the unit paid for the block.")
+    idempotency_key: str
+
+
+@strawberry.type
+class PointBlock:
+    id: strawberry.ID
+    points: int
+    remaining: int
+    amount: Decimal
+    bought_at: datetime
+
+
+@strawberry.type
+class RecordPointBlockPayload:
+    block: PointBlock | None = None
+    replayed: bool = False
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class SettlementQuery:
+    @strawberry.field(
+        permission_classes=[CanReadSettlement],
+        description="A period's (YYYY-MM) statement: stored once closed, live while open."
+        " businessUnitId (id or code, or GROUP) narrows it to one party.",
+    )
+    async def settlement_statement(
+        self, info: Info, period: str, business_unit_id: strawberry.ID | None = None
+    ) -> SettlementStatement:
+        ctx = info.context
+        try:
+            async with ctx.uow() as uow:
+                party = await readable_party(uow, ctx.principal, business_unit_id)
+                statement = await settlement_statement(
+                    uow, principal=ctx.principal, period=period, business_unit=business_unit_id
+                )
+        except PermissionDenied as error:
+            raise forbidden(str(error)) from None
+        except DomainError as error:
+            raise domain_graphql_error(error) from None
+        return SettlementStatement.of(statement, party)
+
+
+@strawberry.type
+class SettlementMutation:
+    @strawberry.mutation(
+        permission_classes=[CanCloseSettlement],
+        description="Close a period that is over (group time zone): its statement is stored"
+        " and never changes; closing again changes nothing.",
+    )
+    async def close_settlement_period(
+        self, info: Info, period: str
+    ) -> CloseSettlementPeriodPayload:
+        ctx = info.context
+
+        async def effect(uow):
+            return {"statement": await close_as(uow, principal=ctx.principal, period=period)}
+
+        result, errors = await execute(ctx, operation="close-settlement", effect=effect)
+        if errors:
+            return CloseSettlementPeriodPayload(errors=errors)
+        return CloseSettlementPeriodPayload(
+            statement=SettlementStatement.of(result["statement"], None)
+        )
+
+    @strawberry.mutation(
+        permission_classes=[CanCloseSettlement],
+        description="Finance: a unit earns post-paid (billed each period) or pre-paid (from"
+        " point blocks bought in advance; FUNDING_EXHAUSTED when they are used up).",
+    )
+    async def set_funding_model(
+        self, info: Info, input: SetFundingModelInput
+    ) -> SetFundingModelPayload:
+        ctx = info.context
+
+        async def effect(uow):
+            unit = await funding.set_funding_model(
+                uow,
+                business_unit=input.business_unit_id,
+                model=input.model.value,
+                actor=ctx.principal.caller,
+            )
+            return {"unit_id": unit.id, "model": unit.funding_model}
+
+        result, errors = await execute(ctx, operation="set-funding-model", effect=effect)
+        if errors:
+            return SetFundingModelPayload(errors=errors)
+        return SetFundingModelPayload(
+            business_unit=await load_unit(info, result["unit_id"]),
+            funding_model=FundingModel(result["model"]),
+        )
+
+    @strawberry.mutation(
+        permission_classes=[CanCloseSettlement],
+        description="Finance records a pre-paid unit's purchase of a block of points.",
+    )
+    async def record_point_block(
+        self, info: Info, input: RecordPointBlockInput
+    ) -> RecordPointBlockPayload:
+        ctx = info.context
+
+        async def effect(uow):
+            block = await funding.record_point_block(
+                uow,
+                business_unit=input.business_unit_id,
+                points=input.points,
+                amount=input.amount,
+                actor=ctx.principal.caller,
+            )
+            return {
+                "id": block.id,
+                "points": block.points,
+                "remaining": block.remaining,
+                "amount": str(block.amount),
+                "bought_at": block.bought_at.isoformat(),
+            }
+
+        result, errors = await execute(
+            ctx,
+            operation="record-point-block",
+            effect=effect,
+            idempotency_key=input.idempotency_key,
+            payload=fingerprint(input),
+            key_required=True,
+        )
+        if errors:
+            return RecordPointBlockPayload(errors=errors)
+        block = PointBlock(
+            id=strawberry.ID(str(result["id"])),
+            points=result["points"],
+            remaining=result["remaining"],
+            amount=Decimal(result["amount"]),
+            bought_at=datetime.fromisoformat(result["bought_at"]),
+        )
+        return RecordPointBlockPayload(block=block, replayed=result.get("replayed", False))
