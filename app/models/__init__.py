@@ -6,6 +6,7 @@ from app.models.abuse import AbuseFlag
 from app.models.access import PartnerKey
 from app.models.activities import ActivityEvent, ActivityRule
 from app.models.campaigns import Campaign, CampaignMemberUsage
+from app.models.figures import FigureMemberMonth, FigureRefresh, FigureUnitDay
 from app.models.formats import (
     ConvenienceOrder,
     HotelStay,
@@ -49,6 +50,9 @@ __all__ = [
     "CategoryRate",
     "ConfigVersion",
     "ConvenienceOrder",
+    "FigureMemberMonth",
+    "FigureRefresh",
+    "FigureUnitDay",
     "HotelStay",
     "IdempotencyKey",
     "LotAllocation",

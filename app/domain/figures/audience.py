@@ -1,0 +1,126 @@
+"""Who the members are across formats, from the member months (app.domain.figures.summary).
+
+- `format_overlap`: for each pair of units (every pair, zero included), the members with at
+  least one transaction at both in the period: how far the one membership carries members
+  from one format to another.
+- `member_segments`: RFM over the 12 months ending with the period, across all formats, for
+  the members with at least one visit then. Recency is the last visit, frequency the visits,
+  monetary the spend. Each is scored 1-5 by quintile: ceil(5 x the member's cumulative share
+  when members are ordered from worst to best), so equal values share a score. With R the
+  recency score and FM the mean of the frequency and monetary scores, the first that holds:
+  CHAMPIONS R >= 4 and FM >= 4; LOYAL R >= 3 and FM >= 3; PROMISING R >= 4;
+  NEEDS_ATTENTION R = 3; AT_RISK FM >= 3; HIBERNATING otherwise. Shares are to 4 places,
+  rounded by largest remainder so that they sum to exactly 1 (all 0 with no members).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+from app.domain.figures.periods import Period, months_back
+from app.platform.uow import UnitOfWork
+
+_OVERLAP = """WITH active AS (
+    SELECT DISTINCT member_id, business_unit_id FROM figure_member_months
+    WHERE month >= $1 AND month < $2
+)
+SELECT a.business_unit_id AS unit_a, b.business_unit_id AS unit_b, count(*) AS members
+FROM active a JOIN active b
+  ON b.member_id = a.member_id AND b.business_unit_id > a.business_unit_id
+GROUP BY 1, 2"""
+
+_SCORES = """WITH m AS (
+    SELECT member_id, max(last_visit_at) AS last_visit, sum(visits) AS frequency,
+           sum(spend) AS monetary
+    FROM figure_member_months WHERE month >= $1 AND month < $2
+    GROUP BY member_id HAVING sum(visits) > 0
+), s AS (
+    SELECT ceil(5 * cume_dist() OVER (ORDER BY last_visit))::int AS r,
+           ceil(5 * cume_dist() OVER (ORDER BY frequency))::int AS f,
+           ceil(5 * cume_dist() OVER (ORDER BY monetary))::int AS m
+    FROM m
+)
+SELECT r, f, m, count(*) AS members FROM s GROUP BY 1, 2, 3"""
+
+
+class Segment(StrEnum):
+    CHAMPIONS = "CHAMPIONS"
+    LOYAL = "LOYAL"
+    PROMISING = "PROMISING"
+    NEEDS_ATTENTION = "NEEDS_ATTENTION"
+    AT_RISK = "AT_RISK"
+    HIBERNATING = "HIBERNATING"
+
+
+def segment_of(r: int, f: int, m: int) -> Segment:
+    """The segment of recency, frequency and monetary scores 1-5 (module docstring)."""
+    fm = Decimal(f + m) / 2
+    if r >= 4 and fm >= 4:
+        return Segment.CHAMPIONS
+    if r >= 3 and fm >= 3:
+        return Segment.LOYAL
+    if r >= 4:
+        return Segment.PROMISING
+    if r == 3:
+        return Segment.NEEDS_ATTENTION
+    if fm >= 3:
+        return Segment.AT_RISK
+    return Segment.HIBERNATING
+
+
+SHARE_PLACES = 4
+
+
+def shares(counts: list[int]) -> list[Decimal]:
+    """Each count's share of the total to 4 places, by largest remainder: they sum to 1."""
+    total = sum(counts)
+    if total == 0:
+        return [Decimal(0) for _ in counts]
+    unit = 10**SHARE_PLACES
+    exact = [count * unit for count in counts]
+    floors = [value // total for value in exact]
+    left = unit - sum(floors)
+    order = sorted(range(len(counts)), key=lambda i: (-(exact[i] % total), i))
+    for i in order[:left]:
+        floors[i] += 1
+    return [Decimal(value).scaleb(-SHARE_PLACES) for value in floors]
+
+
+@dataclass(frozen=True)
+class OverlapCell:
+    unit_a: int
+    unit_b: int
+    members: int
+
+
+@dataclass(frozen=True)
+class SegmentCount:
+    segment: Segment
+    members: int
+    share: Decimal
+
+
+async def format_overlap(uow: UnitOfWork, period: Period, unit_ids: list[int]) -> list[OverlapCell]:
+    """Every pair of `unit_ids` (lower id first), with the members active at both."""
+    rows = await (await uow.driver()).fetch(_OVERLAP, period.start, period.end)
+    found = {(row["unit_a"], row["unit_b"]): int(row["members"]) for row in rows}
+    ids = sorted(unit_ids)
+    return [
+        OverlapCell(a, b, found.get((a, b), 0)) for i, a in enumerate(ids) for b in ids[i + 1 :]
+    ]
+
+
+async def member_segments(uow: UnitOfWork, period: Period) -> list[SegmentCount]:
+    """Every segment, in the order of `Segment`, with its members and share."""
+    since = months_back(period.end, 12)
+    rows = await (await uow.driver()).fetch(_SCORES, since, period.end)
+    counts = dict.fromkeys(Segment, 0)
+    for row in rows:
+        counts[segment_of(row["r"], row["f"], row["m"])] += int(row["members"])
+    parts = shares(list(counts.values()))
+    return [
+        SegmentCount(segment, count, share)
+        for (segment, count), share in zip(counts.items(), parts, strict=True)
+    ]
