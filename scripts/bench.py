@@ -533,6 +533,13 @@ def main() -> None:
         metavar="EVENTS",
         help="webhook delivery throughput over this many events (0: skip; bench_webhooks.py)",
     )
+    parser.add_argument(
+        "--figures",
+        type=int,
+        default=10_000,
+        metavar="MEMBERS",
+        help="the figures' refresh and queries on this many members (0: skip; bench_figures.py)",
+    )
     parser.add_argument("--out", default=str(ROOT / "scripts" / "bench-results.md"))
     args = parser.parse_args()
     args.ops = [op for op in args.ops.split(",") if op]
@@ -564,6 +571,11 @@ def main() -> None:
 
         figure = bench_webhooks.run(args.database_url, args.webhooks, 20)
         text += "\n" + bench_webhooks.line(figure) + "\n"
+    if args.figures:
+        import bench_figures
+
+        measured_figures = bench_figures.run(args.database_url, args.figures, args.lots, 5)
+        text += "\n" + bench_figures.table(measured_figures, args.figures, args.lots) + "\n"
     Path(args.out).write_text(text)
     print(text)
 

@@ -6,7 +6,13 @@ from app.models.abuse import AbuseFlag
 from app.models.access import PartnerKey
 from app.models.activities import ActivityEvent, ActivityRule
 from app.models.campaigns import Campaign, CampaignMemberUsage
-from app.models.figures import FigureMemberMonth, FigureRefresh, FigureUnitDay
+from app.models.figures import (
+    FigureMemberMonth,
+    FigureMonthOverlap,
+    FigureMonthSegment,
+    FigureRefresh,
+    FigureUnitDay,
+)
 from app.models.formats import (
     ConvenienceOrder,
     HotelStay,
@@ -51,6 +57,8 @@ __all__ = [
     "ConfigVersion",
     "ConvenienceOrder",
     "FigureMemberMonth",
+    "FigureMonthOverlap",
+    "FigureMonthSegment",
     "FigureRefresh",
     "FigureUnitDay",
     "HotelStay",

@@ -6,6 +6,10 @@
   (and of their cost), and sales through the programme. Unit 0 is the group's own account.
 - `figure_member_months`: per local month, member and unit, the member's activity there:
   transactions, visits (distinct days with an order), spend and the last visit.
+- `figure_month_segments` / `figure_month_overlap`: per local month, the RFM segments of the
+  12 months ending with it and the members active at both units of each pair that month, as
+  `memberSegments` / `formatOverlap` compute them, kept by the refresh so that they are read,
+  not computed, for a month.
 - `figure_refreshes`: how far the tables are filled (`refreshed_through`, exclusive) and the
   last transaction id they have seen.
 """
@@ -48,6 +52,23 @@ class FigureMemberMonth(SQLModel, table=True):
     last_visit_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )
+
+
+class FigureMonthSegment(SQLModel, table=True):
+    __tablename__ = "figure_month_segments"
+
+    month: date = Field(sa_column=Column(Date, primary_key=True))
+    segment: str = Field(primary_key=True, max_length=24)
+    members: int = Field(default=0)
+
+
+class FigureMonthOverlap(SQLModel, table=True):
+    __tablename__ = "figure_month_overlap"
+
+    month: date = Field(sa_column=Column(Date, primary_key=True))
+    unit_a: int = Field(sa_column=Column(Integer, primary_key=True))
+    unit_b: int = Field(sa_column=Column(Integer, primary_key=True))
+    members: int = Field(default=0)
 
 
 class FigureRefresh(SQLModel, table=True):

@@ -46,6 +46,21 @@ def upgrade() -> None:
     )
     op.create_index("ix_figure_member_months_member", "figure_member_months", ["member_id"])
     op.create_table(
+        "figure_month_segments",
+        sa.Column("month", sa.Date(), nullable=False),
+        sa.Column("segment", sqlmodel.sql.sqltypes.AutoString(length=24), nullable=False),
+        sa.Column("members", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("month", "segment"),
+    )
+    op.create_table(
+        "figure_month_overlap",
+        sa.Column("month", sa.Date(), nullable=False),
+        sa.Column("unit_a", sa.Integer(), nullable=False),
+        sa.Column("unit_b", sa.Integer(), nullable=False),
+        sa.Column("members", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("month", "unit_a", "unit_b"),
+    )
+    op.create_table(
         "figure_refreshes",
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("refreshed_through", sa.DateTime(timezone=True), nullable=False),
@@ -57,6 +72,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("figure_refreshes")
+    op.drop_table("figure_month_overlap")
+    op.drop_table("figure_month_segments")
     op.drop_index("ix_figure_member_months_member", table_name="figure_member_months")
     op.drop_table("figure_member_months")
     op.drop_table("figure_unit_days")

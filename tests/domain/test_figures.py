@@ -260,3 +260,24 @@ async def test_expiring_points_by_member_and_day(units, uow_factory, clock):
 def test_expiring_window_bounds(days, first, field):
     with raises_code(ErrorCode.INVALID_INPUT, field):
         expiring.check_window(days, first)
+
+
+async def test_a_months_overlap_and_segments_are_kept_by_the_refresh(units, uow_factory, clock):
+    await _history(uow_factory, clock, units)
+    async with uow_factory() as uow:
+        kept = await audience.member_segments(uow, JUNE)
+        assert await verify_figures(uow) == []
+        await uow.session.execute(
+            text("UPDATE figure_month_segments SET members = members + 7 WHERE segment = 'LOYAL'")
+        )
+        await uow.session.execute(text("UPDATE figure_month_overlap SET members = 9"))
+        tampered = await audience.member_segments(uow, JUNE)  # read, not computed
+        cells = await audience.format_overlap(uow, JUNE, list(units.values()))
+        problems = await verify_figures(uow)
+    assert sum(s.members for s in tampered) == sum(s.members for s in kept) + 7
+    assert {c.members for c in cells} == {9}
+    assert any("figure_month_segments" in p for p in problems)
+    assert any("figure_month_overlap" in p for p in problems)
+    async with uow_factory() as uow:  # a year is computed from the member months
+        year = await audience.format_overlap(uow, parse_period("2026"), list(units.values()))
+    assert sum(c.members for c in year) == 2

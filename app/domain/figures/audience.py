@@ -11,17 +11,24 @@
   CHAMPIONS R >= 4 and FM >= 4; LOYAL R >= 3 and FM >= 3; PROMISING R >= 4;
   NEEDS_ATTENTION R = 3; AT_RISK FM >= 3; HIBERNATING otherwise. Shares are to 4 places,
   rounded by largest remainder so that they sum to exactly 1 (all 0 with no members).
+
+Both are computed from the member months, and kept per month by the refresh
+(`snapshot_month`): a month's overlap, and the segments of the 12 months ending with a month,
+are read from `figure_month_overlap` / `figure_month_segments` when the refresh has kept them,
+computed otherwise (a year's overlap; a month the tables have not reached).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 
 from app.domain.figures.periods import Period, months_back
 from app.platform.uow import UnitOfWork
 
+_UNITS = "SELECT id FROM business_units ORDER BY id"
 _OVERLAP = """WITH active AS (
     SELECT DISTINCT member_id, business_unit_id FROM figure_member_months
     WHERE month >= $1 AND month < $2
@@ -102,10 +109,30 @@ class SegmentCount:
     share: Decimal
 
 
+async def _live_overlap(uow: UnitOfWork, start: date, end: date) -> dict[tuple[int, int], int]:
+    rows = await (await uow.driver()).fetch(_OVERLAP, start, end)
+    return {(row["unit_a"], row["unit_b"]): int(row["members"]) for row in rows}
+
+
+async def _live_segments(uow: UnitOfWork, window_end: date) -> dict[Segment, int]:
+    rows = await (await uow.driver()).fetch(_SCORES, months_back(window_end, 12), window_end)
+    counts = dict.fromkeys(Segment, 0)
+    for row in rows:
+        counts[segment_of(row["r"], row["f"], row["m"])] += int(row["members"])
+    return counts
+
+
 async def format_overlap(uow: UnitOfWork, period: Period, unit_ids: list[int]) -> list[OverlapCell]:
     """Every pair of `unit_ids` (lower id first), with the members active at both."""
-    rows = await (await uow.driver()).fetch(_OVERLAP, period.start, period.end)
-    found = {(row["unit_a"], row["unit_b"]): int(row["members"]) for row in rows}
+    found: dict[tuple[int, int], int] = {}
+    if months_back(period.end, 1) == period.start:  # one month: kept by the refresh?
+        rows = await (await uow.driver()).fetch(
+            "SELECT unit_a, unit_b, members FROM figure_month_overlap WHERE month = $1",
+            period.start,
+        )
+        found = {(row["unit_a"], row["unit_b"]): int(row["members"]) for row in rows}
+    if not found:
+        found = await _live_overlap(uow, period.start, period.end)
     ids = sorted(unit_ids)
     return [
         OverlapCell(a, b, found.get((a, b), 0)) for i, a in enumerate(ids) for b in ids[i + 1 :]
@@ -114,13 +141,67 @@ async def format_overlap(uow: UnitOfWork, period: Period, unit_ids: list[int]) -
 
 async def member_segments(uow: UnitOfWork, period: Period) -> list[SegmentCount]:
     """Every segment, in the order of `Segment`, with its members and share."""
-    since = months_back(period.end, 12)
-    rows = await (await uow.driver()).fetch(_SCORES, since, period.end)
-    counts = dict.fromkeys(Segment, 0)
-    for row in rows:
-        counts[segment_of(row["r"], row["f"], row["m"])] += int(row["members"])
+    rows = await (await uow.driver()).fetch(
+        "SELECT segment, members FROM figure_month_segments WHERE month = $1",
+        months_back(period.end, 1),
+    )
+    if rows:
+        counts = dict.fromkeys(Segment, 0)
+        counts.update({Segment(row["segment"]): int(row["members"]) for row in rows})
+    else:
+        counts = await _live_segments(uow, period.end)
     parts = shares(list(counts.values()))
     return [
         SegmentCount(segment, count, share)
         for (segment, count), share in zip(counts.items(), parts, strict=True)
     ]
+
+
+def _next_month(month: date) -> date:
+    return months_back(month, -1)
+
+
+async def snapshot_month(uow: UnitOfWork, month: date) -> None:
+    """Keep `month`'s overlap (every pair of units) and the segments of the 12 months ending
+    with it, computed from the member months as they are now."""
+    driver = await uow.driver()
+    after = _next_month(month)
+    units = [row["id"] for row in await driver.fetch(_UNITS)]
+    overlap = await _live_overlap(uow, month, after)
+    pairs = [(a, b) for i, a in enumerate(units) for b in units[i + 1 :]]
+    segments = await _live_segments(uow, after)
+    await driver.execute("DELETE FROM figure_month_overlap WHERE month = $1", month)
+    await driver.execute("DELETE FROM figure_month_segments WHERE month = $1", month)
+    await driver.executemany(
+        "INSERT INTO figure_month_overlap (month, unit_a, unit_b, members) VALUES ($1, $2, $3, $4)",
+        [(month, a, b, overlap.get((a, b), 0)) for a, b in pairs],
+    )
+    await driver.executemany(
+        "INSERT INTO figure_month_segments (month, segment, members) VALUES ($1, $2, $3)",
+        [(month, segment.value, count) for segment, count in segments.items()],
+    )
+
+
+async def verify_snapshots(uow: UnitOfWork) -> list[str]:
+    """Months whose kept overlap or segments differ from a computation now."""
+    driver = await uow.driver()
+    problems = []
+    for row in await driver.fetch("SELECT DISTINCT month FROM figure_month_segments ORDER BY 1"):
+        month = row["month"]
+        kept = await driver.fetch(
+            "SELECT segment, members FROM figure_month_segments WHERE month = $1", month
+        )
+        live = await _live_segments(uow, _next_month(month))
+        if {Segment(r["segment"]): r["members"] for r in kept} != live:
+            problems.append(f"figure_month_segments: {month} differs from the member months")
+    for row in await driver.fetch("SELECT DISTINCT month FROM figure_month_overlap ORDER BY 1"):
+        month = row["month"]
+        kept = await driver.fetch(
+            "SELECT unit_a, unit_b, members FROM figure_month_overlap"
+            " WHERE month = $1 AND members > 0",
+            month,
+        )
+        overlap = await _live_overlap(uow, month, _next_month(month))
+        if {(r["unit_a"], r["unit_b"]): r["members"] for r in kept} != overlap:
+            problems.append(f"figure_month_overlap: {month} differs from the member months")
+    return problems

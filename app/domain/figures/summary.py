@@ -21,7 +21,9 @@ on the day it was recorded):
 - sales: order amounts of purchases that earned points at the unit, less refunded amounts;
 - member months: per member and unit, the transactions there (not expiries or releases of
   pending points), visits (distinct days with an order that is not a reversal), spend (as
-  sales) and the last visit.
+  sales) and the last visit;
+- and, from the member months, each rebuilt month's overlap and RFM segments
+  (app.domain.figures.audience.snapshot_month).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from app.domain.figures.audience import snapshot_month, verify_snapshots
+from app.domain.figures.periods import months_back
 from app.domain.ledger.accounts import Account, AllocationKind, TxKind
 from app.platform.uow import UnitOfWork
 
@@ -163,6 +167,16 @@ async def refresh_figures(uow: UnitOfWork, *, full: bool = False) -> Refresh:
         month_from,
         through,
     )
+    if from_day is None:
+        await driver.execute("DELETE FROM figure_month_segments")
+        await driver.execute("DELETE FROM figure_month_overlap")
+        first = await driver.fetchval("SELECT min(month) FROM figure_member_months")
+    else:
+        first = from_day.replace(day=1)
+    month, last = first, through.astimezone(uow.tz).date().replace(day=1)
+    while month is not None and month <= last:
+        await snapshot_month(uow, month)
+        month = months_back(month, -1)
     await driver.execute(
         """INSERT INTO figure_refreshes (name, refreshed_through, last_transaction_id, refreshed_at)
         VALUES ($1, $2, $3, $4)
@@ -203,4 +217,4 @@ async def verify_figures(uow: UnitOfWork) -> list[str]:
         ):
             for row in await driver.fetch(sql, str(uow.tz), start, through):
                 problems.append(f"{table}: {label} the summary: {tuple(row)}")
-    return problems
+    return problems + await verify_snapshots(uow)
