@@ -10,6 +10,7 @@ from app.models.figures import (
     FigureMemberMonth,
     FigureMonthOverlap,
     FigureMonthSegment,
+    FigurePeriodActive,
     FigureRefresh,
     FigureUnitDay,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "FigureMemberMonth",
     "FigureMonthOverlap",
     "FigureMonthSegment",
+    "FigurePeriodActive",
     "FigureRefresh",
     "FigureUnitDay",
     "HotelStay",

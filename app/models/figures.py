@@ -9,7 +9,8 @@
 - `figure_month_segments` / `figure_month_overlap`: per local month, the RFM segments of the
   12 months ending with it and the members active at both units of each pair that month, as
   `memberSegments` / `formatOverlap` compute them, kept by the refresh so that they are read,
-  not computed, for a month.
+  not computed, for a month; `figure_period_active`: the active members of each month and
+  year the refresh rebuilt, per unit and (unit 0) in all.
 - `figure_refreshes`: how far the tables are filled (`refreshed_through`, exclusive) and the
   last transaction id they have seen.
 """
@@ -68,6 +69,16 @@ class FigureMonthOverlap(SQLModel, table=True):
     month: date = Field(sa_column=Column(Date, primary_key=True))
     unit_a: int = Field(sa_column=Column(Integer, primary_key=True))
     unit_b: int = Field(sa_column=Column(Integer, primary_key=True))
+    members: int = Field(default=0)
+
+
+class FigurePeriodActive(SQLModel, table=True):
+    """Active members of a period ("2026-06" or "2026") at a unit, or (unit 0) at any unit."""
+
+    __tablename__ = "figure_period_active"
+
+    period: str = Field(primary_key=True, max_length=7)
+    business_unit_id: int = Field(sa_column=Column(Integer, primary_key=True))
     members: int = Field(default=0)
 
 

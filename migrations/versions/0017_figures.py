@@ -61,6 +61,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("month", "unit_a", "unit_b"),
     )
     op.create_table(
+        "figure_period_active",
+        sa.Column("period", sqlmodel.sql.sqltypes.AutoString(length=7), nullable=False),
+        sa.Column("business_unit_id", sa.Integer(), nullable=False),
+        sa.Column("members", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("period", "business_unit_id"),
+    )
+    op.create_table(
         "figure_refreshes",
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("refreshed_through", sa.DateTime(timezone=True), nullable=False),
@@ -72,6 +79,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("figure_refreshes")
+    op.drop_table("figure_period_active")
     op.drop_table("figure_month_overlap")
     op.drop_table("figure_month_segments")
     op.drop_index("ix_figure_member_months_member", table_name="figure_member_months")

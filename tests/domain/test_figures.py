@@ -271,13 +271,17 @@ async def test_a_months_overlap_and_segments_are_kept_by_the_refresh(units, uow_
             text("UPDATE figure_month_segments SET members = members + 7 WHERE segment = 'LOYAL'")
         )
         await uow.session.execute(text("UPDATE figure_month_overlap SET members = 9"))
+        await uow.session.execute(text("UPDATE figure_period_active SET members = 5"))
         tampered = await audience.member_segments(uow, JUNE)  # read, not computed
         cells = await audience.format_overlap(uow, JUNE, list(units.values()))
         problems = await verify_figures(uow)
+        june = await programme_figures(uow, JUNE, unit_id=None, band=BAND)
+    assert june.active_members == 5  # kept by the refresh, read
     assert sum(s.members for s in tampered) == sum(s.members for s in kept) + 7
     assert {c.members for c in cells} == {9}
     assert any("figure_month_segments" in p for p in problems)
     assert any("figure_month_overlap" in p for p in problems)
+    assert any("figure_period_active: 2026-06" in p for p in problems)
     async with uow_factory() as uow:  # a year is computed from the member months
         year = await audience.format_overlap(uow, parse_period("2026"), list(units.values()))
     assert sum(c.members for c in year) == 2

@@ -25,7 +25,7 @@ from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 
-from app.domain.figures.periods import Period, months_back
+from app.domain.figures.periods import Period, months_back, parse_period
 from app.platform.uow import UnitOfWork
 
 _UNITS = "SELECT id FROM business_units ORDER BY id"
@@ -182,6 +182,42 @@ async def snapshot_month(uow: UnitOfWork, month: date) -> None:
     )
 
 
+_ACTIVE = """SELECT coalesce(business_unit_id, 0) AS unit, count(DISTINCT member_id) AS members
+FROM figure_member_months WHERE month >= $1 AND month < $2
+GROUP BY GROUPING SETS ((business_unit_id), ())"""
+
+
+async def live_active(uow: UnitOfWork, period: Period) -> dict[int, int]:
+    """Active members of `period` per unit id, and in all under 0 (module programme)."""
+    rows = await (await uow.driver()).fetch(_ACTIVE, period.start, period.end)
+    return {row["unit"]: int(row["members"]) for row in rows}
+
+
+async def active_members(uow: UnitOfWork, period: Period, unit_id: int | None) -> int:
+    """As kept by the refresh for the period, or computed when it has not kept it."""
+    driver = await uow.driver()
+    kept = await driver.fetch(
+        "SELECT business_unit_id, members FROM figure_period_active WHERE period = $1",
+        period.label,
+    )
+    found = {row["business_unit_id"]: row["members"] for row in kept} or await live_active(
+        uow, period
+    )
+    return int(found.get(unit_id or 0, 0))
+
+
+async def snapshot_active(uow: UnitOfWork, period: Period) -> None:
+    """Keep the period's active members per unit and in all."""
+    driver = await uow.driver()
+    found = await live_active(uow, period)
+    found.setdefault(0, 0)
+    await driver.execute("DELETE FROM figure_period_active WHERE period = $1", period.label)
+    await driver.executemany(
+        "INSERT INTO figure_period_active (period, business_unit_id, members) VALUES ($1, $2, $3)",
+        [(period.label, unit, members) for unit, members in sorted(found.items())],
+    )
+
+
 async def verify_snapshots(uow: UnitOfWork) -> list[str]:
     """Months whose kept overlap or segments differ from a computation now."""
     driver = await uow.driver()
@@ -204,4 +240,15 @@ async def verify_snapshots(uow: UnitOfWork) -> list[str]:
         overlap = await _live_overlap(uow, month, _next_month(month))
         if {(r["unit_a"], r["unit_b"]): r["members"] for r in kept} != overlap:
             problems.append(f"figure_month_overlap: {month} differs from the member months")
+    for row in await driver.fetch("SELECT DISTINCT period FROM figure_period_active ORDER BY 1"):
+        period = parse_period(row["period"])
+        kept = await driver.fetch(
+            "SELECT business_unit_id, members FROM figure_period_active"
+            " WHERE period = $1 AND (members > 0 OR business_unit_id = 0)",
+            period.label,
+        )
+        active = await live_active(uow, period)
+        active.setdefault(0, 0)
+        if {r["business_unit_id"]: r["members"] for r in kept} != active:
+            problems.append(f"figure_period_active: {period.label} differs from the member months")
     return problems

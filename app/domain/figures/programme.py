@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
+from app.domain.figures.audience import active_members
 from app.domain.figures.periods import Period
 from app.domain.figures.summary import refreshed_through
 from app.platform.uow import UnitOfWork
@@ -76,9 +77,6 @@ _TOTALS = """SELECT
 FROM figure_unit_days
 WHERE day < $3 AND ($1::int IS NULL OR business_unit_id = $1)"""
 
-_ACTIVE = """SELECT count(DISTINCT member_id) FROM figure_member_months
-WHERE month >= $2 AND month < $3 AND ($1::int IS NULL OR business_unit_id = $1)"""
-
 
 def ratio(part: Decimal | int, whole: Decimal | int) -> Decimal | None:
     """part / whole to 4 places; None when `whole` is not positive."""
@@ -93,7 +91,7 @@ async def programme_figures(
     """The figures of `period` for `unit_id` (None: the group); see the module's docstring."""
     driver = await uow.driver()
     row = await driver.fetchrow(_TOTALS, unit_id, period.start, period.end)
-    active = await driver.fetchval(_ACTIVE, unit_id, period.start, period.end)
+    active = await active_members(uow, period, unit_id)
     issued, sales = int(row["issued"]), Decimal(row["sales"]).quantize(CENT)
     cost = Decimal(row["cost"]).quantize(CENT, ROUND_HALF_EVEN)
     share = ratio(cost, sales)
