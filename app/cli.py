@@ -261,6 +261,24 @@ def cmd_warn(settings: Settings, args: argparse.Namespace) -> None:
     print(f"{args.command}: {asyncio.run(run())} warnings")
 
 
+def cmd_refresh_figures(settings: Settings, args: argparse.Namespace) -> None:
+    from app.bootstrap import open_services
+    from app.jobs.figures import refresh
+
+    now, full = _now(args.now), args.command == "rebuild-figures"
+
+    async def run():
+        async with open_services(settings, pool_size=2) as services:
+            return await refresh(services.sessions, settings=settings, now=now, full=full)
+
+    done = asyncio.run(run())
+    since = "in full" if done.from_day is None else f"from {done.from_day.isoformat()}"
+    print(
+        f"{args.command}: {since} through {done.through.isoformat()},"
+        f" {done.unit_days} unit days, {done.member_months} member months"
+    )
+
+
 def cmd_webhooks_run(settings: Settings, args: argparse.Namespace) -> None:
     import logging
 
@@ -291,12 +309,13 @@ def cmd_webhooks_run(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_verify(settings: Settings, args: argparse.Namespace) -> None:
+    from app.domain.figures.summary import verify_figures
     from app.domain.ledger.audit import verify_ledger
     from app.platform.uow import unit_of_work
 
     async def verify(sessions):
         async with unit_of_work(sessions, tz=settings.tz) as uow:
-            return await verify_ledger(uow)
+            return await verify_ledger(uow) + await verify_figures(uow)
 
     problems = asyncio.run(_with_sessions(settings, _database_url(settings), verify))
     for problem in problems:
@@ -338,6 +357,8 @@ JOBS: tuple[tuple[str, str, Any], ...] = (
     ("warn-expiring-points", "POINTS_EXPIRING for points expiring soon, once", cmd_warn),
     ("warn-tier-downgrades", "TIER_DOWNGRADE_WARNING before a tier ends, once", cmd_warn),
     ("close-settlement", "close a settlement period that is over", cmd_close_settlement),
+    ("refresh-figures", "the figures' summary tables since the last refresh", cmd_refresh_figures),
+    ("rebuild-figures", "the figures' summary tables in full", cmd_refresh_figures),
 )
 
 

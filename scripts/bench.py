@@ -541,6 +541,13 @@ def main() -> None:
         help="close a settlement month of this many allocation rows (0: skip;"
         " 5000000 for the issue's month; bench_settlement.py)",
     )
+    parser.add_argument(
+        "--figures",
+        type=int,
+        default=10_000,
+        metavar="MEMBERS",
+        help="the figures' refresh and queries on this many members (0: skip; bench_figures.py)",
+    )
     parser.add_argument("--out", default=str(ROOT / "scripts" / "bench-results.md"))
     args = parser.parse_args()
     args.ops = [op for op in args.ops.split(",") if op]
@@ -577,6 +584,11 @@ def main() -> None:
 
         closing = bench_settlement.run(args.database_url, args.settlement)
         text += "\n" + bench_settlement.line(closing) + "\n"
+    if args.figures:
+        import bench_figures
+
+        measured_figures = bench_figures.run(args.database_url, args.figures, args.lots, 5)
+        text += "\n" + bench_figures.table(measured_figures, args.figures, args.lots) + "\n"
     Path(args.out).write_text(text)
     print(text)
 

@@ -28,6 +28,7 @@ from app.graphql.core.context import FreshLoaders
 from app.graphql.core.limits import QueryCost, hide_suggestions, within_request_timeout
 from app.graphql.core.observability import MaskInternalErrors, Observability, is_unexpected
 from app.graphql.engagement.schema import ActivityMutation, ActivityQuery
+from app.graphql.figures.schema import FiguresQuery
 from app.graphql.ledger.live import PointsSubscription
 from app.graphql.members.schema import MemberMutation, MemberQuery
 from app.graphql.operator_log.schema import OperationsQuery
@@ -54,6 +55,7 @@ Query = merge_types(
         WebhooksQuery,
         SignInQuery,
         SettlementQuery,
+        FiguresQuery,
     ),
 )
 Mutation = merge_types(

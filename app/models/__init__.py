@@ -6,6 +6,14 @@ from app.models.abuse import AbuseFlag
 from app.models.access import PartnerKey
 from app.models.activities import ActivityEvent, ActivityRule
 from app.models.campaigns import Campaign, CampaignMemberUsage
+from app.models.figures import (
+    FigureMemberMonth,
+    FigureMonthOverlap,
+    FigureMonthSegment,
+    FigurePeriodActive,
+    FigureRefresh,
+    FigureUnitDay,
+)
 from app.models.formats import (
     ConvenienceOrder,
     HotelStay,
@@ -55,6 +63,12 @@ __all__ = [
     "CategoryRate",
     "ConfigVersion",
     "ConvenienceOrder",
+    "FigureMemberMonth",
+    "FigureMonthOverlap",
+    "FigureMonthSegment",
+    "FigurePeriodActive",
+    "FigureRefresh",
+    "FigureUnitDay",
     "HotelStay",
     "IdempotencyKey",
     "LotAllocation",

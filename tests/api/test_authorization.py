@@ -354,6 +354,57 @@ OPERATIONS: dict[str, Operation] = {
         lambda d: (d["block"], d["errors"]),
         lambda w, c: ({"points": 1000}, []),
     ),
+    # Figures: a unit's read key its own unit's programme figures only; ops and finance all.
+    "programFigures": Operation(
+        "programFigures",
+        'query($unit: ID) { programFigures(period: "2026-06", businessUnitId: $unit) {'
+        " period businessUnit { code } } }",
+        lambda w, c: {"unit": w.unit_of(c)},
+        lambda d: (d["period"], d["businessUnit"]["code"]),
+        lambda w, c: ("2026-06", w.unit_of(c)),
+    ),
+    "programFiguresOfGroup": Operation(
+        "programFigures",
+        '{ programFigures(period: "2026-06") { period businessUnit { code } } }',
+        lambda w, c: {},
+        lambda d: (d["period"], d["businessUnit"]),
+        lambda w, c: ("2026-06", None),
+    ),
+    "programFiguresOfOffice": Operation(
+        "programFigures",
+        '{ programFigures(period: "2026-06", businessUnitId: "OFFICE") { period } }',
+        lambda w, c: {},
+        lambda d: d["period"],
+        lambda w, c: "2026-06",
+    ),
+    "formatOverlap": Operation(
+        "formatOverlap",
+        '{ formatOverlap(period: "2026-06") { members } }',
+        lambda w, c: {},
+        len,
+        lambda w, c: 15,
+    ),
+    "memberSegments": Operation(
+        "memberSegments",
+        '{ memberSegments(period: "2026-06") { segment members } }',
+        lambda w, c: {},
+        len,
+        lambda w, c: 6,
+    ),
+    "referralStats": Operation(
+        "referralStats",
+        '{ referralStats(period: "2026-06") { coefficient } }',
+        lambda w, c: {},
+        lambda d: d["coefficient"],
+        lambda w, c: "0.0000",
+    ),
+    "expiringPoints": Operation(
+        "expiringPoints",
+        "{ expiringPoints(withinDays: 30) { edges { node { points } } } }",
+        lambda w, c: {},
+        lambda d: d["edges"],
+        lambda w, c: [],
+    ),
 }
 
 U, D, F, N = UNAUTHENTICATED, DATA, FORBIDDEN, NOT_FOUND
@@ -384,6 +435,13 @@ EXPECTED = {
     "settlementStatement": (U, F, F, F, F, D, D),
     "closeSettlementPeriod": (U, F, F, F, F, F, D),
     "recordPointBlock":   (U, F, F, F, F, F, D),
+    "programFigures":     (U, F, F, D, D, D, D),
+    "programFiguresOfGroup": (U, F, F, F, F, D, D),
+    "programFiguresOfOffice": (U, F, F, F, F, D, D),
+    "formatOverlap":      (U, F, F, F, F, D, D),
+    "memberSegments":     (U, F, F, F, F, D, D),
+    "referralStats":      (U, F, F, F, F, D, D),
+    "expiringPoints":     (U, F, F, F, F, D, D),
 }  # fmt: skip
 
 MATRIX = [

@@ -71,7 +71,13 @@ FIELD_COSTS: dict[str, int] = {
     "Query.operatorActions": 5,
     "Query.abuseFlags": 5,
     "Query.campaigns": 5,
-    "Query.simulateCampaign": 500,  # replays a period's orders through a campaign
+    "Query.simulateCampaign": 500,
+    # Figures: summary tables, but aggregated over a period (RFM ranks every member scored).
+    "Query.programFigures": 10,
+    "Query.formatOverlap": 20,
+    "Query.memberSegments": 50,
+    "Query.referralStats": 20,
+    "Query.expiringPoints": 10,  # replays a period's orders through a campaign
     # Mutations write a ledger transaction; these do the most work.
     "Mutation.earnPoints": 20,
     "Mutation.spendPoints": 20,

@@ -11,7 +11,8 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from decimal import Decimal
+from typing import Any, NamedTuple
 
 from aiodataloader import DataLoader
 
@@ -38,13 +39,32 @@ _REDEEMED = "kind IN ({})".format(
     )
 )
 # Per member and unit, in ($2, $3]: points earned net of refunds, redeemed (at a till or for the
-# unit's rights) net of cancellations and returns.
+# unit's rights) net of cancellations and returns; spend through the programme (order amounts of
+# purchases that earned points, less refunds) and visits (distinct days, group time $4, with an
+# order that is not a reversal), as the figures count them (app.domain.figures.summary).
+_VISIT = "order_ref IS NOT NULL AND reverses_id IS NULL"
 UNIT_POINTS_SQL = (
     f"SELECT member_id, business_unit_id, coalesce(sum(points) FILTER (WHERE {_EARNED}), 0),"
-    f" coalesce(sum(-points) FILTER (WHERE {_REDEEMED}), 0) FROM points_transactions"
+    f" coalesce(sum(-points) FILTER (WHERE {_REDEEMED}), 0),"
+    f" coalesce(sum(order_amount) FILTER (WHERE kind = '{TxKind.EARN.value}'), 0)"
+    f" - coalesce(sum(cny_value) FILTER (WHERE kind = '{TxKind.EARN_REVERSAL.value}'), 0),"
+    f" count(DISTINCT (created_at AT TIME ZONE $4)::date) FILTER (WHERE {_VISIT})"
+    " FROM points_transactions"
     " WHERE member_id = ANY($1::bigint[]) AND business_unit_id IS NOT NULL"
     " AND created_at > $2 AND created_at <= $3 GROUP BY member_id, business_unit_id"
 )
+
+
+class UnitLedger(NamedTuple):
+    """A member's year at one unit, from the ledger."""
+
+    earned: int
+    redeemed: int
+    spend: Decimal
+    visits: int
+
+
+NO_LEDGER = UnitLedger(0, 0, Decimal("0.00"), 0)
 
 
 class SourceLoaders:
@@ -95,16 +115,23 @@ class SourceLoaders:
         """Start (exclusive) of the overview's 12 months: the tier growth window."""
         return window_start(self.ctx.now(), self.ctx.settings.tz)
 
-    async def _unit_points(self, member_ids: list[int]) -> list[dict[int, tuple[int, int]]]:
-        """Per member, per unit id: (points earned net of refunds, points redeemed net of
-        cancellations) in the overview window, from the ledger: one statement."""
+    async def _unit_points(self, member_ids: list[int]) -> list[dict[int, UnitLedger]]:
+        """Per member, per unit id: points earned and redeemed, spend and visits in the
+        overview window, from the ledger (UNIT_POINTS_SQL): one statement."""
         engine = self.ctx.services.sessions.kw["bind"]
         rows = await reads.fetch_keys(
-            engine, UNIT_POINTS_SQL, member_ids, self.window_start(), self.ctx.now()
+            engine,
+            UNIT_POINTS_SQL,
+            member_ids,
+            self.window_start(),
+            self.ctx.now(),
+            str(self.ctx.settings.tz),
         )
-        found: dict[int, dict[int, tuple[int, int]]] = defaultdict(dict)
-        for member_id, unit_id, points_in, points_out in rows:
-            found[member_id][unit_id] = (int(points_in), int(points_out))
+        found: dict[int, dict[int, UnitLedger]] = defaultdict(dict)
+        for member_id, unit_id, points_in, points_out, spend, visits in rows:
+            found[member_id][unit_id] = UnitLedger(
+                int(points_in), int(points_out), Decimal(spend), int(visits)
+            )
         return [found.get(i, {}) for i in member_ids]
 
     def _source(self, unit: str):

@@ -31,9 +31,10 @@ from app.graphql.core.errors import domain_graphql_error, forbidden
 from app.graphql.core.pagination import PageInfo, page_size
 from app.graphql.core.rows import BusinessUnitRow
 from app.graphql.formats.details import FormatActivityDetail, kind_detail
-from app.graphql.formats.loaders import source_loaders
+from app.graphql.formats.loaders import NO_LEDGER, source_loaders
 from app.graphql.ledger.types import PointsBalance, load_balance
 from app.graphql.organisation.types import BusinessUnit
+from app.graphql.rights.types import MemberRight, RightStatus, load_wallet
 from app.graphql.tiers.types import MemberTier, load_member_tier
 from app.sources import (
     FormatActivityCursor,
@@ -126,6 +127,13 @@ class FormatOverview:
     points_redeemed: int = strawberry.field(
         description="Spent here in the window, net of cancellations."
     )
+    programme_spend: Decimal = strawberry.field(
+        description="CNY of purchases here that earned points in the window, less refunds "
+        "(the ledger's view, beside the source's `usage`)."
+    )
+    programme_visits: int = strawberry.field(
+        description="Distinct days (group time) with an order here through the programme."
+    )
     member_id: strawberry.Private[int]
 
     @strawberry.field(
@@ -157,6 +165,11 @@ class FormatOverview:
 
 @strawberry.type
 class MemberOverview:
+    """The member 360. Mall orders join it when the points mall lands: a `mallOrders` field
+    here resolving through the mall's Member.mallOrders loader, and the mall's transaction
+    kinds added to `_REDEEMED` (app.graphql.formats.loaders) so that each unit's
+    `pointsRedeemed` counts them (the figures count them already: by REDEEMED postings)."""
+
     member_id: strawberry.Private[int]
     since: datetime = strawberry.field(description="Start of the 12-month window (exclusive).")
 
@@ -167,6 +180,14 @@ class MemberOverview:
     @strawberry.field
     async def tier(self, info: Info) -> MemberTier:
         return await load_member_tier(info, self.member_id)
+
+    @strawberry.field(description="The member's rights, newest first, as Member.rights.")
+    async def rights(
+        self,
+        info: Info,
+        status: RightStatus | None = None,  # type: ignore[valid-type]
+    ) -> list[MemberRight]:
+        return await load_wallet(info, self.member_id, status.value if status else None)
 
     @strawberry.field(description="One entry per unit the caller may see.")
     async def formats(self, info: Info) -> list[FormatOverview]:
@@ -179,8 +200,10 @@ class MemberOverview:
             FormatOverview(
                 business_unit=BusinessUnit.from_row(unit),
                 source=FormatSourceKind(registry.implementation(unit.code).upper()),
-                points_earned=points.get(unit.id, (0, 0))[0],
-                points_redeemed=points.get(unit.id, (0, 0))[1],
+                points_earned=points.get(unit.id, NO_LEDGER).earned,
+                points_redeemed=points.get(unit.id, NO_LEDGER).redeemed,
+                programme_spend=points.get(unit.id, NO_LEDGER).spend,
+                programme_visits=points.get(unit.id, NO_LEDGER).visits,
                 member_id=self.member_id,
             )
             for unit in units

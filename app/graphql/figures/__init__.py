@@ -1,0 +1,2 @@
+"""Figures (数据通): programmeFigures, formatOverlap, memberSegments, referralStats and
+expiringPoints (docs/figures.md)."""
