@@ -184,6 +184,21 @@ def cmd_rights_job(settings: Settings, args: argparse.Namespace) -> None:
     print(asyncio.run(run()))
 
 
+def cmd_mall_job(settings: Settings, args: argparse.Namespace) -> None:
+    from app.bootstrap import open_services
+    from app.jobs.mall import expire_mall_orders
+
+    now = _now(args.now)
+
+    async def run():
+        async with open_services(settings, pool_size=2) as services:
+            return await expire_mall_orders(
+                services.sessions, now=now, tz=settings.tz, relay=services.relay
+            )
+
+    print(asyncio.run(run()))
+
+
 def cmd_relay_outbox(settings: Settings, args: argparse.Namespace) -> None:
     from app.bootstrap import open_services
 
@@ -294,6 +309,7 @@ JOBS: tuple[tuple[str, str, Any], ...] = (
     ("dispatch-webhooks", "one pass of the webhook dispatcher", cmd_dispatch_webhooks),
     ("warn-expiring-points", "POINTS_EXPIRING for points expiring soon, once", cmd_warn),
     ("warn-tier-downgrades", "TIER_DOWNGRADE_WARNING before a tier ends, once", cmd_warn),
+    ("expire-mall-orders", "expire mall orders unpaid past MALL_PAYMENT_MINUTES", cmd_mall_job),
 )
 
 

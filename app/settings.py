@@ -170,6 +170,8 @@ class Settings:
     wechat_api_base: str = "https://api.weixin.qq.com"
     wechat_timeout_seconds: float = 3.0
     wechat_registration_unit: str = "MALL"  # the unit a mini-program registration is made at
+    # The points mall (docs/mall.md): how long a points + cash order waits for its payment.
+    mall_payment_minutes: int = 15
 
     @property
     def tz(self) -> ZoneInfo:
@@ -228,4 +230,5 @@ class Settings:
             tier_downgrade_warning_days=int(os.environ.get("TIER_DOWNGRADE_WARNING_DAYS", "30")),
             abuse=AbusePolicy.from_env(os.environ),
             **_sign_in_settings(production),
+            mall_payment_minutes=int(os.environ.get("MALL_PAYMENT_MINUTES", "15")),
         )

@@ -29,6 +29,7 @@ from app.graphql.core.limits import QueryCost, hide_suggestions, within_request_
 from app.graphql.core.observability import MaskInternalErrors, Observability, is_unexpected
 from app.graphql.engagement.schema import ActivityMutation, ActivityQuery
 from app.graphql.ledger.live import PointsSubscription
+from app.graphql.mall.schema import MallMutation, MallQuery
 from app.graphql.members.schema import MemberMutation, MemberQuery
 from app.graphql.operator_log.schema import OperationsQuery
 from app.graphql.organisation.schema import OrgQuery
@@ -52,6 +53,7 @@ Query = merge_types(
         RightsQuery,
         WebhooksQuery,
         SignInQuery,
+        MallQuery,
     ),
 )
 Mutation = merge_types(
@@ -66,6 +68,7 @@ Mutation = merge_types(
         RightsMutation,
         WebhooksMutation,
         SignInMutation,
+        MallMutation,
     ),
 )
 Subscription = merge_types("Subscription", (PointsSubscription,))
