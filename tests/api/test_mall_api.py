@@ -197,3 +197,35 @@ async def test_order_history_pages_and_loads_in_one_batch(units, gql, creds, eng
         )
         counts[size] = len(statements)
     assert counts[2] == counts[6]
+
+
+async def test_the_flash_gate_refuses_without_touching_the_database(
+    units, gql, creds, engine, uow_factory, clock
+):
+    from datetime import timedelta
+
+    from tests.api.test_query_counts import count_statements
+
+    flash = await item(
+        uow_factory, name="Earbuds", points_price=100, stock=1, per_member_limit=1,
+        sale_starts_at=clock.now + timedelta(minutes=1), flash_sale=True,
+    )  # fmt: skip
+    first, second = await member_with(uow_factory), await member_with(uow_factory)
+
+    def place(key: str) -> dict:
+        return {"input": {"itemId": str(flash.id), "deliveryAddress": "1 Nanjing Road",
+                          "idempotencyKey": key}}  # fmt: skip
+
+    early = (await gql(PLACE, place("early"), as_=creds.member(first)))["data"]
+    assert [e["code"] for e in early["placeMallOrder"]["errors"]] == ["NOT_ON_SALE"]
+    clock.advance(minutes=2)
+    won = (await gql(PLACE, place("k1"), as_=creds.member(first)))["data"]["placeMallOrder"]
+    assert won["errors"] == [] and won["order"]["status"] == "PAID"
+    again = (await gql(PLACE, place("k1"), as_=creds.member(first)))["data"]["placeMallOrder"]
+    assert again["replayed"] is True and again["order"]["id"] == won["order"]["id"]
+    for member, key, code in ((first, "k2", "LIMIT_REACHED"), (second, "k3", "OUT_OF_STOCK")):
+        with count_statements(engine) as statements:
+            body = await gql(PLACE, place(key), as_=creds.member(member))
+        assert [e["code"] for e in body["data"]["placeMallOrder"]["errors"]] == [code]
+        assert not any("mall_" in s or "member_balances" in s for s in statements), statements
+    await assert_clean(uow_factory)

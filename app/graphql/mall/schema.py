@@ -18,8 +18,9 @@ from strawberry import Info
 from app.domain.access.acts import authorise
 from app.domain.access.principals import Principal
 from app.domain.mall import catalogue, orders
-from app.domain.shared.errors import DomainError
-from app.graphql.core.errors import UserError, domain_graphql_error
+from app.domain.mall.flash_gate import Attempt, Verdict, refusal_of
+from app.domain.shared.errors import DomainError, ErrorCode
+from app.graphql.core.errors import UserError, domain_graphql_error, user_error
 from app.graphql.core.execution import execute, fingerprint
 from app.graphql.core.pagination import PageInfo, decode_cursor, encode_cursor, page_size
 from app.graphql.core.permissions import Forbidding, IsOps
@@ -220,6 +221,21 @@ async def _order_change(
     return result, errors, None if errors else await _shown(info, result)
 
 
+def _attempt(principal: Principal, input: PlaceMallOrderInput) -> Attempt | None:
+    """A member's own order as the flash gate counts it (None: the gate is not asked)."""
+    wanted = str(input.member_id).strip() if input.member_id is not None else None
+    own = principal.member_id
+    if not principal.is_member or own is None or wanted not in (None, str(own)):
+        return None
+    text = str(input.item_id).strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        return None
+    if not isinstance(input.quantity, int) or not 1 <= input.quantity <= orders.MAX_QUANTITY:
+        return None
+    key = f"{principal.caller}:{input.idempotency_key}"
+    return Attempt(item_id=int(text), member_id=own, quantity=input.quantity, key=key)
+
+
 @strawberry.type
 class MallQuery:
     @strawberry.field(description="The mall's items on sale or coming, by id; of one `kind`;"
@@ -280,7 +296,10 @@ class MallMutation:
         if input.active is not None:
             changes["active"] = input.active
         update = partial(catalogue.update_item, item_id=input.item_id, changes=changes)
-        return await _item_change(info, "updateMallItem", input, update)
+        payload = await _item_change(info, "updateMallItem", input, update)
+        if payload.item is not None:  # the gate rebuilds the item's state from the database
+            await info.context.services.flash_gate.forget(int(payload.item.id))
+        return payload
 
     @strawberry.mutation(
         permission_classes=[CanOrder],
@@ -304,7 +323,18 @@ class MallMutation:
                 payment_window=timedelta(minutes=ctx.services.settings.mall_payment_minutes),
             )
 
-        result, errors, order = await _order_change(info, "placeMallOrder", input, place)
+        attempt = _attempt(ctx.principal, input)
+        if attempt is None:  # an ops order, or one the pipeline refuses: no gate
+            result, errors, order = await _order_change(info, "placeMallOrder", input, place)
+        else:
+            gate = ctx.services.flash_gate
+            verdict = await gate.enter(ctx.uow, attempt, now=ctx.now())
+            refusal = refusal_of(verdict)
+            if refusal is not None:  # no database transaction for the gate's refusal
+                return MallOrderPayload(errors=[user_error(refusal)])
+            result, errors, order = await _order_change(info, "placeMallOrder", input, place)
+            if errors and verdict == Verdict.ADMITTED:
+                await gate.settle(attempt, ErrorCode(errors[0].code))
         if order is None:
             return MallOrderPayload(errors=errors)
         return MallOrderPayload(
