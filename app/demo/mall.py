@@ -1,12 +1,14 @@
 """The demo group's points mall: sixteen items from five suppliers across the three kinds
 (gifts shipped, vouchers, packages of rights), some for points + cash, a GOLD zone, and a
-flash sale opening at 20:00 (group time) on the next evening to come."""
+flash sale opening at 20:00 (group time) on the next evening to come; a daily lucky draw at 10
+points (five a day) with rights and points among its prizes."""
 
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
 from app.domain.mall.catalogue import MallItemSpec, create_item
+from app.domain.mall.lottery import PrizeSpec, create_lottery
 from app.domain.rights.catalogue import RightSpec, create_right
 from app.platform.uow import UnitOfWork
 
@@ -83,4 +85,18 @@ async def seed_demo_mall(uow: UnitOfWork) -> int:
     )  # fmt: skip
     for terms in items:
         await create_item(uow, spec=terms, actor=ACTOR, reason="demo mall")
+    await create_lottery(
+        uow,
+        name="Daily lucky draw",
+        cost_points=10,
+        daily_limit=5,
+        prizes=[
+            PrizeSpec("Cinema ticket", chance_ppm=10_000, right_id=rights["MALL-CINEMA"], stock=20),
+            PrizeSpec("Free coffee", chance_ppm=50_000, right_id=rights["STORE-COFFEE"], stock=200),
+            PrizeSpec("50 points", chance_ppm=100_000, points=50, budget_points=50_000),
+            PrizeSpec("10 points", chance_ppm=200_000, points=10, budget_points=100_000),
+            PrizeSpec("Thank you, try again tomorrow", fallback=True),
+        ],
+        actor=ACTOR,
+    )
     return len(items)

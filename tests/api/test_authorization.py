@@ -25,6 +25,7 @@ from app.domain.access.tokens import (
     mint_operator_token,
 )
 from app.domain.mall.catalogue import MallItemSpec, create_item
+from app.domain.mall.lottery import PrizeSpec, create_lottery
 from app.domain.mall.orders import place_order
 from app.domain.members.dynamic_codes import issue_code
 from app.domain.rights.catalogue import RightSpec, create_right
@@ -120,6 +121,11 @@ async def _mall(uow, member: int, right_id: int) -> dict[str, int]:
             payment_window=timedelta(minutes=15), delivery_address="1 Nanjing Road",
         )  # fmt: skip
         made[name] = placed.id or 0
+    nothing = [PrizeSpec("Thank you", fallback=True)]
+    drawn = await create_lottery(
+        uow, name="Draw", cost_points=10, daily_limit=5, prizes=nothing, actor="ops:test"
+    )
+    made["lottery"] = drawn.id or 0
     return made
 
 
@@ -405,6 +411,30 @@ OPERATIONS: dict[str, Operation] = {
         lambda d: (d["order"], d["errors"]),
         lambda w, c: ({"status": "PAID"}, []),
     ),
+    "lotteries": Operation(
+        "lotteries",
+        "{ lotteries { name costPoints } }",
+        lambda w, c: {},
+        lambda d: d,
+        lambda w, c: [{"name": "Draw", "costPoints": 10}],
+    ),
+    "drawLottery": Operation(
+        "drawLottery",
+        "mutation($input: DrawLotteryInput!) { drawLottery(input: $input) {"
+        " draw { won } errors { code } } }",
+        lambda w, c: {
+            "input": {
+                "lotteryId": str(w.mall["lottery"]),
+                "idempotencyKey": "draw-1",
+                **({} if c in ("member", "other_member") else {"memberId": str(w.member)}),
+            }
+        },
+        lambda d: (d["draw"], [e["code"] for e in d["errors"]]),
+        # the other member draws for themself, with no points
+        lambda w, c: (
+            (None, ["INSUFFICIENT_POINTS"]) if c == "other_member" else ({"won": False}, [])
+        ),
+    ),
     "shipMallOrder": Operation(
         "shipMallOrder",
         "mutation($input: ShipMallOrderInput!) { shipMallOrder(input: $input) {"
@@ -445,6 +475,8 @@ EXPECTED = {
     "cancelMallOrder":    (U, D, D, F, F, D, F),
     "confirmMallPayment": (U, F, F, F, F, F, F),  # the payment service's key only
     "shipMallOrder":      (U, F, F, F, D, D, F),  # the supplier (MALL) or ops
+    "lotteries":          (D, D, D, D, D, D, D),
+    "drawLottery":        (U, D, D, F, F, D, F),
 }  # fmt: skip
 
 MATRIX = [

@@ -229,3 +229,36 @@ async def test_the_flash_gate_refuses_without_touching_the_database(
         assert [e["code"] for e in body["data"]["placeMallOrder"]["errors"]] == [code]
         assert not any("mall_" in s or "member_balances" in s for s in statements), statements
     await assert_clean(uow_factory)
+
+
+async def test_a_member_draws_the_lottery_with_its_odds_published(units, gql, creds, uow_factory):
+    from app.domain.mall.lottery import PrizeSpec, create_lottery
+
+    async with uow_factory() as uow:
+        draw = await create_lottery(
+            uow, name="Lucky draw", cost_points=10, daily_limit=1, actor="ops:test",
+            prizes=[PrizeSpec("10 points", chance_ppm=250_000, points=10),
+                    PrizeSpec("Thank you", fallback=True)],
+        )  # fmt: skip
+    listed = await gql("{ lotteries { id costPoints oddsVersion prizes { name probability } } }")
+    assert listed["data"]["lotteries"] == [{
+        "id": str(draw.id), "costPoints": 10, "oddsVersion": 1,
+        "prizes": [{"name": "10 points", "probability": "0.250000"},
+                   {"name": "Thank you", "probability": "0.750000"}],
+    }]  # fmt: skip
+    member = await member_with(uow_factory)
+    query = """mutation($input: DrawLotteryInput!) { drawLottery(input: $input) {
+        draw { id won oddsVersion prize { name } } balance { available } replayed
+        errors { code } } }"""
+    me = creds.member(member)
+    variables = {"input": {"lotteryId": str(draw.id), "idempotencyKey": "d-1"}}
+    first = (await gql(query, variables, as_=me))["data"]["drawLottery"]
+    assert first["errors"] == [] and first["draw"]["oddsVersion"] == 1
+    won = 10 if first["draw"]["won"] else 0
+    assert first["balance"]["available"] == 2000 - 10 + won
+    again = (await gql(query, variables, as_=me))["data"]["drawLottery"]
+    assert again["replayed"] is True and again["draw"]["id"] == first["draw"]["id"]
+    variables["input"]["idempotencyKey"] = "d-2"
+    limited = (await gql(query, variables, as_=me))["data"]["drawLottery"]
+    assert [e["code"] for e in limited["errors"]] == ["LIMIT_REACHED"]
+    await assert_clean(uow_factory)

@@ -13,6 +13,7 @@ from app.demo.seed import seed_demo
 from app.domain.ledger.audit import verify_ledger
 from app.models import (
     BusinessUnit,
+    Lottery,
     MallItem,
     Member,
     MemberBalance,
@@ -107,6 +108,8 @@ async def test_seed_builds_a_living_programme_once(clean_db, sessions):
         flash = [i for i in items if i.flash_sale]
         assert flash and all(i.sale_starts_at > NOW for i in flash)
         assert {i.sale_starts_at.astimezone(TZ).hour for i in flash} == {20}
+        lottery = await session.scalar(select(Lottery))
+        assert lottery.cost_points == 10
         latest = await session.scalar(select(func.max(PointsTransaction.created_at)))
         assert latest <= NOW
         assert await verify_ledger(uow) == []

@@ -17,7 +17,7 @@ from strawberry import Info
 
 from app.domain.access.acts import authorise
 from app.domain.access.principals import Principal
-from app.domain.mall import catalogue, orders
+from app.domain.mall import catalogue, lottery, orders
 from app.domain.mall.flash_gate import Attempt, Verdict, refusal_of
 from app.domain.shared.errors import DomainError, ErrorCode
 from app.graphql.core.errors import UserError, domain_graphql_error, user_error
@@ -26,12 +26,16 @@ from app.graphql.core.pagination import PageInfo, decode_cursor, encode_cursor, 
 from app.graphql.core.permissions import Forbidding, IsOps
 from app.graphql.ledger.types import PointsBalance, load_balance
 from app.graphql.mall.types import (
+    Lottery,
+    LotteryDraw,
+    LotteryPrize,
     MallItem,
     MallItemConnection,
     MallItemEdge,
     MallItemKind,
     MallOrder,
 )
+from app.graphql.rights.types import MemberRight
 
 
 class CanOrder(Forbidding):
@@ -236,8 +240,54 @@ def _attempt(principal: Principal, input: PlaceMallOrderInput) -> Attempt | None
     return Attempt(item_id=int(text), member_id=own, quantity=input.quantity, key=key)
 
 
+def _prize(prize: Any, odds: list[dict]) -> LotteryPrize:
+    chance = next((row["chancePpm"] for row in odds if row["prizeId"] == prize.id), 0)
+    return LotteryPrize(
+        id=strawberry.ID(str(prize.id)),
+        name=prize.name,
+        probability=(Decimal(chance) / lottery.MILLION).quantize(Decimal("0.000001")),
+        stock_remaining=prize.stock_remaining,
+        points=prize.points,
+        fallback=prize.fallback,
+        right_id=prize.right_id,
+    )
+
+
+@strawberry.input
+class DrawLotteryInput:
+    lottery_id: strawberry.ID
+    member_id: strawberry.ID | None = strawberry.field(
+        default=None, description="A member token draws for themself; ops name the member."
+    )
+    idempotency_key: str
+
+
+@strawberry.type
+class DrawLotteryPayload:
+    draw: LotteryDraw | None = None
+    balance: PointsBalance | None = None
+    replayed: bool = False
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
 @strawberry.type
 class MallQuery:
+    @strawberry.field(description="The open lotteries with their prizes and published odds.")
+    async def lotteries(self, info: Info) -> list[Lottery]:
+        async with info.context.uow() as uow:
+            rows = await lottery.open_lotteries(uow)
+        return [
+            Lottery(
+                id=strawberry.ID(str(row.id)),
+                name=row.name,
+                cost_points=row.cost_points,
+                daily_limit=row.daily_limit,
+                odds_version=row.odds_version,
+                prizes=[_prize(prize, odds) for prize in prizes],
+            )
+            for row, prizes, odds in rows
+        ]
+
     @strawberry.field(description="The mall's items on sale or coming, by id; of one `kind`;"
                       " `first` at most 100.")  # fmt: skip
     async def mall_items(
@@ -362,6 +412,51 @@ class MallMutation:
             return MallOrderPayload(errors=errors)
         return MallOrderPayload(
             order=order,
+            balance=await load_balance(info, result["member_id"]),
+            replayed=result.get("replayed", False),
+        )
+
+    @strawberry.mutation(
+        permission_classes=[CanOrder],
+        description="Draw once: costs the lottery's points; LIMIT_REACHED past the daily"
+        " draws, INSUFFICIENT_POINTS charge nothing.",
+    )
+    async def draw_lottery(self, info: Info, input: DrawLotteryInput) -> DrawLotteryPayload:
+        ctx = info.context
+
+        async def effect(uow):
+            member_id = await authorise(uow, ctx.principal, member_id=input.member_id)
+            assert member_id is not None
+            result = await lottery.draw(
+                uow,
+                lottery_id=input.lottery_id,
+                member_id=member_id,
+                caller=ctx.principal.caller,
+                caller_ref=input.idempotency_key,
+            )
+            return {"draw_id": result.draw.id, "member_id": member_id}
+
+        result, errors = await execute(
+            ctx,
+            operation="drawLottery",
+            effect=effect,
+            idempotency_key=input.idempotency_key,
+            payload=fingerprint(input),
+            key_required=True,
+        )
+        if errors:
+            return DrawLotteryPayload(errors=errors)
+        async with ctx.uow() as uow:
+            shown = await lottery.shown_draw(uow, result["draw_id"])
+        record, prize, odds, held = shown
+        return DrawLotteryPayload(
+            draw=LotteryDraw(
+                id=strawberry.ID(str(record.id)),
+                won=record.won,
+                odds_version=record.odds_version,
+                prize=_prize(prize, odds) if prize is not None and record.won else None,
+                member_right=MemberRight.from_rows(held[0], held[1], ctx.now()) if held else None,
+            ),
             balance=await load_balance(info, result["member_id"]),
             replayed=result.get("replayed", False),
         )

@@ -182,3 +182,42 @@ async def load_mall_orders(
             has_next_page=len(rows) > limit, end_cursor=edges[-1].cursor if edges else None
         ),
     )
+
+
+@strawberry.type(description="A prize with its published chance of being drawn.")
+class LotteryPrize:
+    id: strawberry.ID
+    name: str
+    probability: Decimal = strawberry.field(
+        description="Published chance per draw, e.g. 0.100000 (the fallback's: what is left)."
+    )
+    stock_remaining: int | None = strawberry.field(description="Null: unlimited.")
+    points: int = strawberry.field(description="Points it gives (funded by the group).")
+    fallback: bool = strawberry.field(description="Given when the drawn prize has run out.")
+    right_id: strawberry.Private[int | None]
+
+    @strawberry.field(description="The right it gives, if any.")
+    async def right(self, info: Info) -> Right | None:
+        if self.right_id is None:
+            return None
+        row = await info.context.loaders.right.load(self.right_id)
+        return Right.from_row(row) if row is not None else None
+
+
+@strawberry.type(description="A points lottery (积分抽奖); draws are recorded with the odds used.")
+class Lottery:
+    id: strawberry.ID
+    name: str
+    cost_points: int
+    daily_limit: int = strawberry.field(description="Draws a member may make a day (group time).")
+    odds_version: int = strawberry.field(description="The published odds table's version.")
+    prizes: list[LotteryPrize]
+
+
+@strawberry.type(description="One draw: what it rolled, what it gave, under which odds.")
+class LotteryDraw:
+    id: strawberry.ID
+    won: bool
+    odds_version: int
+    prize: LotteryPrize | None
+    member_right: MemberRight | None
