@@ -14,8 +14,9 @@ draw is recorded so it can be audited.
   ledger (earliest-expiring lots, the group on the REDEEMED side: a LOTTERY_DRAW entry), then
   the prize: a right issued to the wallet (its stock taken from the prize), or points credited
   in a lot funded by the group's marketing budget (a LOTTERY_PRIZE entry; the prize's
-  `budget_points` shrinks by as many), or nothing. Prize rows are locked while their stock or
-  budget is taken, so two draws never give the last unit twice.
+  `budget_points` shrinks by as many), or nothing. A prize's row is locked while its stock or
+  budget is taken, so two draws never give the last unit twice; a prize that cannot run out
+  (the fallback) is not locked, so its draws never queue on one another.
 """
 
 from __future__ import annotations
@@ -142,13 +143,17 @@ async def create_lottery(
     return lottery
 
 
-async def prizes_of(uow: UnitOfWork, lottery_id: int, *, lock: bool = False) -> list[LotteryPrize]:
+async def prizes_of(
+    uow: UnitOfWork, lottery_id: int, *, lock: bool = False, only: int | None = None
+) -> list[LotteryPrize]:
     query = (
         select(LotteryPrize)
         .where(LotteryPrize.lottery_id == lottery_id)
         .order_by(LotteryPrize.position)  # type: ignore[arg-type]
         .execution_options(populate_existing=True)
     )
+    if only is not None:
+        query = query.where(LotteryPrize.id == only)
     if lock:
         query = query.with_for_update()
     return list(await uow.session.scalars(query))
@@ -230,8 +235,11 @@ async def draw(
     rolled = roll(MILLION)
     if not 0 <= rolled < MILLION:
         raise AssertionError(f"a roll out of range: {rolled}")
-    prizes = {prize.id: prize for prize in await prizes_of(uow, lottery.id, lock=True)}
+    prizes = {prize.id: prize for prize in await prizes_of(uow, lottery.id)}
     wanted = prizes[pick(odds, rolled)]
+    if wanted.stock_remaining is not None or wanted.budget_points is not None:
+        # Only a prize that can run out is locked: draws of other prizes do not queue on it.
+        wanted = (await prizes_of(uow, lottery.id, lock=True, only=wanted.id))[0]
     given = wanted if _available(wanted) else next(p for p in prizes.values() if p.fallback)
     record = LotteryDraw(
         lottery_id=lottery.id,
