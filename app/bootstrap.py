@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.domain.abuse.screening import EarnScreen
 from app.domain.access.partner_cache import PartnerKeyCache
+from app.domain.mall.flash_gate import FlashGate
 from app.domain.members.wechat import WeChatLogin, WeChatUserLike
 from app.domain.rights.guessing import CodeGuessing
 from app.domain.shared.errors import DomainError, ErrorCode
@@ -81,6 +82,7 @@ class Services:
     # keys (None: none), both built from the settings (docs/sign-in.md).
     wechat: WeChatLogin | None = field(init=False)
     identity_keys: JwksKeys | None = field(init=False)
+    flash_gate: FlashGate = field(init=False)  # the flash sales' Redis gate (docs/mall.md)
 
     def __post_init__(self) -> None:
         self.partner_keys = PartnerKeyCache(seconds=self.settings.partner_key_cache_seconds)
@@ -107,6 +109,7 @@ class Services:
             )
         self.wechat = build_wechat(self.settings, self.redis, self.metrics)
         self.identity_keys = JwksKeys(self.settings.jwks_url) if self.settings.jwks_url else None
+        self.flash_gate = FlashGate(self.redis, prefix=self.settings.redis_prefix)
 
     def uow(self, now: datetime | None = None) -> AbstractAsyncContextManager[UnitOfWork]:
         """A unit of work (one committed transaction) whose events this worker relays."""

@@ -206,6 +206,21 @@ def cmd_prune_sessions(settings: Settings, args: argparse.Namespace) -> None:
     print(f"prune-sessions: {pruned} sessions deleted")
 
 
+def cmd_mall_job(settings: Settings, args: argparse.Namespace) -> None:
+    from app.bootstrap import open_services
+    from app.jobs.mall import expire_mall_orders
+
+    now = _now(args.now)
+
+    async def run():
+        async with open_services(settings, pool_size=2) as services:
+            return await expire_mall_orders(
+                services.sessions, now=now, tz=settings.tz, relay=services.relay
+            )
+
+    print(asyncio.run(run()))
+
+
 def cmd_relay_outbox(settings: Settings, args: argparse.Namespace) -> None:
     from app.bootstrap import open_services
 
@@ -359,6 +374,7 @@ JOBS: tuple[tuple[str, str, Any], ...] = (
     ("close-settlement", "close a settlement period that is over", cmd_close_settlement),
     ("refresh-figures", "the figures' summary tables since the last refresh", cmd_refresh_figures),
     ("rebuild-figures", "the figures' summary tables in full", cmd_refresh_figures),
+    ("expire-mall-orders", "expire mall orders unpaid past MALL_PAYMENT_MINUTES", cmd_mall_job),
 )
 
 

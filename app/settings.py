@@ -178,6 +178,8 @@ class Settings:
     wechat_api_base: str = "https://api.weixin.qq.com"
     wechat_timeout_seconds: float = 3.0
     wechat_registration_unit: str = "MALL"  # the unit a mini-program registration is made at
+    # The points mall (docs/mall.md): how long a points + cash order waits for its payment.
+    mall_payment_minutes: int = 15
 
     @property
     def tz(self) -> ZoneInfo:
@@ -239,4 +241,5 @@ class Settings:
             figures_cost_share_high=Decimal(os.environ.get("FIGURES_COST_SHARE_HIGH", "0.05")),
             abuse=AbusePolicy.from_env(os.environ),
             **_sign_in_settings(production),
+            mall_payment_minutes=int(os.environ.get("MALL_PAYMENT_MINUTES", "15")),
         )

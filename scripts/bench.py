@@ -10,7 +10,9 @@
    gateway costs before any SQL);
 4. measures the raw limit with pgbench scripts sending the SQL the gateway sends (earn, home);
 5. counts SQL statements per request for each operation (in process, by engine events);
-6. prints a table and writes it to `--out` (scripts/bench-results.md).
+6. with `--flash N` (default 2000), a flash sale of N attempts on 100 in stock, through the
+   Redis gate and on the database alone (scripts/bench_flash.py);
+7. prints a table and writes it to `--out` (scripts/bench-results.md).
 With `--split`, PostgreSQL is pinned to the first core and everything else (the gateway, wrk,
 pgbench) to the others, as when the gateway runs on machines of its own: then neither side's
 CPU is taken from the other's budget, and each operation is bound by whichever side is slower.
@@ -548,6 +550,14 @@ def main() -> None:
         metavar="MEMBERS",
         help="the figures' refresh and queries on this many members (0: skip; bench_figures.py)",
     )
+    parser.add_argument(
+        "--flash",
+        type=int,
+        default=2000,
+        metavar="ATTEMPTS",
+        help="a flash sale of this many attempts on 100 in stock, with and without the Redis"
+        " gate (0: skip; bench_flash.py)",
+    )
     parser.add_argument("--out", default=str(ROOT / "scripts" / "bench-results.md"))
     args = parser.parse_args()
     args.ops = [op for op in args.ops.split(",") if op]
@@ -589,6 +599,11 @@ def main() -> None:
 
         measured_figures = bench_figures.run(args.database_url, args.figures, args.lots, 5)
         text += "\n" + bench_figures.table(measured_figures, args.figures, args.lots) + "\n"
+    if args.flash:
+        import bench_flash
+
+        sale = bench_flash.run(args.database_url, args.redis_url, args.flash, 100, 500)
+        text += "\n" + bench_flash.lines(sale) + "\n"
     Path(args.out).write_text(text)
     print(text)
 

@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from app.demo.campaigns import seed_demo_campaigns
 from app.demo.engagement import CALLER, seed_demo_check_ins, seed_demo_rules
 from app.demo.format_data import seed_format_activity
+from app.demo.mall import seed_demo_mall
 from app.demo.organisation import seed_organisation
 from app.demo.people import HOURS, Persona, make_people
 from app.demo.rights import seed_demo_rights, seed_demo_tier_rights
@@ -151,6 +152,7 @@ async def seed_demo(
         await seed_demo_campaigns(uow)  # after the history: they run from today on
         await seed_demo_rights(uow)
         await seed_demo_tier_rights(uow)
+        await seed_demo_mall(uow)
     async with unit_of_work(sessions, now=now, tz=tz) as uow:
         return await _report(uow, time.perf_counter() - started)
 

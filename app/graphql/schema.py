@@ -30,6 +30,7 @@ from app.graphql.core.observability import MaskInternalErrors, Observability, is
 from app.graphql.engagement.schema import ActivityMutation, ActivityQuery
 from app.graphql.figures.schema import FiguresQuery
 from app.graphql.ledger.live import PointsSubscription
+from app.graphql.mall.schema import MallMutation, MallQuery
 from app.graphql.members.schema import MemberMutation, MemberQuery
 from app.graphql.operator_log.schema import OperationsQuery
 from app.graphql.organisation.schema import OrgQuery
@@ -56,6 +57,7 @@ Query = merge_types(
         SignInQuery,
         SettlementQuery,
         FiguresQuery,
+        MallQuery,
     ),
 )
 Mutation = merge_types(
@@ -71,6 +73,7 @@ Mutation = merge_types(
         WebhooksMutation,
         SignInMutation,
         SettlementMutation,
+        MallMutation,
     ),
 )
 Subscription = merge_types("Subscription", (PointsSubscription,))

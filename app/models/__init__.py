@@ -29,6 +29,7 @@ from app.models.ledger import (
     PointsTransaction,
     Posting,
 )
+from app.models.mall import Lottery, LotteryDraw, LotteryOdds, LotteryPrize, MallItem, MallOrder
 from app.models.members import Member, MemberUnitLink
 from app.models.operations import OperatorAction
 from app.models.org import BusinessUnit, CategoryRate, ConfigVersion, Merchant, Program
@@ -72,6 +73,12 @@ __all__ = [
     "HotelStay",
     "IdempotencyKey",
     "LotAllocation",
+    "Lottery",
+    "LotteryDraw",
+    "LotteryOdds",
+    "LotteryPrize",
+    "MallItem",
+    "MallOrder",
     "MallReceipt",
     "Member",
     "MemberBalance",

@@ -48,6 +48,11 @@ class MemberRight(SQLModel, table=True):
     refund_transaction_id: int | None = Field(
         default=None, sa_column=Column(BigInteger, nullable=True)
     )
+    # The mall order that issued it (a cancel revokes it, or is refused once it is used).
+    mall_order_id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger, ForeignKey("mall_orders.id"), nullable=True, index=True),
+    )
 
 
 class VoucherWriteOff(SQLModel, table=True):

@@ -2,7 +2,7 @@
 stored statements, funding models and pre-paid point blocks
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-03
 """
 
@@ -14,8 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0016"
-# merge: down_revision becomes the head at merge
-down_revision: str | None = "0014"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -9,7 +9,7 @@ mutation records nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,11 +24,16 @@ from app.domain.access.tokens import (
     mint_member_token,
     mint_operator_token,
 )
+from app.domain.mall.catalogue import MallItemSpec, create_item
+from app.domain.mall.lottery import PrizeSpec, create_lottery
+from app.domain.mall.orders import place_order
 from app.domain.members.dynamic_codes import issue_code
 from app.domain.rights.catalogue import RightSpec, create_right
 from app.domain.rights.wallet import buy_right
 from app.models import (
     IdempotencyKey,
+    MallItem,
+    MallOrder,
     Member,
     MemberRight,
     MemberUnitLink,
@@ -57,6 +62,7 @@ class World:
     right_id: int = 0  # a HOTEL right for sale, refundable
     voucher: str = ""  # the member bought one: its code
     voucher_id: int = 0
+    mall: dict[str, int] = field(default_factory=dict)  # items and orders of the mall
     headers: dict[str, dict] = field(default_factory=dict)
 
     def unit_of(self, caller: str) -> str:
@@ -74,6 +80,7 @@ async def world(units, uow_factory, creds, redis_client, settings, clock) -> Wor
         lounge = RightSpec("HOTEL", "Lounge", "LOUNGE_PASS", 30, points_price=100, refundable=True)
         right = await create_right(uow, spec=lounge, actor="ops:test")
         held = await buy_right(uow, member_id=member, right_id=right.id, caller="test")
+        mall = await _mall(uow, member, right.id)
     code, _ = await issue_code(
         redis_client,
         prefix=settings.redis_prefix,
@@ -82,6 +89,7 @@ async def world(units, uow_factory, creds, redis_client, settings, clock) -> Wor
         ttl_seconds=settings.dynamic_code_ttl_seconds,
     )
     w = World(member, other, earned.id, spent.id, code, "H-0001", right.id, held.code, held.id)
+    w.mall = mall
     w.headers = {
         "anonymous": {},
         "member": creds.member(member),
@@ -94,11 +102,41 @@ async def world(units, uow_factory, creds, redis_client, settings, clock) -> Wor
     return w
 
 
+async def _mall(uow, member: int, right_id: int) -> dict[str, int]:
+    """A MALL gift (points), a HOTEL voucher of the lounge, a MALL gift for points + cash; the
+    member's PAID gift order and AWAITING_PAYMENT one."""
+    gift = MallItemSpec("Tea set", "PHYSICAL", "MALL", points_price=100, stock=10)
+    lounge = MallItemSpec("Lounge", "VOUCHER", "HOTEL", points_price=100, right_ids=(right_id,))
+    made = {
+        name: (await create_item(uow, spec=spec, actor="ops:test")).id or 0
+        for name, spec in (
+            ("gift", gift),
+            ("voucher", lounge),
+            ("cash_gift", replace(gift, cash_price="5.00")),
+        )
+    }
+    for name, item in (("paid", made["gift"]), ("unpaid", made["cash_gift"])):
+        placed = await place_order(
+            uow, member_id=member, item_id=item, quantity=1, caller="test",
+            payment_window=timedelta(minutes=15), delivery_address="1 Nanjing Road",
+        )  # fmt: skip
+        made[name] = placed.id or 0
+    nothing = [PrizeSpec("Thank you", fallback=True)]
+    drawn = await create_lottery(
+        uow, name="Draw", cost_points=10, daily_limit=5, prizes=nothing, actor="ops:test"
+    )
+    made["lottery"] = drawn.id or 0
+    return made
+
+
 async def recorded(uow_factory) -> tuple[int, ...]:
     """Row counts that any recorded effect would change."""
     async with uow_factory() as uow:
         counts = []
-        for model in (PointsTransaction, Member, MemberUnitLink, IdempotencyKey, MemberRight):
+        for model in (
+            PointsTransaction, Member, MemberUnitLink, IdempotencyKey, MemberRight, MallItem,
+            MallOrder,
+        ):  # fmt: skip
             counts.append(await uow.session.scalar(select(func.count()).select_from(model)))
         return tuple(counts)
 
@@ -405,6 +443,113 @@ OPERATIONS: dict[str, Operation] = {
         lambda d: d["edges"],
         lambda w, c: [],
     ),
+    "mallItems": Operation(
+        "mallItems",
+        "{ mallItems(first: 5) { edges { node { name } } } }",
+        lambda w, c: {},
+        lambda d: [edge["node"]["name"] for edge in d["edges"]],
+        lambda w, c: ["Tea set", "Lounge", "Tea set"],
+    ),
+    "createMallItem": Operation(
+        "createMallItem",
+        "mutation($input: CreateMallItemInput!) { createMallItem(input: $input) {"
+        " item { name } errors { code } } }",
+        lambda w, c: {
+            "input": {
+                "name": "Mug",
+                "kind": "PHYSICAL",
+                "supplierUnitId": "MALL",
+                "pointsPrice": 50,
+            }
+        },
+        lambda d: (d["item"], d["errors"]),
+        lambda w, c: ({"name": "Mug"}, []),
+    ),
+    "placeMallOrder": Operation(
+        "placeMallOrder",
+        "mutation($input: PlaceMallOrderInput!) { placeMallOrder(input: $input) {"
+        " order { status } errors { code } } }",
+        lambda w, c: {
+            "input": {
+                "itemId": str(w.mall["voucher"]),
+                "idempotencyKey": "mall-1",
+                **({} if c in ("member", "other_member") else {"memberId": str(w.member)}),
+            }
+        },
+        lambda d: (d["order"], [e["code"] for e in d["errors"]]),
+        # the other member orders for themself, with no points
+        lambda w, c: (
+            (None, ["INSUFFICIENT_POINTS"])
+            if c == "other_member"
+            else ({"status": "FULFILLED"}, [])
+        ),
+    ),
+    "cancelMallOrder": Operation(
+        "cancelMallOrder",
+        "mutation($input: CancelMallOrderInput!) { cancelMallOrder(input: $input) {"
+        " order { status } errors { code } } }",
+        lambda w, c: {
+            "input": {
+                "orderId": str(w.mall["paid"]),
+                "reason": "changed mind",
+                "idempotencyKey": "mall-c1",
+            }
+        },
+        lambda d: (d["order"], [e["code"] for e in d["errors"]]),
+        # another member is told it does not exist, as for any order not theirs
+        lambda w, c: (
+            (None, ["NOT_FOUND"]) if c == "other_member" else ({"status": "CANCELLED"}, [])
+        ),
+    ),
+    "confirmMallPayment": Operation(
+        "confirmMallPayment",
+        "mutation($input: ConfirmMallPaymentInput!) { confirmMallPayment(input: $input) {"
+        " order { status } errors { code } } }",
+        lambda w, c: {
+            "input": {
+                "orderId": str(w.mall["unpaid"]),
+                "paymentRef": "WX-1",
+                "amount": "5.00",
+                "idempotencyKey": "mall-p1",
+            }
+        },
+        lambda d: (d["order"], d["errors"]),
+        lambda w, c: ({"status": "PAID"}, []),
+    ),
+    "lotteries": Operation(
+        "lotteries",
+        "{ lotteries { name costPoints } }",
+        lambda w, c: {},
+        lambda d: d,
+        lambda w, c: [{"name": "Draw", "costPoints": 10}],
+    ),
+    "drawLottery": Operation(
+        "drawLottery",
+        "mutation($input: DrawLotteryInput!) { drawLottery(input: $input) {"
+        " draw { won } errors { code } } }",
+        lambda w, c: {
+            "input": {
+                "lotteryId": str(w.mall["lottery"]),
+                "idempotencyKey": "draw-1",
+                **({} if c in ("member", "other_member") else {"memberId": str(w.member)}),
+            }
+        },
+        lambda d: (d["draw"], [e["code"] for e in d["errors"]]),
+        # the other member draws for themself, with no points
+        lambda w, c: (
+            (None, ["INSUFFICIENT_POINTS"]) if c == "other_member" else ({"won": False}, [])
+        ),
+    ),
+    "shipMallOrder": Operation(
+        "shipMallOrder",
+        "mutation($input: ShipMallOrderInput!) { shipMallOrder(input: $input) {"
+        " order { status } errors { code } } }",
+        lambda w, c: {
+            "input": {"orderId": str(w.mall["paid"]), "carrier": "SF", "trackingNumber": "SF1"}
+        },
+        lambda d: (d["order"], d["errors"]),
+        lambda w, c: ({"status": "SHIPPED"}, []),
+    ),
 }
 
 U, D, F, N = UNAUTHENTICATED, DATA, FORBIDDEN, NOT_FOUND
@@ -442,6 +587,14 @@ EXPECTED = {
     "memberSegments":     (U, F, F, F, F, D, D),
     "referralStats":      (U, F, F, F, F, D, D),
     "expiringPoints":     (U, F, F, F, F, D, D),
+    "mallItems":          (D, D, D, D, D, D, D),
+    "createMallItem":     (U, F, F, F, F, D, F),
+    "placeMallOrder":     (U, D, D, F, F, D, F),
+    "cancelMallOrder":    (U, D, D, F, F, D, F),
+    "confirmMallPayment": (U, F, F, F, F, F, F),  # the payment service's key only
+    "shipMallOrder":      (U, F, F, F, D, D, F),  # the supplier (MALL) or ops
+    "lotteries":          (D, D, D, D, D, D, D),
+    "drawLottery":        (U, D, D, F, F, D, F),
 }  # fmt: skip
 
 MATRIX = [

@@ -13,6 +13,8 @@ from app.demo.seed import seed_demo
 from app.domain.ledger.audit import verify_ledger
 from app.models import (
     BusinessUnit,
+    Lottery,
+    MallItem,
     Member,
     MemberBalance,
     MemberRight,
@@ -93,6 +95,21 @@ async def test_seed_builds_a_living_programme_once(clean_db, sessions):
             )
         )
         assert gold and all(granted.get(member) == 1 for member in gold), (gold, granted)
+        # the mall: 15+ items of every kind from several suppliers, a tier zone, a flash sale
+        # opening at 20:00 group time after now
+        items = list(await session.scalars(select(MallItem)))
+        assert len(items) >= 15 and {i.kind for i in items} == {
+            "PHYSICAL",
+            "VOUCHER",
+            "RIGHT_PACKAGE",
+        }
+        assert len({i.supplier_unit_id for i in items}) >= 4
+        assert any(i.tier_only_code for i in items) and any(i.cash_price for i in items)
+        flash = [i for i in items if i.flash_sale]
+        assert flash and all(i.sale_starts_at > NOW for i in flash)
+        assert {i.sale_starts_at.astimezone(TZ).hour for i in flash} == {20}
+        lottery = await session.scalar(select(Lottery))
+        assert lottery.cost_points == 10
         latest = await session.scalar(select(func.max(PointsTransaction.created_at)))
         assert latest <= NOW
         assert await verify_ledger(uow) == []

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from app.domain.members.identity import unit_knows_member
 from app.platform.uow import UnitOfWork
 
-SCOPES = ("earn", "spend", "write-off", "read", "webhooks", "settlement")
+SCOPES = ("earn", "spend", "write-off", "read", "webhooks", "settlement", "payments")
 ROLES = ("ops", "finance")
 
 

@@ -34,6 +34,10 @@ class TxKind(StrEnum):
     ACTIVITY = "ACTIVITY"  # non-purchase reward: check-in, registration, referral, birthday
     RIGHT_PURCHASE = "RIGHT_PURCHASE"  # points redeemed for a right (app.domain.rights)
     RIGHT_REFUND = "RIGHT_REFUND"  # a bought right returned: its points back to their lots
+    MALL_ORDER = "MALL_ORDER"  # points redeemed for a mall order (app.domain.mall)
+    MALL_CANCEL = "MALL_CANCEL"  # a cancelled or expired mall order: its points back
+    LOTTERY_DRAW = "LOTTERY_DRAW"  # points a lottery draw costs
+    LOTTERY_PRIZE = "LOTTERY_PRIZE"  # points won, funded by the group's marketing budget
 
 
 class LotState(StrEnum):

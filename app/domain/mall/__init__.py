@@ -1,2 +1,3 @@
-"""The points mall (积分商城): items, orders, flash sales, lottery. Empty until the mall issue
-lands."""
+"""The points mall (积分商城): the catalogue (catalogue), orders with their payment, shipment,
+cancellation and expiry (orders), the history read in batches (history), the flash sale's gate
+and the lottery."""

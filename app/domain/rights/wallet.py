@@ -103,6 +103,7 @@ async def issue_right(
     transaction_id: int | None = None,
     points_spent: int = 0,
     until: datetime | None = None,
+    mall_order_id: int | None = None,
 ) -> MemberRight:
     """Put one instance of `right` in the member's wallet, with a code of its own (valid no
     later than `until`, when given: a tier's monthly right ends with its month)."""
@@ -124,6 +125,7 @@ async def issue_right(
                 valid_until=valid_until,
                 points_spent=points_spent,
                 transaction_id=transaction_id,
+                mall_order_id=mall_order_id,
             )
             .on_conflict_do_nothing(index_elements=["code"])
             .returning(MemberRight)

@@ -29,6 +29,8 @@ class ErrorCode(StrEnum):
     PHONE_BOUND = "PHONE_BOUND"  # the phone's member is bound to another WeChat account
     INVALID_TOKEN = "INVALID_TOKEN"  # a refresh token unknown, used, expired or signed out
     FUNDING_EXHAUSTED = "FUNDING_EXHAUSTED"  # a pre-paid unit's point blocks are used up
+    WRONG_STATE = "WRONG_STATE"  # a mall order cannot do this in its current status
+    AMOUNT_MISMATCH = "AMOUNT_MISMATCH"  # a payment's amount is not the order's cash due
 
 
 class DomainError(Exception):

@@ -59,6 +59,7 @@ FIELD_COSTS: dict[str, int] = {
     "Member.transactions": 5,
     "Member.tier": 3,
     "Member.tierHistory": 3,
+    "Member.mallOrders": 5,
     "Member.dynamicCode": 10,  # a Redis write per call
     "PointsBalance.expiring": 5,
     "Query.activityProgress": 5,

@@ -19,6 +19,7 @@ from aiodataloader import DataLoader
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.ledger.accounts import LotState
+from app.domain.mall.history import orders_of, rights_by_ids, vouchers_of
 from app.domain.rights.wallet import wallets
 from app.domain.tiers.growth import growth_values
 from app.domain.tiers.standing import DEFAULT_TIER
@@ -32,7 +33,7 @@ from app.graphql.core.rows import (
     TierRow,
     TransactionRow,
 )
-from app.models import MemberRight, Program, Right
+from app.models import MallItem, MallOrder, MemberRight, Program, Right
 from app.platform import reads
 from app.platform.driver import columns
 
@@ -145,6 +146,44 @@ class Loaders:
     @cached_property
     def wallet(self) -> Loader:
         return Loader(self._wallets)
+
+    @cached_property
+    def mall_orders(self) -> Loader:
+        """Keys (member id, limit, before order id or None): newest orders with their items."""
+        return Loader(self._mall_orders)
+
+    @cached_property
+    def mall_order_rights(self) -> Loader:
+        return Loader(self._mall_order_rights)
+
+    @cached_property
+    def right(self) -> Loader:
+        return Loader(self._rights)
+
+    async def _mall_orders(
+        self, keys: list[tuple[int, int, int | None]]
+    ) -> list[list[tuple[MallOrder, MallItem]]]:
+        """One statement per (limit, cursor) asked in the request: every member's page at once."""
+        pages: dict[tuple[int, int | None], dict[int, list[tuple[MallOrder, MallItem]]]] = {}
+        async with self._session() as session:
+            for limit, before in sorted({(k[1], k[2]) for k in keys}, key=repr):
+                members = [k[0] for k in keys if (k[1], k[2]) == (limit, before)]
+                pages[(limit, before)] = await orders_of(
+                    session, members, limit=limit, before_id=before
+                )
+        return [pages[(limit, before)][member] for member, limit, before in keys]
+
+    async def _mall_order_rights(
+        self, order_ids: list[int]
+    ) -> list[list[tuple[MemberRight, Right]]]:
+        async with self._session() as session:
+            found = await vouchers_of(session, order_ids)
+        return [found[order_id] for order_id in order_ids]
+
+    async def _rights(self, right_ids: list[int]) -> list[Right | None]:
+        async with self._session() as session:
+            found = await rights_by_ids(session, right_ids)
+        return [found.get(right_id) for right_id in right_ids]
 
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[AsyncSession]:

@@ -35,6 +35,8 @@ _REDEEMED = "kind IN ({})".format(
             TxKind.SPEND_REVERSAL,
             TxKind.RIGHT_PURCHASE,
             TxKind.RIGHT_REFUND,
+            TxKind.MALL_ORDER,
+            TxKind.MALL_CANCEL,
         )
     )
 )

@@ -31,6 +31,7 @@ from app.graphql.tiers.types import MemberTier, TierChange, load_member_tier, lo
 if TYPE_CHECKING:
     from app.graphql.core.rows import MemberRow
     from app.graphql.formats.types import FormatActivityConnection, MemberOverview
+    from app.graphql.mall.types import MallOrderConnection
     from app.models import Member as MemberModel
 
 
@@ -156,6 +157,18 @@ class Member:
         status: RightStatus | None = None,  # type: ignore[valid-type]
     ) -> list[MemberRight]:
         return await load_wallet(info, self.member_id, status.value if status else None)
+
+    @strawberry.field(description="The member's mall orders, newest first; `first` at most 100.")
+    async def mall_orders(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Annotated[MallOrderConnection, strawberry.lazy("app.graphql.mall.types")]:
+        from app.graphql.mall.types import load_mall_orders
+
+        try:
+            limit, before = page_size(first), decode_cursor("mallOrder", after)
+        except DomainError as error:
+            raise domain_graphql_error(error) from None
+        return await load_mall_orders(info, self.member_id, limit, before)
 
     @strawberry.field(description="Member only: a code valid for about a minute, for the till.")
     async def dynamic_code(self, info: Info) -> DynamicCode:

@@ -1,0 +1,1 @@
+"""The points mall as GraphQL shows it: the catalogue, orders, the lottery."""
