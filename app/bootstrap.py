@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.domain.abuse.screening import EarnScreen
-from app.domain.access.partner_cache import PartnerKeyCache
+from app.domain.access.partner_cache import KnownMembers, PartnerKeyCache
 from app.domain.members.wechat import WeChatLogin, WeChatUserLike
 from app.domain.rights.guessing import CodeGuessing
 from app.domain.shared.errors import DomainError, ErrorCode
@@ -71,6 +71,7 @@ class Services:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     metrics: Metrics = field(default_factory=Metrics)
     partner_keys: PartnerKeyCache = field(init=False)
+    known_members: KnownMembers = field(init=False)  # member ids a token may name
     announcer: PointsAnnouncer = field(init=False)  # points-changed events (app.platform.pubsub)
     relay: OutboxRelay = field(init=False)  # committed domain events to their consumers
     budget: QueryBudget = field(init=False)  # per-caller query budgets (app.platform.budget)
@@ -84,6 +85,7 @@ class Services:
 
     def __post_init__(self) -> None:
         self.partner_keys = PartnerKeyCache(seconds=self.settings.partner_key_cache_seconds)
+        self.known_members = KnownMembers()
         self.announcer = PointsAnnouncer(self.redis, self.settings.redis_prefix)
         self.budget = QueryBudget(self.redis, prefix=self.settings.redis_prefix)
         self.voucher_guessing = CodeGuessing(

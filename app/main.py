@@ -15,53 +15,21 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http.base import HTTPException
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UnsetType
 
 from app.bootstrap import Services, build_services
-from app.domain.access.partner_keys import authenticate_partner_key
 from app.domain.access.principals import Principal
-from app.domain.access.tokens import (
-    InvalidToken,
-    decode_external_token,
-    decode_token,
-    is_external,
-)
 from app.graphql.core.context import Context
+from app.graphql.core.credentials import BadCredentials, CredentialsUnavailable, authenticate
 from app.graphql.schema import build_schema
 from app.jobs.webhooks import WebhookDispatcher
 from app.platform.request_log import RequestLog, current_request, new_request_id
-from app.platform.uow import unit_of_work
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-async def authenticate(services: Services, headers: Any) -> Principal | None:
-    """The caller named by a bearer token or a partner API key; None when anonymous/invalid."""
-    authorization = headers.get("authorization") or ""
-    if authorization.lower().startswith("bearer "):
-        token, settings = authorization[7:].strip(), services.settings
-        try:
-            keys = services.identity_keys
-            if keys is not None and is_external(settings, token):
-                return await decode_external_token(settings, token, keys.find)
-            return decode_token(settings, token)
-        except InvalidToken:
-            return None
-    api_key = headers.get("x-api-key")
-    if api_key:
-        now = services.clock()
-        principal = services.partner_keys.get(api_key, now)
-        if principal is not None:
-            return principal
-        async with unit_of_work(services.sessions, now=now, tz=services.settings.tz) as uow:
-            principal = await authenticate_partner_key(uow, api_key)
-        if principal is not None:
-            services.partner_keys.put(api_key, principal, now)
-        return principal
-    return None
 
 
 YOUNG_GC_THRESHOLD = 5_000  # allocations between young collections (CPython's default: 700)
@@ -93,10 +61,27 @@ def caller_kind(principal: Principal | None) -> str:
     return principal.kind if principal is not None else "anonymous"
 
 
+PRINCIPAL_SCOPE_KEY = "bmg.principal"  # the caller, authenticated before GraphQL runs
+
+
 class GatewayGraphQL(GraphQL[Context, None]):
     def __init__(self, services: Services, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.services = services
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """An HTTP request's credentials are checked before its body is read: bad ones get
+        401 (app.graphql.core.credentials), never an anonymous answer."""
+        if scope["type"] == "http":
+            record = current_request()
+            try:
+                principal = await authenticate(self.services, Request(scope).headers)
+            except (BadCredentials, CredentialsUnavailable) as refusal:
+                request_id = record.id if record else new_request_id()
+                await refusal.response(request_id)(scope, receive, send)
+                return
+            scope[PRINCIPAL_SCOPE_KEY] = principal
+        await super().__call__(scope, receive, send)
 
     def parse_json(self, data: str | bytes) -> Any:
         """A request body (or GET `variables`/`extensions`) is one JSON object: a batch (a JSON
@@ -109,8 +94,15 @@ class GatewayGraphQL(GraphQL[Context, None]):
         return parsed
 
     async def get_context(self, request: Any, response: Any) -> Context:
-        principal = await authenticate(self.services, request.headers)
         record = current_request()
+        refused: BadCredentials | None = None
+        if PRINCIPAL_SCOPE_KEY in request.scope:
+            principal = request.scope[PRINCIPAL_SCOPE_KEY]
+        else:  # a websocket: refused at connection_init (on_ws_connect) when bad
+            try:
+                principal = await authenticate(self.services, request.headers)
+            except BadCredentials as exc:
+                principal, refused = None, exc
         ctx = Context(
             self.services,
             principal,
@@ -118,6 +110,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
             response=response,
             request_id=record.id if record else new_request_id(),
             websocket=isinstance(request, WebSocket),
+            refused=refused,
         )
         ctx.refresh_loaders()
         if record is not None:
@@ -126,13 +119,20 @@ class GatewayGraphQL(GraphQL[Context, None]):
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """Browsers cannot set headers on a websocket: credentials in the connection_init
-        payload replace those of the upgrade request."""
+        payload replace those of the upgrade request. Bad credentials (either way) close the
+        socket with 4403."""
         headers = connection_headers(context.connection_params)
         if "authorization" in headers or "x-api-key" in headers:
-            context.principal = await authenticate(self.services, headers)
+            try:
+                context.principal = await authenticate(self.services, headers)
+            except (BadCredentials, CredentialsUnavailable):
+                raise ConnectionRejectionError() from None
+            context.refused = None
             record = current_request()
             if record is not None:
                 record.caller = caller_kind(context.principal)
+        if context.refused is not None:
+            raise ConnectionRejectionError()
         return await super().on_ws_connect(context)
 
 

@@ -10,6 +10,7 @@ from strawberry import Info
 
 from app.domain.members.identity import get_member
 from app.domain.shared.errors import DomainError, ErrorCode
+from app.graphql.core.credentials import until_expiry
 from app.graphql.core.errors import domain_graphql_error
 from app.graphql.core.permissions import CanWatchPoints
 from app.graphql.ledger.types import PointsBalance, load_balance
@@ -46,7 +47,10 @@ class PointsSubscription:
     ) -> AsyncGenerator[PointsBalance, None]:
         ctx = info.context
         watched = await _watched_member(info, member_id)
-        changes = points_changes(ctx.redis, ctx.settings.redis_prefix, watched)
+        changes = until_expiry(
+            points_changes(ctx.redis, ctx.settings.redis_prefix, watched),
+            ctx.principal.expires_at,
+        )
         async with aclosing(changes):
             async for _ in changes:
                 ctx.refresh_loaders()  # a websocket context lives long: read afresh each time
