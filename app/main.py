@@ -16,7 +16,6 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http.base import HTTPException
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UnsetType
 
@@ -24,6 +23,13 @@ from app.bootstrap import Services, build_services
 from app.domain.access.principals import Principal
 from app.graphql.core.context import Context
 from app.graphql.core.credentials import BadCredentials, CredentialsUnavailable, authenticate
+from app.graphql.core.request_body import (
+    BodyTooLarge,
+    declared_length,
+    decode_request_json,
+    limited_receive,
+    too_large,
+)
 from app.graphql.schema import build_schema
 from app.jobs.webhooks import WebhookDispatcher
 from app.platform.request_log import RequestLog, current_request, new_request_id
@@ -74,24 +80,30 @@ class GatewayGraphQL(GraphQL[Context, None]):
         401 (app.graphql.core.credentials), never an anonymous answer."""
         if scope["type"] == "http":
             record = current_request()
+            request_id = record.id if record else new_request_id()
+            limit = self.services.settings.max_request_bytes
+            if (declared_length(scope) or 0) > limit:
+                await too_large(limit, request_id)(scope, receive, send)
+                return
+            receive = limited_receive(receive, limit)
             try:
                 principal = await authenticate(self.services, Request(scope).headers)
             except (BadCredentials, CredentialsUnavailable) as refusal:
-                request_id = record.id if record else new_request_id()
                 await refusal.response(request_id)(scope, receive, send)
                 return
             scope[PRINCIPAL_SCOPE_KEY] = principal
+            try:
+                await super().__call__(scope, receive, send)
+            except BodyTooLarge:  # raised while the body is read, before any response
+                await too_large(limit, request_id)(scope, receive, send)
+            return
         await super().__call__(scope, receive, send)
 
     def parse_json(self, data: str | bytes) -> Any:
-        """A request body (or GET `variables`/`extensions`) is one JSON object: a batch (a JSON
-        array of operations) or a bare scalar is refused with HTTP 400, never run or a 500."""
-        parsed = super().parse_json(data)
-        if isinstance(parsed, list):
-            raise HTTPException(400, "Batching is not supported: send one operation per request.")
-        if not isinstance(parsed, dict):
-            raise HTTPException(400, "Expected a JSON object.")
-        return parsed
+        """A request body (or GET `variables`/`extensions`) is one UTF-8 JSON object: a batch,
+        a bare scalar, bytes that are not UTF-8 or JSON nested too deep for the stack are
+        refused with HTTP 400, never run or a 500 (app.graphql.core.request_body)."""
+        return decode_request_json(data)
 
     async def get_context(self, request: Any, response: Any) -> Context:
         record = current_request()

@@ -116,6 +116,7 @@ class Settings:
     max_query_depth: int = 10
     max_query_aliases: int = 30
     max_query_tokens: int = 2000
+    max_request_bytes: int = 1_048_576  # larger request bodies: 413 before they are read
     max_query_cost: int = 5000
     query_budget_capacity: int = 20000
     query_budget_leak_per_second: float = 200.0
@@ -202,6 +203,7 @@ class Settings:
             max_query_depth=int(os.environ.get("MAX_QUERY_DEPTH", "10")),
             max_query_aliases=int(os.environ.get("MAX_QUERY_ALIASES", "30")),
             max_query_tokens=int(os.environ.get("MAX_QUERY_TOKENS", "2000")),
+            max_request_bytes=int(os.environ.get("MAX_REQUEST_BYTES", "1048576")),
             max_query_cost=int(os.environ.get("MAX_QUERY_COST", "5000")),
             query_budget_capacity=int(os.environ.get("QUERY_BUDGET_CAPACITY", "20000")),
             query_budget_leak_per_second=float(

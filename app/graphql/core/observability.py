@@ -20,6 +20,7 @@ from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.types import ExecutionContext
 
+from app.graphql.core.input_text import invalid_data_error, is_invalid_data
 from app.graphql.core.limits import statement_timeout_error
 from app.platform.db import is_statement_timeout
 from app.platform.metrics import Metrics
@@ -54,6 +55,8 @@ def error_code(error: GraphQLError) -> str:
         return str(code)
     if is_statement_timeout(error.original_error):
         return "STATEMENT_TIMEOUT"
+    if is_invalid_data(error.original_error):
+        return "INVALID_INPUT"
     return "INTERNAL" if is_unexpected(error) else "BAD_REQUEST"
 
 
@@ -145,6 +148,9 @@ class MaskInternalErrors(MaskErrors):
         original = error.original_error
         if is_statement_timeout(original):
             return statement_timeout_error(error, request_id)
+        if is_invalid_data(original):
+            log.info("invalid data refused by the database: %s", type(original).__name__)
+            return invalid_data_error(error, request_id)
         log.error(
             "unexpected error in %s",
             self.execution_context.operation_name or "anonymous operation",
