@@ -107,6 +107,12 @@ class Settings:
     introspection: bool = True
     env: str = "development"
     redis_prefix: str = "bmg:"
+    # Redis on a request path (docs/operations.md): every call gives up after this long, and
+    # a worker holds at most this many connections (subscriptions share one of them).
+    redis_timeout_seconds: float = 0.25
+    redis_max_connections: int = 32
+    max_subscriptions_per_connection: int = 10
+    max_subscriptions_per_caller: int = 20
     dynamic_code_ttl_seconds: int = 60
     db_pool_size: int = 10
     log_level: str = "INFO"
@@ -196,6 +202,12 @@ class Settings:
             introspection=_flag("INTROSPECTION", not production),
             env=env,
             redis_prefix=os.environ.get("REDIS_PREFIX", "bmg:"),
+            redis_timeout_seconds=float(os.environ.get("REDIS_TIMEOUT_SECONDS", "0.25")),
+            redis_max_connections=int(os.environ.get("REDIS_MAX_CONNECTIONS", "32")),
+            max_subscriptions_per_connection=int(
+                os.environ.get("MAX_SUBSCRIPTIONS_PER_CONNECTION", "10")
+            ),
+            max_subscriptions_per_caller=int(os.environ.get("MAX_SUBSCRIPTIONS_PER_CALLER", "20")),
             db_pool_size=int(os.environ.get("DB_POOL_SIZE", "10")),
             log_level=(os.environ.get("LOG_LEVEL") or "INFO").upper(),
             partner_key_cache_seconds=float(os.environ.get("PARTNER_KEY_CACHE_SECONDS", "30")),

@@ -17,6 +17,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from graphql import GraphQLError
+from redis.exceptions import RedisError
 from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.types import ExecutionContext
 
@@ -57,6 +58,8 @@ def error_code(error: GraphQLError) -> str:
         return "STATEMENT_TIMEOUT"
     if is_invalid_data(error.original_error):
         return "INVALID_INPUT"
+    if isinstance(error.original_error, RedisError):
+        return "UNAVAILABLE"
     return "INTERNAL" if is_unexpected(error) else "BAD_REQUEST"
 
 
@@ -148,6 +151,14 @@ class MaskInternalErrors(MaskErrors):
         original = error.original_error
         if is_statement_timeout(original):
             return statement_timeout_error(error, request_id)
+        if isinstance(original, RedisError):  # down, hung past REDIS_TIMEOUT_SECONDS, pool full
+            log.warning("Redis unavailable: %r", original, extra={"request_id": request_id})
+            return GraphQLError(
+                "A service the gateway needs is unavailable for a moment; try again.",
+                nodes=error.nodes,
+                path=error.path,
+                extensions={"code": "UNAVAILABLE", "requestId": request_id},
+            )
         if is_invalid_data(original):
             log.info("invalid data refused by the database: %s", type(original).__name__)
             return invalid_data_error(error, request_id)
