@@ -25,6 +25,7 @@ from strawberry.types.graphql import OperationType
 from app.graphql.abuse.schema import AbuseMutation, AbuseQuery
 from app.graphql.campaigns.schema import CampaignMutation, CampaignQuery
 from app.graphql.core.context import FreshLoaders
+from app.graphql.core.errors import add_request_error_codes
 from app.graphql.core.input_text import RefuseUnstorableText
 from app.graphql.core.limits import QueryCost, hide_suggestions, within_request_timeout
 from app.graphql.core.observability import MaskInternalErrors, Observability, is_unexpected
@@ -114,6 +115,7 @@ class GatewaySchema(strawberry.Schema):
         """Log nothing here: unexpected errors are logged with the request id where they are
         masked (MaskInternalErrors); the others are answers to the client, counted in metrics."""
         hide_suggestions(errors)
+        add_request_error_codes(errors)
 
 
 def build_schema(

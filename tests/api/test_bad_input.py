@@ -114,8 +114,8 @@ async def test_reversing_a_transaction_past_bigint_is_not_found(member, gql, cre
         ({"merchantId": "١"}, "NOT_FOUND"),
         ({"memberId": "2147483648"}, "FORBIDDEN"),  # a partner sees only members it knows
         ({"memberId": "٣"}, "FORBIDDEN"),
-        ({"amount": "١٠٠"}, None),  # not a Decimal: a variable error (no code yet)
-        ({"amount": "１０"}, None),
+        ({"amount": "١٠٠"}, "BAD_USER_INPUT"),  # not a Decimal: a variable error
+        ({"amount": "１０"}, "BAD_USER_INPUT"),
     ],
 )
 async def test_earn_refuses_odd_ids_and_amounts(member, gql, creds, uow_factory, fields, code):
@@ -208,3 +208,16 @@ async def test_comments_and_whitespace_count_toward_the_token_limit(units, gql, 
     body = await gql(query)
     assert codes(body) == ["QUERY_TOO_LARGE"], body
     assert body["data"] is None
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ("{ ", "GRAPHQL_PARSE_FAILED"),
+        ("{ nope }", "GRAPHQL_VALIDATION_FAILED"),
+        ("query($id: ID!) { member(id: $id) { id } }", "BAD_USER_INPUT"),  # $id missing
+    ],
+)
+async def test_parse_validation_and_variable_errors_carry_a_code(units, gql, query, code):
+    body = await gql(query)
+    assert codes(body) == [code], body

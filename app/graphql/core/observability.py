@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.types import ExecutionContext
 
+from app.graphql.core.errors import request_error_code
 from app.graphql.core.input_text import invalid_data_error, is_invalid_data
 from app.graphql.core.limits import statement_timeout_error
 from app.platform.db import is_statement_timeout
@@ -60,6 +61,8 @@ def error_code(error: GraphQLError) -> str:
         return "INVALID_INPUT"
     if isinstance(error.original_error, RedisError):
         return "UNAVAILABLE"
+    if (request_code := request_error_code(error)) is not None:
+        return request_code
     return "INTERNAL" if is_unexpected(error) else "BAD_REQUEST"
 
 
