@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.domain.abuse.screening import EarnScreen
-from app.domain.access.partner_cache import PartnerKeyCache
+from app.domain.access.partner_cache import KnownMembers, PartnerKeyCache
 from app.domain.mall.flash_gate import FlashGate
 from app.domain.members.wechat import WeChatLogin, WeChatUserLike
 from app.domain.rights.guessing import CodeGuessing
@@ -52,14 +52,41 @@ def announce_points_changes(announcer: PointsAnnouncer) -> Callable[[Sequence[Do
 
 
 def make_redis(settings: Settings) -> Any:
-    """The real Redis at REDIS_URL, or an in-process stand-in when it is unset."""
+    """The real Redis at REDIS_URL, or an in-process stand-in when it is unset. A bounded
+    pool (REDIS_MAX_CONNECTIONS; a caller waits at most REDIS_TIMEOUT_SECONDS for one) and
+    every call bounded by REDIS_TIMEOUT_SECONDS: a hung Redis costs a request that long, not
+    the 5 s socket default, and never holds a member's row lock longer."""
     if settings.redis_url:
         import redis.asyncio as redis
 
-        return redis.from_url(settings.redis_url, decode_responses=True)
+        pool = redis.BlockingConnectionPool.from_url(
+            settings.redis_url,
+            decode_responses=True,
+            max_connections=settings.redis_max_connections,
+            timeout=settings.redis_timeout_seconds,
+            socket_timeout=settings.redis_timeout_seconds,
+            socket_connect_timeout=settings.redis_timeout_seconds,
+        )
+        return redis.Redis.from_pool(pool)
     import fakeredis
 
     return fakeredis.FakeAsyncRedis(decode_responses=True)
+
+
+def make_subscriptions_redis(settings: Settings, redis: Any) -> Any:
+    """Redis for the pointsChanged subscriptions' pub/sub connections: a client of its own
+    (unbounded, no read timeout while waiting for messages), so that subscriptions can never
+    use up the connections that budgets, velocity limits and dynamic codes need. Without
+    REDIS_URL the in-process stand-in `redis` (pub/sub there only works within it)."""
+    if settings.redis_url:
+        import redis.asyncio as redis_asyncio
+
+        return redis_asyncio.from_url(
+            settings.redis_url,
+            decode_responses=True,
+            socket_connect_timeout=settings.redis_timeout_seconds,
+        )
+    return redis
 
 
 @dataclass
@@ -72,10 +99,13 @@ class Services:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     metrics: Metrics = field(default_factory=Metrics)
     partner_keys: PartnerKeyCache = field(init=False)
+    known_members: KnownMembers = field(init=False)  # member ids a token may name
     announcer: PointsAnnouncer = field(init=False)  # points-changed events (app.platform.pubsub)
     relay: OutboxRelay = field(init=False)  # committed domain events to their consumers
     budget: QueryBudget = field(init=False)  # per-caller query budgets (app.platform.budget)
     voucher_guessing: CodeGuessing = field(init=False)  # unknown voucher codes per caller
+    # pub/sub for subscriptions (make_subscriptions_redis); None: `redis` itself (tests)
+    subscriptions_redis: Any = None
     # Each unit's format data source; None: built from settings.format_sources.
     sources: SourceRegistry = None  # type: ignore[assignment]
     # WeChat's mini-program login (None: not configured) and an external identity provider's
@@ -86,6 +116,9 @@ class Services:
 
     def __post_init__(self) -> None:
         self.partner_keys = PartnerKeyCache(seconds=self.settings.partner_key_cache_seconds)
+        self.known_members = KnownMembers()
+        if self.subscriptions_redis is None:
+            self.subscriptions_redis = self.redis
         self.announcer = PointsAnnouncer(self.redis, self.settings.redis_prefix)
         self.budget = QueryBudget(self.redis, prefix=self.settings.redis_prefix)
         self.voucher_guessing = CodeGuessing(
@@ -168,6 +201,8 @@ class Services:
         if self.identity_keys is not None:
             await self.identity_keys.aclose()
         await self.sessions.kw["bind"].dispose()
+        if self.subscriptions_redis is not self.redis:
+            await self.subscriptions_redis.aclose()
         await self.redis.aclose()
 
 
@@ -237,8 +272,12 @@ def build_services(settings: Settings, *, pool_size: int | None = None) -> Servi
         pool_size=pool_size or settings.db_pool_size,
         statement_timeout_ms=settings.db_statement_timeout_ms,
     )
+    redis = make_redis(settings)
     return Services(
-        settings=settings, sessions=make_sessionmaker(engine), redis=make_redis(settings)
+        settings=settings,
+        sessions=make_sessionmaker(engine),
+        redis=redis,
+        subscriptions_redis=make_subscriptions_redis(settings, redis),
     )
 
 

@@ -105,9 +105,12 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> None:
     from app.domain.access.tokens import mint_member_token, mint_operator_token
 
     if args.kind == "member":
-        if not args.subject.isdigit():
+        from app.domain.shared.ids import parse_id
+
+        member_id = parse_id(args.subject)
+        if member_id is None:
             raise SystemExit("member id must be a number")
-        print(mint_member_token(settings, int(args.subject)))
+        print(mint_member_token(settings, member_id))
     else:
         print(mint_operator_token(settings, args.subject or f"{args.role}-cli", args.role))
 

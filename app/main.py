@@ -15,54 +15,28 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.http.base import HTTPException
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UnsetType
 
 from app.bootstrap import Services, build_services
-from app.domain.access.partner_keys import authenticate_partner_key
 from app.domain.access.principals import Principal
-from app.domain.access.tokens import (
-    InvalidToken,
-    decode_external_token,
-    decode_token,
-    is_external,
-)
 from app.graphql.core.context import Context
+from app.graphql.core.credentials import BadCredentials, CredentialsUnavailable, authenticate
+from app.graphql.core.request_body import (
+    BodyTooLarge,
+    declared_length,
+    decode_request_json,
+    limited_receive,
+    too_large,
+)
 from app.graphql.schema import build_schema
 from app.graphql.settlement.files import settlement_file
 from app.jobs.webhooks import WebhookDispatcher
 from app.platform.request_log import RequestLog, current_request, new_request_id
-from app.platform.uow import unit_of_work
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-async def authenticate(services: Services, headers: Any) -> Principal | None:
-    """The caller named by a bearer token or a partner API key; None when anonymous/invalid."""
-    authorization = headers.get("authorization") or ""
-    if authorization.lower().startswith("bearer "):
-        token, settings = authorization[7:].strip(), services.settings
-        try:
-            keys = services.identity_keys
-            if keys is not None and is_external(settings, token):
-                return await decode_external_token(settings, token, keys.find)
-            return decode_token(settings, token)
-        except InvalidToken:
-            return None
-    api_key = headers.get("x-api-key")
-    if api_key:
-        now = services.clock()
-        principal = services.partner_keys.get(api_key, now)
-        if principal is not None:
-            return principal
-        async with unit_of_work(services.sessions, now=now, tz=services.settings.tz) as uow:
-            principal = await authenticate_partner_key(uow, api_key)
-        if principal is not None:
-            services.partner_keys.put(api_key, principal, now)
-        return principal
-    return None
 
 
 YOUNG_GC_THRESHOLD = 5_000  # allocations between young collections (CPython's default: 700)
@@ -94,24 +68,55 @@ def caller_kind(principal: Principal | None) -> str:
     return principal.kind if principal is not None else "anonymous"
 
 
+READYZ_WAIT_SECONDS = 1.0  # a probe's answer within a load balancer's usual 2 s timeout
+PRINCIPAL_SCOPE_KEY = "bmg.principal"  # the caller, authenticated before GraphQL runs
+
+
 class GatewayGraphQL(GraphQL[Context, None]):
     def __init__(self, services: Services, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.services = services
 
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """An HTTP request's credentials are checked before its body is read: bad ones get
+        401 (app.graphql.core.credentials), never an anonymous answer."""
+        if scope["type"] == "http":
+            record = current_request()
+            request_id = record.id if record else new_request_id()
+            limit = self.services.settings.max_request_bytes
+            if (declared_length(scope) or 0) > limit:
+                await too_large(limit, request_id)(scope, receive, send)
+                return
+            receive = limited_receive(receive, limit)
+            try:
+                principal = await authenticate(self.services, Request(scope).headers)
+            except (BadCredentials, CredentialsUnavailable) as refusal:
+                await refusal.response(request_id)(scope, receive, send)
+                return
+            scope[PRINCIPAL_SCOPE_KEY] = principal
+            try:
+                await super().__call__(scope, receive, send)
+            except BodyTooLarge:  # raised while the body is read, before any response
+                await too_large(limit, request_id)(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
     def parse_json(self, data: str | bytes) -> Any:
-        """A request body (or GET `variables`/`extensions`) is one JSON object: a batch (a JSON
-        array of operations) or a bare scalar is refused with HTTP 400, never run or a 500."""
-        parsed = super().parse_json(data)
-        if isinstance(parsed, list):
-            raise HTTPException(400, "Batching is not supported: send one operation per request.")
-        if not isinstance(parsed, dict):
-            raise HTTPException(400, "Expected a JSON object.")
-        return parsed
+        """A request body (or GET `variables`/`extensions`) is one UTF-8 JSON object: a batch,
+        a bare scalar, bytes that are not UTF-8 or JSON nested too deep for the stack are
+        refused with HTTP 400, never run or a 500 (app.graphql.core.request_body)."""
+        return decode_request_json(data)
 
     async def get_context(self, request: Any, response: Any) -> Context:
-        principal = await authenticate(self.services, request.headers)
         record = current_request()
+        refused: BadCredentials | None = None
+        if PRINCIPAL_SCOPE_KEY in request.scope:
+            principal = request.scope[PRINCIPAL_SCOPE_KEY]
+        else:  # a websocket: refused at connection_init (on_ws_connect) when bad
+            try:
+                principal = await authenticate(self.services, request.headers)
+            except BadCredentials as exc:
+                principal, refused = None, exc
         ctx = Context(
             self.services,
             principal,
@@ -119,6 +124,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
             response=response,
             request_id=record.id if record else new_request_id(),
             websocket=isinstance(request, WebSocket),
+            refused=refused,
         )
         ctx.refresh_loaders()
         if record is not None:
@@ -127,13 +133,20 @@ class GatewayGraphQL(GraphQL[Context, None]):
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """Browsers cannot set headers on a websocket: credentials in the connection_init
-        payload replace those of the upgrade request."""
+        payload replace those of the upgrade request. Bad credentials (either way) close the
+        socket with 4403."""
         headers = connection_headers(context.connection_params)
         if "authorization" in headers or "x-api-key" in headers:
-            context.principal = await authenticate(self.services, headers)
+            try:
+                context.principal = await authenticate(self.services, headers)
+            except (BadCredentials, CredentialsUnavailable):
+                raise ConnectionRejectionError() from None
+            context.refused = None
             record = current_request()
             if record is not None:
                 record.caller = caller_kind(context.principal)
+        if context.refused is not None:
+            raise ConnectionRejectionError()
         return await super().on_ws_connect(context)
 
 
@@ -164,20 +177,22 @@ def create_app(
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> JSONResponse:
+        """Ready when the database and Redis answer, each within READYZ_WAIT_SECONDS: a hung
+        one is "down: TimeoutError" at once, not after a socket timeout."""
         checks: dict[str, str] = {}
-        try:
+
+        async def database() -> None:
             from sqlalchemy import text
 
             async with services.sessions() as session:
                 await session.execute(text("SELECT 1"))
-            checks["database"] = "ok"
-        except Exception as exc:
-            checks["database"] = f"down: {type(exc).__name__}"
-        try:
-            await services.redis.ping()
-            checks["redis"] = "ok"
-        except Exception as exc:
-            checks["redis"] = f"down: {type(exc).__name__}"
+
+        for name, check in (("database", database), ("redis", services.redis.ping)):
+            try:
+                await asyncio.wait_for(check(), READYZ_WAIT_SECONDS)
+                checks[name] = "ok"
+            except Exception as exc:
+                checks[name] = f"down: {type(exc).__name__}"
         ready = all(v == "ok" for v in checks.values())
         return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
 

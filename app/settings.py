@@ -109,6 +109,12 @@ class Settings:
     introspection: bool = True
     env: str = "development"
     redis_prefix: str = "bmg:"
+    # Redis on a request path (docs/operations.md): every call gives up after this long, and
+    # a worker holds at most this many connections (subscriptions share one of them).
+    redis_timeout_seconds: float = 0.25
+    redis_max_connections: int = 32
+    max_subscriptions_per_connection: int = 10
+    max_subscriptions_per_caller: int = 20
     dynamic_code_ttl_seconds: int = 60
     db_pool_size: int = 10
     log_level: str = "INFO"
@@ -118,6 +124,7 @@ class Settings:
     max_query_depth: int = 10
     max_query_aliases: int = 30
     max_query_tokens: int = 2000
+    max_request_bytes: int = 1_048_576  # larger request bodies: 413 before they are read
     max_query_cost: int = 5000
     query_budget_capacity: int = 20000
     query_budget_leak_per_second: float = 200.0
@@ -205,6 +212,12 @@ class Settings:
             introspection=_flag("INTROSPECTION", not production),
             env=env,
             redis_prefix=os.environ.get("REDIS_PREFIX", "bmg:"),
+            redis_timeout_seconds=float(os.environ.get("REDIS_TIMEOUT_SECONDS", "0.25")),
+            redis_max_connections=int(os.environ.get("REDIS_MAX_CONNECTIONS", "32")),
+            max_subscriptions_per_connection=int(
+                os.environ.get("MAX_SUBSCRIPTIONS_PER_CONNECTION", "10")
+            ),
+            max_subscriptions_per_caller=int(os.environ.get("MAX_SUBSCRIPTIONS_PER_CALLER", "20")),
             db_pool_size=int(os.environ.get("DB_POOL_SIZE", "10")),
             log_level=(os.environ.get("LOG_LEVEL") or "INFO").upper(),
             partner_key_cache_seconds=float(os.environ.get("PARTNER_KEY_CACHE_SECONDS", "30")),
@@ -212,6 +225,7 @@ class Settings:
             max_query_depth=int(os.environ.get("MAX_QUERY_DEPTH", "10")),
             max_query_aliases=int(os.environ.get("MAX_QUERY_ALIASES", "30")),
             max_query_tokens=int(os.environ.get("MAX_QUERY_TOKENS", "2000")),
+            max_request_bytes=int(os.environ.get("MAX_REQUEST_BYTES", "1048576")),
             max_query_cost=int(os.environ.get("MAX_QUERY_COST", "5000")),
             query_budget_capacity=int(os.environ.get("QUERY_BUDGET_CAPACITY", "20000")),
             query_budget_leak_per_second=float(

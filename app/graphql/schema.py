@@ -25,8 +25,12 @@ from strawberry.types.graphql import OperationType
 from app.graphql.abuse.schema import AbuseMutation, AbuseQuery
 from app.graphql.campaigns.schema import CampaignMutation, CampaignQuery
 from app.graphql.core.context import FreshLoaders
+from app.graphql.core.errors import add_request_error_codes
+from app.graphql.core.input_text import RefuseUnstorableText
 from app.graphql.core.limits import QueryCost, hide_suggestions, within_request_timeout
 from app.graphql.core.observability import MaskInternalErrors, Observability, is_unexpected
+from app.graphql.core.request_body import document_too_large
+from app.graphql.core.scalars import SCALAR_OVERRIDES
 from app.graphql.engagement.schema import ActivityMutation, ActivityQuery
 from app.graphql.figures.schema import FiguresQuery
 from app.graphql.ledger.live import PointsSubscription
@@ -82,6 +86,8 @@ __all__ = ["build_schema", "is_unexpected", "schema"]
 
 
 class GatewaySchema(strawberry.Schema):
+    max_tokens = 2000  # MAX_QUERY_TOKENS, which also bounds the document before it is lexed
+
     async def execute(
         self,
         query: str | None,
@@ -95,6 +101,8 @@ class GatewaySchema(strawberry.Schema):
         """Run a query or mutation, stopped after the request timeout. Subscriptions are served
         over graphql-transport-ws only (Schema.stream), never as one-shot HTTP requests: those
         get HTTP 400."""
+        if isinstance(query, str) and (refusal := document_too_large(query, self.max_tokens)):
+            return ExecutionResult(data=None, errors=[refusal])
         allowed = set(allowed_operation_types or DEFAULT_ALLOWED_OPERATION_TYPES)
         run = super().execute(
             query,
@@ -115,6 +123,7 @@ class GatewaySchema(strawberry.Schema):
         """Log nothing here: unexpected errors are logged with the request id where they are
         masked (MaskInternalErrors); the others are answers to the client, counted in metrics."""
         hide_suggestions(errors)
+        add_request_error_codes(errors)
 
 
 def build_schema(
@@ -135,6 +144,7 @@ def build_schema(
         partial(MaxTokensLimiter, max_token_count=max_tokens),
         partial(ParserCache, maxsize=256),
         partial(ValidationCache, maxsize=256),
+        RefuseUnstorableText,
         MaskInternalErrors,
         Observability,
         FreshLoaders,
@@ -144,13 +154,16 @@ def build_schema(
         from strawberry.extensions import DisableIntrospection
 
         extensions.append(DisableIntrospection)
-    return GatewaySchema(
+    built = GatewaySchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=True),
+        scalar_overrides=SCALAR_OVERRIDES,
     )
+    built.max_tokens = max_tokens
+    return built
 
 
 schema = build_schema()

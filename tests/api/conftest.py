@@ -53,6 +53,21 @@ class GraphQLClient:
         return response.json()
 
 
+async def refusal(client, headers: dict, query: str = "{ businessUnits { id } }") -> dict:
+    """A request with bad credentials: 401 with WWW-Authenticate and one UNAUTHENTICATED."""
+    response = await client.post("/graphql", json={"query": query}, headers=headers)
+    assert response.status_code == 401, response.text
+    challenge = response.headers["www-authenticate"]
+    scheme = "ApiKey" if "X-Api-Key" in headers else "Bearer"
+    assert challenge.startswith(f'{scheme} realm="big-membership-gateway"'), challenge
+    body = response.json()
+    assert "data" not in body, body
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "UNAUTHENTICATED"
+    assert error["extensions"]["requestId"] == response.headers["x-request-id"]
+    return error
+
+
 @pytest.fixture
 def gql(client) -> GraphQLClient:
     return GraphQLClient(client)

@@ -40,7 +40,7 @@ from app.models import (
     PartnerKey,
     PointsTransaction,
 )
-from tests.api.conftest import error_code
+from tests.api.conftest import error_code, refusal
 from tests.helpers import earn, new_member, spend
 
 DATA = "DATA"
@@ -622,7 +622,7 @@ async def test_authorisation_matrix(op, caller, outcome, world, gql, uow_factory
     assert await recorded(uow_factory) == before, "a refused request recorded something"
 
 
-# --- Credentials that do not authenticate behave exactly like no credentials -----------------
+# --- Credentials that do not authenticate are refused: 401 with a reason, never anonymous ---
 
 
 def _forged(settings) -> dict:
@@ -659,34 +659,68 @@ def _unknown_kind(settings) -> dict:
     return {"Authorization": f"Bearer {token}"}
 
 
+def _member_subject(subject: str):
+    """A well-signed member token whose subject is `subject`."""
+
+    def headers(settings) -> dict:
+        claims = {"sub": subject, "kind": "member", "iss": ISSUER, "aud": AUDIENCE}
+        token = jwt.encode(claims | {"exp": 4102444800}, settings.jwt_secret, algorithm=ALGORITHM)
+        return {"Authorization": f"Bearer {token}"}
+
+    return headers
+
+
+def _no_such_member(settings) -> dict:
+    return {"Authorization": f"Bearer {mint_member_token(settings, 987654)}"}
+
+
+# credentials -> the reason a client reads to tell "refresh your token" from "sign in"
 BAD_CREDENTIALS = {
-    "malformed-jwt": lambda s: {"Authorization": "Bearer not.a.jwt"},
-    "empty-bearer": lambda s: {"Authorization": "Bearer "},
-    "forged-jwt": _forged,
-    "expired-member-jwt": _expired,
-    "expired-operator-jwt": _expired_operator,
-    "unsigned-jwt": _unsigned,
-    "wrong-issuer-jwt": _wrong_issuer,
-    "unknown-kind-jwt": _unknown_kind,
-    "garbage-api-key": lambda s: {"X-Api-Key": "let-me-in"},
-    "unknown-api-key": lambda s: {"X-Api-Key": "bmg_000000000000_secretsecretsecret"},
+    "malformed-jwt": (lambda s: {"Authorization": "Bearer not.a.jwt"}, "INVALID_TOKEN"),
+    "empty-bearer": (lambda s: {"Authorization": "Bearer "}, "INVALID_TOKEN"),
+    "basic-scheme": (lambda s: {"Authorization": "Basic b3BzOm9wcw=="}, "INVALID_TOKEN"),
+    "forged-jwt": (_forged, "INVALID_TOKEN"),
+    "expired-member-jwt": (_expired, "TOKEN_EXPIRED"),
+    "expired-operator-jwt": (_expired_operator, "TOKEN_EXPIRED"),
+    "unsigned-jwt": (_unsigned, "INVALID_TOKEN"),
+    "wrong-issuer-jwt": (_wrong_issuer, "INVALID_TOKEN"),
+    "unknown-kind-jwt": (_unknown_kind, "INVALID_TOKEN"),
+    "arabic-digit-subject": (_member_subject("\u0661"), "INVALID_TOKEN"),
+    "superscript-subject": (_member_subject("\u00b2"), "INVALID_TOKEN"),
+    "out-of-range-subject": (_member_subject("2147483648"), "INVALID_TOKEN"),
+    "nul-subject": (_member_subject("1\x00"), "INVALID_TOKEN"),
+    "no-such-member": (_no_such_member, "UNKNOWN_MEMBER"),
+    "garbage-api-key": (lambda s: {"X-Api-Key": "let-me-in"}, "INVALID_API_KEY"),
+    "empty-api-key": (lambda s: {"X-Api-Key": ""}, "INVALID_API_KEY"),
+    "unknown-api-key": (
+        lambda s: {"X-Api-Key": "bmg_000000000000_secretsecretsecret"},
+        "INVALID_API_KEY",
+    ),
 }
 
 
 @pytest.mark.parametrize("kind", list(BAD_CREDENTIALS))
-async def test_invalid_credentials_behave_as_anonymous(kind, world, gql, settings, uow_factory):
-    headers = BAD_CREDENTIALS[kind](settings)
+async def test_invalid_credentials_are_refused_not_anonymous(
+    kind, world, gql, client, settings, uow_factory
+):
+    """Until issue 18 bad credentials were served as anonymous, so a client could not tell
+    "refresh your token" from "sign in": now the whole request is refused with a reason."""
+    make_headers, reason = BAD_CREDENTIALS[kind]
+    headers = make_headers(settings)
     before = await recorded(uow_factory)
-    for op in ("me", "member", "earnPoints", "members"):
+    for op in ("me", "member", "earnPoints", "members", "businessUnits"):
         operation = OPERATIONS[op]
-        body = await gql(operation.document, operation.variables(world, "hotel"), as_=headers)
-        assert error_code(body) == UNAUTHENTICATED, (op, body)
-    units = await gql(OPERATIONS["businessUnits"].document, as_=headers)
-    assert len(units["data"]["businessUnits"]) == 6
+        error = await refusal(client, headers, operation.document)
+        assert error["extensions"]["reason"] == reason, (op, error)
     assert await recorded(uow_factory) == before
+    # without any credentials the public fields still answer
+    units = await gql(OPERATIONS["businessUnits"].document)
+    assert len(units["data"]["businessUnits"]) == 6
 
 
-async def test_revoked_or_tampered_partner_key_is_anonymous(world, gql, creds, uow_factory, clock):
+async def test_revoked_or_tampered_partner_key_is_refused(
+    world, gql, client, creds, uow_factory, clock
+):
     hotel = await creds.partner("HOTEL")
     earn_op = OPERATIONS["earnPoints"]
     ok = await gql(earn_op.document, earn_op.variables(world, "hotel"), as_=hotel)
@@ -694,8 +728,8 @@ async def test_revoked_or_tampered_partner_key_is_anonymous(world, gql, creds, u
 
     key = hotel["X-Api-Key"]
     tampered = {"X-Api-Key": key[:-4] + ("AAAA" if not key.endswith("AAAA") else "BBBB")}
-    body = await gql("{ me { id } }", as_=tampered)
-    assert error_code(body) == UNAUTHENTICATED
+    error = await refusal(client, tampered, "{ me { id } }")
+    assert error["extensions"]["reason"] == "INVALID_API_KEY"
 
     prefix = key.split("_")[1]
     async with uow_factory() as uow:
@@ -708,10 +742,11 @@ async def test_revoked_or_tampered_partner_key_is_anonymous(world, gql, creds, u
     clock.advance(seconds=30)
     variables = earn_op.variables(world, "hotel")
     variables["input"] |= {"orderRef": "AUTH-E2", "idempotencyKey": "earn-2"}
-    body = await gql(earn_op.document, variables, as_=hotel)
-    assert error_code(body) == UNAUTHENTICATED, body
-    body = await gql(OPERATIONS["member"].document, {"id": str(world.member)}, as_=hotel)
-    assert error_code(body) == UNAUTHENTICATED
+    response = await client.post(
+        "/graphql", json={"query": earn_op.document, "variables": variables}, headers=hotel
+    )
+    assert response.status_code == 401
+    await refusal(client, hotel, OPERATIONS["member"].document)
 
 
 # --- Partner scopes: each key does only what its scopes name ---------------------------------

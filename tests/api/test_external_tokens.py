@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app.domain.members.identity import register_member
 from app.settings import Settings
-from tests.api.conftest import error_code
+from tests.api.conftest import refusal
 from tests.fake_pms import serving
 from tests.jwks_server import ISSUER, IdentityProvider
 
@@ -35,7 +35,7 @@ def settings(redis_prefix, idp) -> Settings:
 
 
 async def test_a_member_token_of_the_groups_provider_is_accepted(
-    units, gql, idp, uow_factory, creds, services
+    units, gql, client, idp, uow_factory, creds, services
 ):
     async with uow_factory() as uow:
         member = await register_member(
@@ -44,16 +44,17 @@ async def test_a_member_token_of_the_groups_provider_is_accepted(
     token = idp.token("idp-1", member=str(member.id))
     body = await gql(ME, as_={"Authorization": f"Bearer {token}"})
     assert body["data"]["me"] == {"id": str(member.id)}
+    unknown = idp.token("idp-1", member="987654")  # well signed, no such member
+    error = await refusal(client, {"Authorization": f"Bearer {unknown}"}, ME)
+    assert error["extensions"]["reason"] == "UNKNOWN_MEMBER"
 
     idp.keys["idp-1"] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     forged = idp.token("idp-1", member=str(member.id))  # the provider's key id, another key
-    assert error_code(await gql(ME, as_={"Authorization": f"Bearer {forged}"})) == (
-        "UNAUTHENTICATED"
-    )
+    error = await refusal(client, {"Authorization": f"Bearer {forged}"}, ME)
+    assert error["extensions"]["reason"] == "INVALID_TOKEN"
     other_audience = idp.token("idp-1", member=str(member.id), aud="another-app")
-    assert error_code(await gql(ME, as_={"Authorization": f"Bearer {other_audience}"})) == (
-        "UNAUTHENTICATED"
-    )
+    error = await refusal(client, {"Authorization": f"Bearer {other_audience}"}, ME)
+    assert error["extensions"]["reason"] == "INVALID_TOKEN"
     # The gateway's own tokens still work beside the provider's.
     assert (await gql(ME, as_=creds.member(member.id)))["data"]["me"]["id"] == str(member.id)
     await services.identity_keys.aclose()

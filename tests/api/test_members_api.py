@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from tests.api.conftest import error_code
+from tests.api.conftest import error_code, refusal
 from tests.helpers import earn, new_member, spend
 
 PROFILE = """
@@ -84,8 +84,10 @@ async def test_me_shows_the_members_profile(units, gql, creds, uow_factory):
     assert me["points"] == {"available": 241, "pending": 30, "debt": 0}
 
 
-async def test_member_token_for_a_member_that_does_not_exist(units, gql, creds):
-    assert (await gql(PROFILE, as_=creds.member(424242)))["data"] == {"me": None}
+async def test_member_token_for_a_member_that_does_not_exist(units, client, creds):
+    """A well-signed token naming no member is refused (it was served as `me: null`)."""
+    error = await refusal(client, creds.member(424242), PROFILE)
+    assert error["extensions"]["reason"] == "UNKNOWN_MEMBER"
 
 
 @pytest.mark.parametrize("member_id", ["99999", "abc", "-1", "1.0"])

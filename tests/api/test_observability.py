@@ -114,7 +114,15 @@ async def test_masked_and_invalid_requests_are_counted(member_and_till, gql, cli
     await gql("query Broken { nope }")
     samples = await scrape(client)
     assert value(samples, "bmg_graphql_errors_total", operation="Price", code="INTERNAL") == 1
-    assert value(samples, "bmg_graphql_errors_total", operation="Broken", code="BAD_REQUEST") == 1
+    assert (
+        value(
+            samples,
+            "bmg_graphql_errors_total",
+            operation="Broken",
+            code="GRAPHQL_VALIDATION_FAILED",
+        )
+        == 1
+    )
 
 
 def test_client_chosen_operation_names_cannot_flood_the_registry():

@@ -12,11 +12,13 @@ import json
 import os
 import socket
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 import uvicorn
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from app.bootstrap import Services
 from app.domain.access.partner_keys import create_partner_key
@@ -26,7 +28,7 @@ from app.main import connection_headers, create_app
 from app.platform.pubsub import points_changes, publish_points_changed
 from app.settings import Settings
 from tests.conftest import NOW, TZ
-from tests.e2e.graphql_ws import graphql_ws
+from tests.e2e.graphql_ws import PROTOCOL, graphql_ws
 from tests.e2e.servers import GatewayProcess, reachable
 from tests.helpers import earn, new_member
 
@@ -224,7 +226,6 @@ async def test_operators_watch_any_member(live, services, people, uow_factory):
     [
         ("member", "other", "FORBIDDEN"),  # a member watches only themself
         ("anonymous", "member", "UNAUTHENTICATED"),
-        ("forged", "member", "UNAUTHENTICATED"),  # a bad token is no token
         ("partner", "member", "FORBIDDEN"),
         ("finance", "member", "FORBIDDEN"),
         ("ops", None, "INVALID_INPUT"),  # operators name the member
@@ -235,7 +236,6 @@ async def test_who_may_watch(live, services, people, caller, watched, code):
     payload = {
         "member": bearer(member_token(services, people["member"])),
         "anonymous": {},
-        "forged": bearer(member_token(services, people["member"]) + "x"),
         "partner": {"X-Api-Key": people["key"]},
         "finance": bearer(operator_token(services, "finance")),
         "ops": bearer(operator_token(services, "ops")),
@@ -249,6 +249,60 @@ async def test_who_may_watch(live, services, people, caller, watched, code):
     async with graphql_ws(f"ws://{live}/graphql", payload=payload) as ws:
         watch = await ws.subscribe(WATCH, {"memberId": member_id})
         assert await ws.error_code(watch) == code
+
+
+def _bad_credentials(services: Services, kind: str) -> dict:
+    settings = services.settings
+    return {
+        "forged": lambda: bearer(mint_member_token(settings, 1) + "x"),
+        "expired": lambda: bearer(
+            mint_member_token(settings, 1, now=datetime.now(UTC) - timedelta(days=30))
+        ),
+        "no-such-member": lambda: bearer(mint_member_token(settings, 987654)),
+        "unknown-key": lambda: {"X-Api-Key": "bmg_000000000000_secretsecretsecret"},
+    }[kind]()
+
+
+async def close_code_after_init(url: str, *, payload: dict, headers: dict | None = None) -> int:
+    """The close code of a connection whose connection_init the server refuses."""
+    async with connect(
+        url, subprotocols=[PROTOCOL], additional_headers=headers or {}, proxy=None
+    ) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 10)
+    assert closed.value.rcvd is not None
+    return closed.value.rcvd.code
+
+
+@pytest.mark.parametrize("kind", ["forged", "expired", "no-such-member", "unknown-key"])
+async def test_bad_credentials_close_the_socket_with_4403(live, services, people, kind):
+    """Bad credentials are not served as anonymous: in connection_init or in the upgrade
+    request, the socket closes with 4403 before anything runs."""
+    url = f"ws://{live}/graphql"
+    assert await close_code_after_init(url, payload=_bad_credentials(services, kind)) == 4403
+    headers = _bad_credentials(services, kind)
+    assert await close_code_after_init(url, payload={}, headers=headers) == 4403
+    # good credentials in connection_init replace bad ones of the upgrade request
+    good = bearer(member_token(services, people["member"]))
+    async with graphql_ws(url, headers=headers, payload=good) as ws:
+        watch = await ws.subscribe(WATCH)
+        assert (await ws.next_data(watch))["pointsChanged"]["available"] == 0
+
+
+async def test_a_subscription_ends_when_its_token_expires(live, services, people):
+    member, till = people["member"], Till(f"http://{live}", people["key"])
+    token = mint_member_token(services.settings, member, ttl_seconds=2)
+    async with graphql_ws(f"ws://{live}/graphql", payload=bearer(token)) as ws:
+        watch = await ws.subscribe(WATCH)
+        assert (await ws.next_data(watch))["pointsChanged"]["available"] == 0
+        message = await ws.receive(wait=15)  # nothing changes: the expiry ends it
+        assert message["type"] == "next" and message["id"] == watch, message
+        [error] = message["payload"]["errors"]
+        assert error["extensions"] == {"code": "UNAUTHENTICATED", "reason": "TOKEN_EXPIRED"}
+        assert (await ws.receive())["type"] == "complete"
+        await till.earn(member, "10.00")
+        assert await ws.silent_for(0.5)
 
 
 async def test_connection_params_override_the_upgrade_headers(live, services, people):

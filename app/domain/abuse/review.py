@@ -20,6 +20,7 @@ from app.domain.ledger.accounts import LotState
 from app.domain.ledger.expiry import release_lots
 from app.domain.ledger.writer import lock_balance
 from app.domain.shared.errors import DomainError, ErrorCode
+from app.domain.shared.ids import parse_id
 from app.domain.shared.operator_log import log_operator_action
 from app.domain.till.reversals import reverse_transaction
 from app.models import AbuseFlag, BusinessUnit, PointsLot, PointsTransaction
@@ -56,7 +57,8 @@ async def list_flags(
 async def get_flag(uow: UnitOfWork, flag_id: int | str) -> AbuseFlag:
     """The flag, or NOT_FOUND."""
     text = str(flag_id).strip()
-    flag = await uow.session.get(AbuseFlag, int(text)) if text.isdigit() else None
+    wanted = parse_id(text, big=True)
+    flag = await uow.session.get(AbuseFlag, wanted) if wanted is not None else None
     if flag is None:
         raise DomainError(ErrorCode.NOT_FOUND, f"no abuse flag {text!r}", "flagId")
     return flag
@@ -98,12 +100,12 @@ async def review_flag(
         (
             await uow.session.scalars(
                 select(AbuseFlag)
-                .where(AbuseFlag.id == int(text_id))
+                .where(AbuseFlag.id == parse_id(text_id, big=True))
                 .with_for_update()
                 .execution_options(populate_existing=True)
             )
         ).first()
-        if text_id.isdigit()
+        if parse_id(text_id, big=True) is not None
         else None
     )
     if flag is None:

@@ -21,6 +21,7 @@ from enum import Enum
 from app.domain.access.principals import Principal, can_see_member
 from app.domain.members.identity import get_member
 from app.domain.shared.errors import DomainError, ErrorCode, PermissionDenied
+from app.domain.shared.ids import parse_id
 from app.platform.uow import UnitOfWork
 
 
@@ -69,7 +70,7 @@ async def authorise(
         member = await get_member(uow, text)  # an unknown member is NOT_FOUND
         assert member.id is not None
         return member.id
-    wanted = int(text) if text.isdigit() else -1
+    wanted = parse_id(text) or -1
     if not await can_see_member(uow, principal, wanted):
         raise PermissionDenied("This member is not visible to the caller.")
     return wanted

@@ -1,4 +1,4 @@
-"""Authenticated partner keys remembered per process for a short while.
+"""Authenticated partner keys (and members that exist) remembered per process.
 
 Every till request presents its key; looking it up costs a database session and a round trip.
 A key that authenticated is remembered (by its SHA-256, never the plaintext) for
@@ -47,3 +47,23 @@ class PartnerKeyCache:
         self._entries.move_to_end(digest)
         while len(self._entries) > self.maxsize:
             self._entries.popitem(last=False)
+
+
+class KnownMembers:
+    """Member ids that exist, remembered per process (a member row is never deleted), so a
+    member token costs one lookup per worker, not one per request. Bounded, LRU."""
+
+    def __init__(self, maxsize: int = 65_536) -> None:
+        self.maxsize = maxsize
+        self._ids: OrderedDict[int, None] = OrderedDict()
+
+    def __contains__(self, member_id: object) -> bool:
+        if member_id in self._ids:
+            self._ids.move_to_end(member_id)  # type: ignore[arg-type]
+            return True
+        return False
+
+    def add(self, member_id: int) -> None:
+        self._ids[member_id] = None
+        if len(self._ids) > self.maxsize:
+            self._ids.popitem(last=False)

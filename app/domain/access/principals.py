@@ -21,6 +21,7 @@ class Principal:
     unit_id: int | None = None
     scopes: frozenset[str] = field(default_factory=frozenset)
     session_id: str | None = None  # a member's sign-in session (docs/sign-in.md)
+    expires_at: float | None = None  # when the token expires (Unix time); None: a partner key
 
     @property
     def caller(self) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 import jwt
 
 from app.domain.access.principals import ROLES, Principal
+from app.domain.shared.ids import parse_id
 from app.settings import Settings
 
 ALGORITHM = "HS256"
@@ -28,7 +29,15 @@ EXTERNAL_ALGORITHMS = ("RS256", "ES256", "PS256", "EdDSA")  # never HS*: a JWKS 
 
 
 class InvalidToken(Exception):
-    pass
+    """A bearer token the gateway will not honour; `expired` tells "refresh" from "sign in"."""
+
+    def __init__(self, message: str, *, expired: bool = False) -> None:
+        super().__init__(message)
+        self.expired = expired
+
+
+def _refused(exc: jwt.PyJWTError) -> InvalidToken:
+    return InvalidToken(str(exc), expired=isinstance(exc, jwt.ExpiredSignatureError))
 
 
 def mint_member_token(
@@ -127,7 +136,7 @@ def decode_token(settings: Settings, token: str) -> Principal:
             options={"require": ["exp", "sub", "iss", "aud"]},
         )
     except jwt.PyJWTError as exc:
-        raise InvalidToken(str(exc)) from None
+        raise _refused(exc) from None
     principal = _principal(claims)
     _verified.put(secret, token, float(claims["exp"]), principal)
     return principal
@@ -142,18 +151,25 @@ def _key_id(token: str) -> str | None:
 
 
 def _principal(claims: dict[str, Any]) -> Principal:
-    kind, subject = claims.get("kind"), str(claims["sub"])
-    if kind == "member" and subject.isdigit():
+    kind, subject, expires = claims.get("kind"), str(claims["sub"]), float(claims["exp"])
+    if kind == "member":
+        member_id = parse_id(subject)
+        if member_id is None:
+            raise InvalidToken("the token names no member")
         sid = claims.get("sid")
         return Principal(
             kind="member",
-            subject=subject,
-            member_id=int(subject),
+            subject=str(member_id),
+            member_id=member_id,
             session_id=sid if isinstance(sid, str) else None,
+            expires_at=expires,
         )
     if kind == "operator":
-        roles = frozenset(r for r in claims.get("roles", []) if r in ROLES)
-        return Principal(kind="operator", subject=subject, roles=roles)
+        roles = claims.get("roles")
+        if not isinstance(roles, list) or not subject or "\x00" in subject:
+            raise InvalidToken("malformed operator token")
+        allowed = frozenset(r for r in roles if isinstance(r, str) and r in ROLES)
+        return Principal(kind="operator", subject=subject, roles=allowed, expires_at=expires)
     raise InvalidToken("unknown token kind")
 
 
@@ -200,10 +216,15 @@ async def decode_external_token(settings: Settings, token: str, find_key: KeyLoo
             },
         )
     except jwt.PyJWTError as exc:
-        raise InvalidToken(str(exc)) from None
-    member = str(claims.get(settings.jwks_member_claim) or "")
-    if not member.isdigit():
+        raise _refused(exc) from None
+    member_id = parse_id(str(claims.get(settings.jwks_member_claim) or ""))
+    if member_id is None:
         raise InvalidToken("the token names no member")
-    principal = Principal(kind="member", subject=member, member_id=int(member))
+    principal = Principal(
+        kind="member",
+        subject=str(member_id),
+        member_id=member_id,
+        expires_at=float(claims["exp"]),
+    )
     _verified.put("jwks:" + kid, token, float(claims["exp"]), principal)
     return principal

@@ -13,6 +13,7 @@ from sqlalchemy import func, or_, select
 
 from app.domain.campaigns.rules import CampaignKind, spent_by_campaign
 from app.domain.shared.errors import DomainError, ErrorCode
+from app.domain.shared.ids import parse_id
 from app.domain.shared.money import parse_amount
 from app.domain.shared.operator_log import log_operator_action
 from app.domain.tiers.standing import read_ladder
@@ -144,7 +145,7 @@ async def build_campaign(uow: UnitOfWork, spec: CampaignSpec) -> Campaign:
     known = {tier.code for tier in (await read_ladder(uow))[0]}
     if unknown := [code for code in tiers if code not in known]:
         raise DomainError(ErrorCode.NOT_FOUND, f"no tier {unknown[0]!r}", "tiers")
-    merchants = sorted({int(ref) for ref in spec.merchants if str(ref).strip().isdigit()})
+    merchants = sorted({m for ref in spec.merchants if (m := parse_id(ref)) is not None})
     if len(merchants) != len(set(spec.merchants)) or len(merchants) > MAX_LIST:
         raise _bad("merchants are given by id", "merchants")
     if merchants:
@@ -228,7 +229,7 @@ async def _ensure_code_free(uow: UnitOfWork, code: str, campaign_id: int | None)
 
 async def get_campaign(uow: UnitOfWork, campaign_id: int | str, *, lock: bool = False) -> Campaign:
     text = str(campaign_id).strip()
-    query = select(Campaign).where(Campaign.id == (int(text) if text.isdigit() else -1))
+    query = select(Campaign).where(Campaign.id == (parse_id(text) or -1))
     if lock:
         query = query.with_for_update()
     campaign = (await uow.session.scalars(query.execution_options(populate_existing=True))).first()

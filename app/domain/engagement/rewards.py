@@ -38,6 +38,7 @@ from app.domain.ledger.accounts import GROUP, Account, LotState, TxKind
 from app.domain.ledger.expiry import expiry_for
 from app.domain.ledger.writer import lock_balance, post
 from app.domain.shared.errors import DomainError, ErrorCode
+from app.domain.shared.ids import parse_id
 from app.domain.shared.units import read_program
 from app.models import (
     ActivityEvent,
@@ -84,7 +85,8 @@ def reward_line(kind: str, rule: str, points: int, detail: str = "") -> dict[str
 
 async def _member(uow: UnitOfWork, member_id: int | str) -> Member:
     text = str(member_id).strip()
-    member = await uow.session.get(Member, int(text)) if text.isdigit() else None
+    wanted = parse_id(text)
+    member = await uow.session.get(Member, wanted) if wanted is not None else None
     if member is None:
         raise DomainError(ErrorCode.NOT_FOUND, f"no member {text!r}", "memberId")
     return member

@@ -39,6 +39,7 @@ from app.domain.ledger.accounts import (
 )
 from app.domain.shared.errors import DomainError, ErrorCode
 from app.domain.shared.events import EventType, points_changed
+from app.domain.shared.ids import parse_id
 from app.models import Member, MemberBalance, PointsLot, PointsTransaction
 from app.platform.driver import columns, entity
 from app.platform.outbox import DomainEvent
@@ -56,7 +57,8 @@ async def lock_member(uow: UnitOfWork, member_id: int | str) -> tuple[Member, Me
     """The member and their balance row, locked until the transaction ends; NOT_FOUND if no
     member. Both are values in no session; the balance is this unit of work's one copy."""
     text = str(member_id).strip()
-    row = await (await uow.driver()).fetchrow(LOCK_MEMBER, int(text)) if text.isdigit() else None
+    wanted = parse_id(text)
+    row = await (await uow.driver()).fetchrow(LOCK_MEMBER, wanted) if wanted is not None else None
     if row is None:
         raise DomainError(ErrorCode.NOT_FOUND, f"no member {text!r}", "memberId")
     read = entity(MemberBalance, row)

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import select
 
 from app.domain.shared.errors import DomainError, ErrorCode
+from app.domain.shared.ids import parse_id
 from app.domain.shared.money import parse_amount
 from app.domain.shared.operator_log import log_operator_action
 from app.domain.shared.units import find_unit
@@ -144,7 +145,8 @@ async def _rights(
     ids = []
     for ref in wanted:
         text = str(ref).strip()
-        right = await uow.session.get(Right, int(text)) if text.isdigit() else None
+        right_id = parse_id(text, big=True)
+        right = await uow.session.get(Right, right_id) if right_id is not None else None
         if right is None or not right.active:
             raise DomainError(ErrorCode.NOT_FOUND, f"no right {text!r}", "rightIds")
         if right.provider_unit_id != supplier_id:

@@ -6,6 +6,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from app.domain.shared.errors import DomainError, ErrorCode
+from app.domain.shared.ids import is_ascii_digits
 
 CODE_DIGITS = 18
 
@@ -26,7 +27,7 @@ async def issue_code(
 async def resolve_code(redis, *, prefix: str, code: str) -> int:
     """The member a scanned code belongs to; an unknown or expired code is CODE_EXPIRED."""
     text = (code or "").strip()
-    if not (len(text) == CODE_DIGITS and text.isdigit()):
+    if not (len(text) == CODE_DIGITS and is_ascii_digits(text)):
         raise DomainError(ErrorCode.INVALID_INPUT, "not a member code", "code")
     member_id = await redis.get(_key(prefix, text))
     if member_id is None:

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from app.domain.abuse.screening import EarnScreen, device_reference, screen_registration
 from app.domain.engagement.rewards import grant_registration_bonus
 from app.domain.shared.errors import DomainError, ErrorCode
+from app.domain.shared.ids import parse_id
 from app.domain.shared.units import find_unit
 from app.models import Member, MemberBalance, MemberUnitLink
 from app.platform.driver import Driver
@@ -42,10 +43,17 @@ def mask_phone(phone: str) -> str:
 
 async def get_member(uow: UnitOfWork, member_id: int | str, field: str = "memberId") -> Member:
     text = str(member_id).strip()
-    member = await uow.session.get(Member, int(text)) if text.isdigit() else None
+    wanted = parse_id(text)
+    member = await uow.session.get(Member, wanted) if wanted is not None else None
     if member is None:
         raise no_member(text, field)
     return member
+
+
+async def member_exists(uow: UnitOfWork, member_id: int) -> bool:
+    """Whether a member with this id exists (one indexed lookup, nothing loaded)."""
+    found = await uow.session.scalar(select(Member.id).where(Member.id == member_id))
+    return found is not None
 
 
 async def list_members(

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import select
 
 from app.domain.shared.errors import DomainError, ErrorCode
+from app.domain.shared.ids import parse_id
 from app.domain.shared.money import parse_amount
 from app.domain.shared.operator_log import log_operator_action
 from app.domain.shared.units import find_unit
@@ -185,7 +186,7 @@ def snapshot(right: Right) -> dict[str, Any]:
 async def get_right(uow: UnitOfWork, right_id: int | str, *, lock: bool = False) -> Right:
     """The right, or NOT_FOUND (`lock`: held until the transaction ends)."""
     text = str(right_id).strip()
-    query = select(Right).where(Right.id == (int(text) if text.isdigit() else -1))
+    query = select(Right).where(Right.id == (parse_id(text, big=True) or -1))
     if lock:
         query = query.with_for_update()
     right = (await uow.session.scalars(query.execution_options(populate_existing=True))).first()

@@ -13,7 +13,10 @@ MAX_AMOUNT = Decimal("100000000")
 def parse_amount(value: Decimal | str | int, field: str) -> Decimal:
     """A positive CNY amount with at most two decimals, or INVALID_INPUT."""
     try:
-        amount = Decimal(str(value))
+        text = str(value)
+        if not text.isascii():  # Decimal reads "١٠٠" as 100: not what a till sends
+            raise ValueError(text)
+        amount = Decimal(text)
     except (InvalidOperation, ValueError):
         raise DomainError(ErrorCode.INVALID_INPUT, "amount is not a number", field) from None
     if not amount.is_finite():

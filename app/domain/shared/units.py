@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.shared.configuration import configuration
 from app.domain.shared.errors import DomainError, ErrorCode
+from app.domain.shared.ids import is_ascii_digits, parse_id
 from app.models import BusinessUnit, CategoryRate, Merchant, Program
 from app.platform.uow import UnitOfWork
 
@@ -25,7 +26,8 @@ async def find_unit(
         return ref
     text = str(ref).strip()
     config = await configuration(uow)
-    unit = config.units.get(int(text)) if text.isdigit() else config.unit_codes.get(text.upper())
+    unit_id = parse_id(text)
+    unit = config.units.get(unit_id) if unit_id is not None else config.unit_codes.get(text.upper())
     if unit is None:
         raise DomainError(ErrorCode.NOT_FOUND, f"no business unit {text!r}", field)
     return unit
@@ -43,8 +45,8 @@ async def get_merchant(
     """A merchant of `unit` by id or code, or NOT_FOUND."""
     text = str(ref).strip()
     query = select(Merchant).where(Merchant.business_unit_id == unit.id)
-    if text.isdigit():
-        query = query.where(Merchant.id == int(text))
+    if is_ascii_digits(text):
+        query = query.where(Merchant.id == (parse_id(text) or -1))
     else:
         query = query.where(Merchant.code == text)
     merchant = (await session.scalars(query)).first()

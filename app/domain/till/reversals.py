@@ -30,6 +30,7 @@ from app.domain.ledger.lots import lots_made_by, open_lots
 from app.domain.ledger.redemption import restore
 from app.domain.ledger.writer import Movement, Taken, lock_balance, write
 from app.domain.shared.errors import DomainError, ErrorCode
+from app.domain.shared.ids import parse_id
 from app.domain.shared.money import parse_amount
 from app.domain.shared.units import read_program
 from app.models import LotAllocation, PointsLot, PointsTransaction
@@ -38,7 +39,8 @@ from app.platform.uow import UnitOfWork
 
 async def get_transaction(uow: UnitOfWork, transaction_id: int | str) -> PointsTransaction:
     text = str(transaction_id).strip()
-    tx = await uow.session.get(PointsTransaction, int(text)) if text.isdigit() else None
+    wanted = parse_id(text, big=True)
+    tx = await uow.session.get(PointsTransaction, wanted) if wanted is not None else None
     if tx is None:
         raise DomainError(ErrorCode.NOT_FOUND, f"no transaction {text!r}", "transactionId")
     return tx

@@ -27,6 +27,7 @@ from sqlalchemy import select
 
 from app.domain.access.principals import Principal
 from app.domain.shared.errors import DomainError, ErrorCode, PermissionDenied
+from app.domain.shared.ids import parse_id
 from app.domain.webhooks.endpoints import disable, endpoint_for, signing_secrets
 from app.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
 from app.platform.driver import Driver
@@ -317,8 +318,8 @@ async def message_for(
     """The message if `principal` may manage its endpoint (as `endpoint_for` decides)."""
     text = str(message_id).strip()
     message = None
-    if text.isdigit():
-        query = select(WebhookMessage).where(WebhookMessage.id == int(text))
+    if (wanted := parse_id(text, big=True)) is not None:
+        query = select(WebhookMessage).where(WebhookMessage.id == wanted)
         message = (await uow.session.scalars(query.with_for_update() if lock else query)).first()
     if message is None:
         if not principal.has_role("ops"):

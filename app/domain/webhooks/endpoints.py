@@ -26,6 +26,7 @@ from sqlalchemy import select, update
 from app.domain.access.principals import Principal
 from app.domain.shared.errors import DomainError, ErrorCode, PermissionDenied
 from app.domain.shared.events import EventType
+from app.domain.shared.ids import parse_id
 from app.domain.shared.operator_log import log_operator_action
 from app.domain.shared.units import find_unit
 from app.models import WebhookEndpoint, WebhookMessage
@@ -148,8 +149,8 @@ async def endpoint_for(
     endpoint and an unknown one alike, an operator gets NOT_FOUND for an unknown one."""
     text = str(endpoint_id).strip()
     row = None
-    if text.isdigit():
-        query = select(WebhookEndpoint).where(WebhookEndpoint.id == int(text))
+    if (wanted := parse_id(text, big=True)) is not None:
+        query = select(WebhookEndpoint).where(WebhookEndpoint.id == wanted)
         row = (await uow.session.scalars(query.with_for_update() if lock else query)).first()
     if row is None or not may_manage(principal, row.business_unit_id):
         if not principal.has_role("ops"):

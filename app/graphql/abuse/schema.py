@@ -13,6 +13,7 @@ from strawberry.scalars import JSON
 from app.domain.abuse import review as abuse_review
 from app.domain.abuse import screening as abuse
 from app.domain.shared.errors import DomainError
+from app.domain.shared.ids import parse_id
 from app.graphql.core.errors import UserError, domain_graphql_error
 from app.graphql.core.execution import execute
 from app.graphql.core.pagination import PageInfo, decode_cursor, encode_cursor, page_size
@@ -96,7 +97,7 @@ class AbuseQuery:
         except DomainError as error:
             raise domain_graphql_error(error) from None
         member = str(member_id).strip() if member_id is not None else None
-        if member is not None and not member.isdigit():
+        if member is not None and parse_id(member) is None:
             return AbuseFlagConnection(
                 edges=[], page_info=PageInfo(has_next_page=False, end_cursor=None)
             )

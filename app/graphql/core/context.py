@@ -29,6 +29,8 @@ class Context:
     request_id: str = ""
     connection_params: dict[str, Any] | None = None  # a websocket's connection_init payload
     websocket: bool = False
+    refused: Any = None  # a websocket's bad upgrade credentials: closed at connection_init
+    open_subscriptions: int = 0  # on this websocket (app.graphql.core.subscriptions)
     # Transactions committed by this request's mutations, by id (see execution.remember_committed)
     committed_transactions: dict[int, Any] = field(default_factory=dict)
 

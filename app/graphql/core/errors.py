@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
 
 from app.domain.shared.errors import DomainError, ErrorCode
 
@@ -36,3 +36,26 @@ def not_found(message: str) -> GraphQLError:
 def domain_graphql_error(error: DomainError) -> GraphQLError:
     """For queries, which have no payload: the domain error as a GraphQL error with its code."""
     return GraphQLError(error.message, extensions={"code": error.code.value, "field": error.field})
+
+
+def request_error_code(error: GraphQLError) -> str | None:
+    """The code of an error graphql-core raised about the request itself, which carries none:
+    GRAPHQL_PARSE_FAILED (syntax), BAD_USER_INPUT (a variable of the wrong type or shape),
+    GRAPHQL_VALIDATION_FAILED (the document does not fit the schema); None for the others."""
+    if (error.extensions or {}).get("code") or error.path:
+        return None
+    if error.message.startswith("Variable '$"):  # also a scalar's coercion error
+        return "BAD_USER_INPUT"
+    if error.original_error is not None:
+        return None
+    if isinstance(error, GraphQLSyntaxError):
+        return "GRAPHQL_PARSE_FAILED"
+    return "GRAPHQL_VALIDATION_FAILED"
+
+
+def add_request_error_codes(errors: list[GraphQLError]) -> None:
+    """Give parse, validation and variable errors their `extensions.code`."""
+    for error in errors:
+        code = request_error_code(error)
+        if code is not None:
+            error.extensions = {**(error.extensions or {}), "code": code}

@@ -17,9 +17,12 @@ from contextvars import ContextVar
 from typing import Any
 
 from graphql import GraphQLError
+from redis.exceptions import RedisError
 from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.types import ExecutionContext
 
+from app.graphql.core.errors import request_error_code
+from app.graphql.core.input_text import invalid_data_error, is_invalid_data
 from app.graphql.core.limits import statement_timeout_error
 from app.platform.db import is_statement_timeout
 from app.platform.metrics import Metrics
@@ -54,6 +57,12 @@ def error_code(error: GraphQLError) -> str:
         return str(code)
     if is_statement_timeout(error.original_error):
         return "STATEMENT_TIMEOUT"
+    if is_invalid_data(error.original_error):
+        return "INVALID_INPUT"
+    if isinstance(error.original_error, RedisError):
+        return "UNAVAILABLE"
+    if (request_code := request_error_code(error)) is not None:
+        return request_code
     return "INTERNAL" if is_unexpected(error) else "BAD_REQUEST"
 
 
@@ -145,6 +154,17 @@ class MaskInternalErrors(MaskErrors):
         original = error.original_error
         if is_statement_timeout(original):
             return statement_timeout_error(error, request_id)
+        if isinstance(original, RedisError):  # down, hung past REDIS_TIMEOUT_SECONDS, pool full
+            log.warning("Redis unavailable: %r", original, extra={"request_id": request_id})
+            return GraphQLError(
+                "A service the gateway needs is unavailable for a moment; try again.",
+                nodes=error.nodes,
+                path=error.path,
+                extensions={"code": "UNAVAILABLE", "requestId": request_id},
+            )
+        if is_invalid_data(original):
+            log.info("invalid data refused by the database: %s", type(original).__name__)
+            return invalid_data_error(error, request_id)
         log.error(
             "unexpected error in %s",
             self.execution_context.operation_name or "anonymous operation",

@@ -7,6 +7,7 @@ import base64
 import strawberry
 
 from app.domain.shared.errors import DomainError, ErrorCode
+from app.domain.shared.ids import parse_id
 
 MAX_FIRST = 100
 DEFAULT_FIRST = 20
@@ -27,8 +28,9 @@ def decode_cursor(kind: str, cursor: str | None) -> int | None:
         return None
     try:
         prefix, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        if prefix == kind and value.isdigit():
-            return int(value)
+        last_id = parse_id(value, big=True) if prefix == kind else None
+        if last_id is not None and value == str(last_id):
+            return last_id
     except (ValueError, UnicodeDecodeError):
         pass
     raise DomainError(ErrorCode.INVALID_INPUT, "malformed cursor", "after")

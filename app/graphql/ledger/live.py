@@ -6,12 +6,15 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing
 
 import strawberry
+from redis.exceptions import RedisError
 from strawberry import Info
 
 from app.domain.members.identity import get_member
 from app.domain.shared.errors import DomainError, ErrorCode
+from app.graphql.core.credentials import until_expiry
 from app.graphql.core.errors import domain_graphql_error
 from app.graphql.core.permissions import CanWatchPoints
+from app.graphql.core.subscriptions import redis_unavailable, subscription_slot
 from app.graphql.ledger.types import PointsBalance, load_balance
 from app.platform.pubsub import points_changes
 
@@ -46,8 +49,22 @@ class PointsSubscription:
     ) -> AsyncGenerator[PointsBalance, None]:
         ctx = info.context
         watched = await _watched_member(info, member_id)
-        changes = points_changes(ctx.redis, ctx.settings.redis_prefix, watched)
-        async with aclosing(changes):
-            async for _ in changes:
-                ctx.refresh_loaders()  # a websocket context lives long: read afresh each time
-                yield await load_balance(info, watched)
+        with subscription_slot(ctx):
+            changes = until_expiry(
+                points_changes(
+                    ctx.services.subscriptions_redis, ctx.settings.redis_prefix, watched
+                ),
+                ctx.principal.expires_at,
+            )
+            async with aclosing(changes):
+                try:
+                    await anext(changes)  # subscribed: nothing from now on is missed
+                except (RedisError, OSError):
+                    raise redis_unavailable() from None
+                while True:
+                    ctx.refresh_loaders()  # a websocket context lives long: read afresh
+                    yield await load_balance(info, watched)
+                    try:
+                        await anext(changes)
+                    except (RedisError, OSError):
+                        raise redis_unavailable() from None

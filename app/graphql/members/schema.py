@@ -11,6 +11,7 @@ from app.domain.access.acts import authorise
 from app.domain.members import identity as member_rules
 from app.domain.members.dynamic_codes import resolve_code
 from app.domain.shared.errors import DomainError, ErrorCode, PermissionDenied
+from app.domain.shared.ids import parse_id
 from app.domain.shared.units import find_unit
 from app.graphql.core.errors import UserError, domain_graphql_error, forbidden
 from app.graphql.core.execution import execute
@@ -39,9 +40,9 @@ class MemberQuery:
         description="Ops: any member. A partner: a member presented to its unit. A member: self.",
     )
     async def member(self, info: Info, id: strawberry.ID) -> Member | None:
-        if not str(id).isdigit():
+        member_id = parse_id(id)
+        if member_id is None:
             return None
-        member_id = int(id)
         try:
             async with info.context.uow() as uow:
                 await authorise(uow, info.context.principal, member_id=member_id)
