@@ -6,7 +6,6 @@ themself, ops for anyone), `confirmMallPayment` (the payment service's key, scop
 
 from __future__ import annotations
 
-from dataclasses import fields
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
@@ -24,6 +23,7 @@ from app.graphql.core.errors import UserError, domain_graphql_error, user_error
 from app.graphql.core.execution import execute, fingerprint
 from app.graphql.core.pagination import PageInfo, decode_cursor, encode_cursor, page_size
 from app.graphql.core.permissions import Forbidding, IsOps
+from app.graphql.core.terms import spec_terms
 from app.graphql.ledger.types import PointsBalance, load_balance
 from app.graphql.mall.types import (
     Lottery,
@@ -159,23 +159,14 @@ class MallOrderChangePayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-_TERMS = {f.name for f in fields(catalogue.MallItemSpec)}
-
-
 def _terms(input: Any, *, given_only: bool) -> dict[str, Any]:
-    """The input's terms as MallItemSpec fields (an update: only those it names)."""
-    values = {
-        name: getattr(input, name)
-        for name in vars(input)
-        if name in _TERMS and (not given_only or getattr(input, name) is not None)
-    }
-    if getattr(input, "supplier_unit_id", None) is not None:
-        values["supplier_unit"] = input.supplier_unit_id
-    if values.get("kind") is not None:
-        values["kind"] = values["kind"].value
-    if "right_ids" in values:
-        values["right_ids"] = tuple(values["right_ids"] or ())
-    return values
+    return spec_terms(
+        input,
+        catalogue.MallItemSpec,
+        given_only=given_only,
+        unit=("supplier_unit_id", "supplier_unit"),
+        tuples=("right_ids",),
+    )
 
 
 async def _item_change(info: Info, operation: str, input: Any, change: Any) -> MallItemPayload:

@@ -6,7 +6,6 @@ the tiers' recurring rights (`tierRights`, `setTierRight`)."""
 
 from __future__ import annotations
 
-from dataclasses import fields
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
@@ -23,6 +22,7 @@ from app.graphql.core.errors import UserError, domain_graphql_error, forbidden, 
 from app.graphql.core.execution import execute, fingerprint
 from app.graphql.core.pagination import PageInfo, decode_cursor, encode_cursor, page_size
 from app.graphql.core.permissions import CanBuyRights, CanWriteOff, IsOps
+from app.graphql.core.terms import spec_terms
 from app.graphql.ledger.types import PointsBalance, load_balance
 from app.graphql.rights.types import GrantPeriod as GrantPeriodEnum
 from app.graphql.rights.types import (
@@ -185,25 +185,14 @@ class RightPayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-_TERMS = {f.name for f in fields(catalogue.RightSpec)}
-
-
 def _terms(input: Any, *, given_only: bool) -> dict[str, Any]:
-    """The input's terms as RightSpec fields (an update: only those it names)."""
-    values = {
-        name: getattr(input, name)
-        for name in vars(input)
-        if name in _TERMS and (not given_only or getattr(input, name) is not None)
-    }
-    if getattr(input, "business_unit_id", None) is not None:
-        values["business_unit"] = input.business_unit_id
-    for name in ("kind", "limit_period"):
-        if values.get(name) is not None:
-            values[name] = values[name].value
-    for name in ("eligible_tier_codes", "redeemable_at_unit_ids"):
-        if name in values:
-            values[name] = tuple(values[name] or ())
-    return values
+    return spec_terms(
+        input,
+        catalogue.RightSpec,
+        given_only=given_only,
+        unit=("business_unit_id", "business_unit"),
+        tuples=("eligible_tier_codes", "redeemable_at_unit_ids"),
+    )
 
 
 async def _change(info: Info, operation: str, input: Any, change: Any) -> RightPayload:
