@@ -218,7 +218,30 @@ def cmd_mall_job(settings: Settings, args: argparse.Namespace) -> None:
     async def run():
         async with open_services(settings, pool_size=2) as services:
             return await expire_mall_orders(
-                services.sessions, now=now, tz=settings.tz, relay=services.relay
+                services.sessions,
+                now=now,
+                tz=settings.tz,
+                relay=services.relay,
+                gate=services.flash_gate,
+            )
+
+    print(asyncio.run(run()))
+
+
+def cmd_mall_complete_job(settings: Settings, args: argparse.Namespace) -> None:
+    from app.bootstrap import open_services
+    from app.jobs.mall import complete_mall_orders
+
+    now = _now(args.now)
+
+    async def run():
+        async with open_services(settings, pool_size=2) as services:
+            return await complete_mall_orders(
+                services.sessions,
+                now=now,
+                tz=settings.tz,
+                auto_days=settings.mall_auto_complete_days,
+                relay=services.relay,
             )
 
     print(asyncio.run(run()))
@@ -378,6 +401,11 @@ JOBS: tuple[tuple[str, str, Any], ...] = (
     ("refresh-figures", "the figures' summary tables since the last refresh", cmd_refresh_figures),
     ("rebuild-figures", "the figures' summary tables in full", cmd_refresh_figures),
     ("expire-mall-orders", "expire mall orders unpaid past MALL_PAYMENT_MINUTES", cmd_mall_job),
+    (
+        "complete-mall-orders",
+        "complete gifts shipped MALL_AUTO_COMPLETE_DAYS ago and voucher orders all used",
+        cmd_mall_complete_job,
+    ),
 )
 
 

@@ -187,6 +187,8 @@ class Settings:
     wechat_registration_unit: str = "MALL"  # the unit a mini-program registration is made at
     # The points mall (docs/mall.md): how long a points + cash order waits for its payment.
     mall_payment_minutes: int = 15
+    # A shipped gift its member has not confirmed is received this many days after shipping.
+    mall_auto_complete_days: int = 7
 
     @property
     def tz(self) -> ZoneInfo:
@@ -256,4 +258,5 @@ class Settings:
             abuse=AbusePolicy.from_env(os.environ),
             **_sign_in_settings(production),
             mall_payment_minutes=int(os.environ.get("MALL_PAYMENT_MINUTES", "15")),
+            mall_auto_complete_days=int(os.environ.get("MALL_AUTO_COMPLETE_DAYS", "7")),
         )

@@ -72,6 +72,10 @@ class MallOrder(SQLModel, table=True):
             "pay_by",
             postgresql_where=text("status = 'AWAITING_PAYMENT'"),
         ),
+        # The complete-mall-orders job reads the shipped gifts by shipping time, and the
+        # fulfilled voucher orders.
+        Index("ix_mall_orders_shipped", "shipped_at", postgresql_where=text("status = 'SHIPPED'")),
+        Index("ix_mall_orders_fulfilled", "id", postgresql_where=text("status = 'FULFILLED'")),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True))
@@ -105,6 +109,10 @@ class MallOrder(SQLModel, table=True):
         default=None, sa_column=Column(BigInteger, nullable=True)
     )
     cash_refund_due: Decimal | None = Field(default=None, sa_column=Column(Numeric(12, 2)))
+    completed_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    completed_by: str | None = Field(default=None, max_length=64)  # the member, ops or the job
     caller: str = Field(max_length=64)
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
@@ -157,6 +165,8 @@ class LotteryPrize(SQLModel, table=True):
     stock_remaining: int | None = Field(default=None)  # None: unlimited
     budget_points: int | None = Field(default=None)  # points prizes: what is left to give
     fallback: bool = Field(default=False)  # what a draw gives when its prize has run out
+    # Left out of a newer odds table: no longer drawn or shown; kept for the draws that gave it.
+    retired: bool = Field(default=False)
 
 
 class LotteryOdds(SQLModel, table=True):

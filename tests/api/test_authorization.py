@@ -550,6 +550,62 @@ OPERATIONS: dict[str, Operation] = {
         lambda d: (d["order"], d["errors"]),
         lambda w, c: ({"status": "SHIPPED"}, []),
     ),
+    "confirmMallReceipt": Operation(
+        "confirmMallReceipt",
+        "mutation($input: ConfirmMallReceiptInput!) { confirmMallReceipt(input: $input) {"
+        " order { status } errors { code } } }",
+        lambda w, c: {"input": {"orderId": str(w.mall["paid"]), "idempotencyKey": "mall-r1"}},
+        lambda d: (d["order"], [e["code"] for e in d["errors"]]),
+        # allowed, but the gift has not shipped; another member is told it does not exist
+        lambda w, c: (None, ["NOT_FOUND" if c == "other_member" else "WRONG_STATE"]),
+    ),
+    "updateMallItem": Operation(
+        "updateMallItem",
+        "mutation($input: UpdateMallItemInput!) { updateMallItem(input: $input) {"
+        " item { pointsPrice } errors { code } } }",
+        lambda w, c: {"input": {"itemId": str(w.mall["gift"]), "pointsPrice": 120}},
+        lambda d: (d["item"], d["errors"]),
+        lambda w, c: ({"pointsPrice": 120}, []),
+    ),
+    "createLottery": Operation(
+        "createLottery",
+        "mutation($input: CreateLotteryInput!) { createLottery(input: $input) {"
+        " lottery { name oddsVersion } errors { code } } }",
+        lambda w, c: {
+            "input": {
+                "name": "Spring draw",
+                "costPoints": 10,
+                "dailyLimit": 3,
+                "prizes": [{"name": "Thank you", "fallback": True}],
+            }
+        },
+        lambda d: (d["lottery"], d["errors"]),
+        lambda w, c: ({"name": "Spring draw", "oddsVersion": 1}, []),
+    ),
+    "updateLottery": Operation(
+        "updateLottery",
+        "mutation($input: UpdateLotteryInput!) { updateLottery(input: $input) {"
+        " lottery { costPoints } errors { code } } }",
+        lambda w, c: {"input": {"lotteryId": str(w.mall["lottery"]), "costPoints": 20}},
+        lambda d: (d["lottery"], d["errors"]),
+        lambda w, c: ({"costPoints": 20}, []),
+    ),
+    "publishLotteryOdds": Operation(
+        "publishLotteryOdds",
+        "mutation($input: PublishLotteryOddsInput!) { publishLotteryOdds(input: $input) {"
+        " lottery { oddsVersion } errors { code } } }",
+        lambda w, c: {
+            "input": {
+                "lotteryId": str(w.mall["lottery"]),
+                "prizes": [
+                    {"name": "5 points", "chancePpm": 100000, "points": 5},
+                    {"name": "Thank you", "fallback": True},
+                ],
+            }
+        },
+        lambda d: (d["lottery"], d["errors"]),
+        lambda w, c: ({"oddsVersion": 2}, []),
+    ),
 }
 
 U, D, F, N = UNAUTHENTICATED, DATA, FORBIDDEN, NOT_FOUND
@@ -595,6 +651,11 @@ EXPECTED = {
     "shipMallOrder":      (U, F, F, F, D, D, F),  # the supplier (MALL) or ops
     "lotteries":          (D, D, D, D, D, D, D),
     "drawLottery":        (U, D, D, F, F, D, F),
+    "confirmMallReceipt": (U, D, D, F, F, D, F),
+    "updateMallItem":     (U, F, F, F, F, D, F),
+    "createLottery":      (U, F, F, F, F, D, F),
+    "updateLottery":      (U, F, F, F, F, D, F),
+    "publishLotteryOdds": (U, F, F, F, F, D, F),
 }  # fmt: skip
 
 MATRIX = [

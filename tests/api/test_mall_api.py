@@ -236,10 +236,16 @@ async def test_a_member_draws_the_lottery_with_its_odds_published(units, gql, cr
 
     async with uow_factory() as uow:
         draw = await create_lottery(
-            uow, name="Lucky draw", cost_points=10, daily_limit=1, actor="ops:test",
-            prizes=[PrizeSpec("10 points", chance_ppm=250_000, points=10),
-                    PrizeSpec("Thank you", fallback=True)],
-        )  # fmt: skip
+            uow,
+            name="Lucky draw",
+            cost_points=10,
+            daily_limit=1,
+            actor="ops:test",
+            prizes=[
+                PrizeSpec("10 points", chance_ppm=250_000, points=10),
+                PrizeSpec("Thank you", fallback=True),
+            ],
+        )
     listed = await gql("{ lotteries { id costPoints oddsVersion prizes { name probability } } }")
     assert listed["data"]["lotteries"] == [{
         "id": str(draw.id), "costPoints": 10, "oddsVersion": 1,
@@ -261,4 +267,216 @@ async def test_a_member_draws_the_lottery_with_its_odds_published(units, gql, cr
     variables["input"]["idempotencyKey"] = "d-2"
     limited = (await gql(query, variables, as_=me))["data"]["drawLottery"]
     assert [e["code"] for e in limited["errors"]] == ["LIMIT_REACHED"]
+    await assert_clean(uow_factory)
+
+
+RECEIVE = """mutation($input: ConfirmMallReceiptInput!) { confirmMallReceipt(input: $input) {
+    order { id status completedAt } replayed errors { code field } } }"""
+
+
+async def test_a_member_confirms_receipt_of_their_shipped_gift(
+    units, gql, creds, uow_factory, clock
+):
+    gift = await item(uow_factory)
+    member, other = await member_with(uow_factory), await member_with(uow_factory)
+    placed = await order(uow_factory, member, gift.id)
+    receive = {"input": {"orderId": str(placed.id), "idempotencyKey": "r-1"}}
+    early = (await gql(RECEIVE, receive, as_=creds.member(member)))["data"]["confirmMallReceipt"]
+    assert [(e["code"], e["field"]) for e in early["errors"]] == [("WRONG_STATE", "orderId")]
+    ship = {"input": {"orderId": str(placed.id), "carrier": "SF", "trackingNumber": "SF9"}}
+    assert (await gql(SHIP, ship, as_=creds.operator("ops")))["data"]["shipMallOrder"][
+        "errors"
+    ] == []
+    receive["input"]["idempotencyKey"] = "r-2"
+    foreign = (await gql(RECEIVE, receive, as_=creds.member(other)))["data"]
+    assert [e["code"] for e in foreign["confirmMallReceipt"]["errors"]] == ["NOT_FOUND"]
+    done = (await gql(RECEIVE, receive, as_=creds.member(member)))["data"]["confirmMallReceipt"]
+    assert done["errors"] == [] and done["order"]["status"] == "COMPLETED"
+    assert done["order"]["completedAt"] == clock.now.isoformat()
+    again = (await gql(RECEIVE, receive, as_=creds.member(member)))["data"]["confirmMallReceipt"]
+    assert again["replayed"] is True and again["order"] == done["order"]
+    cancel = {"input": {"orderId": str(placed.id), "idempotencyKey": "c-1"}}
+    refused = (await gql(CANCEL, cancel, as_=creds.member(member)))["data"]["cancelMallOrder"]
+    assert [e["code"] for e in refused["errors"]] == ["WRONG_STATE"]
+    await assert_clean(uow_factory)
+
+
+async def test_an_ops_order_and_a_cancel_reach_the_flash_gate_at_once(
+    units, gql, creds, engine, uow_factory, clock, redis_client, settings
+):
+    """Stock ops take for a member, and stock a cancel gives back, pass no gate: the gate is
+    told after the commit, not STATE_SECONDS later."""
+    from datetime import timedelta
+
+    from tests.api.test_query_counts import count_statements
+
+    flash = await item(
+        uow_factory, name="Earbuds", points_price=100, stock=2, per_member_limit=1,
+        sale_starts_at=clock.now - timedelta(minutes=1), flash_sale=True,
+    )  # fmt: skip
+    first, second, third = [await member_with(uow_factory) for _ in range(3)]
+    state = f"{settings.redis_prefix}flash:{{{flash.id}}}"
+
+    def place(key: str, member: int | None = None) -> dict:
+        return {"input": {"itemId": str(flash.id), "deliveryAddress": "1 Nanjing Road",
+                          "idempotencyKey": key,
+                          **({"memberId": str(member)} if member else {})}}  # fmt: skip
+
+    won = (await gql(PLACE, place("a1"), as_=creds.member(first)))["data"]["placeMallOrder"]
+    assert won["errors"] == [] and await redis_client.hget(state, "stock") == "1"
+    ops = creds.operator("ops")
+    for_second = (await gql(PLACE, place("o1", second), as_=ops))["data"]["placeMallOrder"]
+    assert for_second["errors"] == [] and await redis_client.hget(state, "stock") == "0"
+    assert await redis_client.get(f"{state}:m:{second}") == "1"
+    with count_statements(engine) as statements:  # sold out at the gate, no database
+        body = await gql(PLACE, place("c1"), as_=creds.member(third))
+    assert [e["code"] for e in body["data"]["placeMallOrder"]["errors"]] == ["OUT_OF_STOCK"]
+    assert not any("mall_" in s for s in statements), statements
+    cancel = {
+        "input": {"orderId": won["order"]["id"], "reason": "duplicate", "idempotencyKey": "x"}
+    }
+    assert (await gql(CANCEL, cancel, as_=ops))["data"]["cancelMallOrder"]["errors"] == []
+    assert await redis_client.hget(state, "stock") == "1"
+    assert await redis_client.get(f"{state}:m:{first}") == "0"
+    again = (await gql(PLACE, place("a2"), as_=creds.member(first)))["data"]["placeMallOrder"]
+    assert again["errors"] == [] and again["order"]["status"] == "PAID"
+    assert await redis_client.hget(state, "stock") == "0"
+    await assert_clean(uow_factory)
+
+
+LOTTERY = "lottery { id name costPoints dailyLimit oddsVersion active prizes { id name probability stockRemaining budgetPoints fallback } }"  # noqa: E501
+CREATE_LOTTERY = f"""mutation($input: CreateLotteryInput!) {{ createLottery(input: $input) {{
+    {LOTTERY} replayed errors {{ code field message }} }} }}"""
+PUBLISH = f"""mutation($input: PublishLotteryOddsInput!) {{ publishLotteryOdds(input: $input) {{
+    {LOTTERY} errors {{ code field message }} }} }}"""
+UPDATE_LOTTERY = f"""mutation($input: UpdateLotteryInput!) {{ updateLottery(input: $input) {{
+    {LOTTERY} errors {{ code field }} }} }}"""
+
+
+async def test_operators_create_a_lottery_and_publish_new_odds_audited(
+    units, gql, creds, uow_factory
+):
+    from app.domain.mall.lottery import draw
+    from app.models import LotteryDraw, LotteryOdds
+
+    ticket = (await voucher_item(uow_factory)).right_ids[0]
+    ops = creds.operator("ops")
+    prizes = [
+        {"name": "Boat ticket", "chancePpm": 100_000, "rightId": str(ticket), "stock": 5},
+        {"name": "20 points", "chancePpm": 200_000, "points": 20, "budgetPoints": 1000},
+        {"name": "Thank you", "fallback": True},
+    ]
+    made = (
+        await gql(
+            CREATE_LOTTERY,
+            {
+                "input": {
+                    "name": "Autumn draw",
+                    "costPoints": 10,
+                    "dailyLimit": 3,
+                    "prizes": prizes,
+                    "reason": "autumn",
+                    "idempotencyKey": "l-1",
+                }
+            },
+            as_=ops,
+        )
+    )["data"]["createLottery"]
+    assert made["errors"] == [] and made["lottery"]["oddsVersion"] == 1
+    shown = made["lottery"]
+    assert [(p["name"], p["probability"]) for p in shown["prizes"]] == [
+        ("Boat ticket", "0.100000"), ("20 points", "0.200000"), ("Thank you", "0.700000"),
+    ]  # fmt: skip
+    ticket_prize, points_prize, fallback = (p["id"] for p in shown["prizes"])
+    member = await member_with(uow_factory)
+    async with uow_factory() as uow:  # a draw under version 1 lands on the ticket
+        await draw(uow, lottery_id=shown["id"], member_id=member, caller="m", roll=lambda n: 0)
+
+    def publish(rows: list[dict]) -> dict:
+        return {"input": {"lotteryId": shown["id"], "prizes": rows, "reason": "restock"}}
+
+    bad = {
+        "over a million": [{"name": "A", "chancePpm": 700_000, "points": 1},
+                           {"name": "B", "chancePpm": 400_000, "points": 1},
+                           {"name": "T", "fallback": True}],
+        "two fallbacks": [{"name": "T", "fallback": True}, {"name": "U", "fallback": True}],
+        "negative stock": [{"name": "A", "chancePpm": 1, "points": 1, "stock": -1},
+                           {"name": "T", "fallback": True}],
+        "negative budget": [{"name": "A", "chancePpm": 1, "points": 1, "budgetPoints": -5},
+                            {"name": "T", "fallback": True}],
+        "a chance for the fallback": [{"name": "T", "chancePpm": 5, "fallback": True}],
+        "a prize giving nothing": [{"name": "A", "chancePpm": 5},
+                                   {"name": "T", "fallback": True}],
+        "a kept prize giving another thing": [
+            {"prizeId": points_prize, "name": "30 points", "chancePpm": 5, "points": 30},
+            {"name": "T", "fallback": True}],
+    }  # fmt: skip
+    for label, rows in bad.items():
+        body = (await gql(PUBLISH, publish(rows), as_=ops))["data"]["publishLotteryOdds"]
+        assert [(e["code"], e["field"]) for e in body["errors"]] == [("INVALID_INPUT", "prizes")], (
+            label
+        )
+    for rows in (
+        [{"name": "X", "chancePpm": 5, "rightId": "999999"}, {"name": "T", "fallback": True}],
+        [{"prizeId": "999999", "name": "X", "chancePpm": 5, "points": 1},
+         {"name": "T", "fallback": True}],
+    ):  # fmt: skip
+        body = (await gql(PUBLISH, publish(rows), as_=ops))["data"]["publishLotteryOdds"]
+        assert [e["code"] for e in body["errors"]] == ["NOT_FOUND"]
+    table = [
+        {"prizeId": ticket_prize, "name": "Boat ticket", "chancePpm": 50_000,
+         "rightId": str(ticket), "stock": 10},
+        {"name": "100 points", "chancePpm": 10_000, "points": 100, "budgetPoints": 500},
+        {"prizeId": fallback, "name": "Thank you", "fallback": True},
+    ]  # fmt: skip
+    published = (await gql(PUBLISH, publish(table), as_=ops))["data"]["publishLotteryOdds"]
+    assert published["errors"] == [], published
+    now = published["lottery"]
+    assert now["oddsVersion"] == 2
+    assert [(p["name"], p["probability"], p["stockRemaining"]) for p in now["prizes"]] == [
+        ("Boat ticket", "0.050000", 10), ("100 points", "0.010000", None),
+        ("Thank you", "0.940000", None),
+    ]  # fmt: skip
+    assert now["prizes"][0]["id"] == ticket_prize and points_prize not in {
+        p["id"] for p in now["prizes"]
+    }  # the 20 points prize is retired
+    async with uow_factory() as uow:  # the same roll under version 2: still the ticket
+        await draw(uow, lottery_id=shown["id"], member_id=member, caller="m", roll=lambda n: 0)
+        await draw(uow, lottery_id=shown["id"], member_id=member, caller="m", roll=lambda n: 55_000)
+    async with uow_factory() as uow:
+        draws = list(await uow.session.scalars(select(LotteryDraw).order_by(LotteryDraw.id)))
+        versions = {
+            v: (await uow.session.get(LotteryOdds, (int(shown["id"]), v))).odds for v in (1, 2)
+        }
+        audit = list(
+            await uow.session.scalars(
+                select(OperatorAction.action).where(OperatorAction.target_kind == "lottery")
+            )
+        )
+    assert [d.odds_version for d in draws] == [1, 2, 2]
+    assert [str(d.prize_id) for d in draws] == [ticket_prize, ticket_prize, now["prizes"][1]["id"]]
+    assert [row["chancePpm"] for row in versions[1]] == [100_000, 200_000, 700_000]
+    assert sorted(audit) == ["lottery.create", "lottery.publishOdds"]
+    changed = (
+        await gql(
+            UPDATE_LOTTERY,
+            {
+                "input": {
+                    "lotteryId": shown["id"],
+                    "costPoints": 20,
+                    "active": False,
+                    "reason": "paused",
+                }
+            },
+            as_=ops,
+        )
+    )["data"]["updateLottery"]
+    assert changed["errors"] == [] and changed["lottery"]["costPoints"] == 20
+    assert changed["lottery"]["active"] is False
+    zero = (
+        await gql(UPDATE_LOTTERY, {"input": {"lotteryId": shown["id"], "dailyLimit": 0}}, as_=ops)
+    )["data"]["updateLottery"]
+    assert [(e["code"], e["field"]) for e in zero["errors"]] == [("INVALID_INPUT", "dailyLimit")]
+    listed = await gql("{ lotteries { id } }")
+    assert listed["data"]["lotteries"] == []  # closed
     await assert_clean(uow_factory)

@@ -132,6 +132,33 @@ async def test_points_and_cash_wait_for_the_payment_then_ship(units, uow_factory
     await assert_clean(uow_factory)
 
 
+async def test_a_voucher_for_points_and_cash_issues_its_rights_once_paid(units, uow_factory):
+    package = await voucher_item(uow_factory, rights=2, cash_price="19.90", stock=3)
+    member = await member_with(uow_factory)
+    placed = await order(uow_factory, member, package.id, delivery_address=None)
+    async with uow_factory() as uow:
+        held = select(MemberRight.status).where(MemberRight.mall_order_id == placed.id)
+        assert placed.status == "AWAITING_PAYMENT" and list(await uow.session.scalars(held)) == []
+    async with uow_factory() as uow:
+        paid = await confirm_payment(
+            uow, order_id=placed.id, payment_ref="P-7", amount="19.90", caller="pay"
+        )
+        assert paid.status == "FULFILLED"
+        assert sorted(await uow.session.scalars(held)) == ["ACTIVE", "ACTIVE"]
+    async with uow_factory() as uow:
+        cancelled = await cancel_order(uow, order_id=placed.id, caller="member", member_id=member)
+        assert (cancelled.status, str(cancelled.cash_refund_due)) == ("CANCELLED", "19.90")
+        assert sorted(await uow.session.scalars(held)) == ["REVOKED", "REVOKED"]
+        assert (await balance(uow, member)).available == 2000
+    assert await _stock(uow_factory, package.id) == 3
+    assert await _statuses(uow_factory, placed.id) == [
+        "AWAITING_PAYMENT",
+        "FULFILLED",
+        "CANCELLED",
+    ]
+    await assert_clean(uow_factory)
+
+
 async def test_an_unpaid_order_expires_with_its_points_and_stock_back(units, uow_factory, clock):
     gift = await item(uow_factory, cash_price="10.00")
     member = await member_with(uow_factory)
@@ -178,6 +205,7 @@ async def test_a_refused_order_changes_nothing(units, uow_factory, changes, quan
     assert await _stock(uow_factory, gift.id) == stock
     async with uow_factory() as uow:
         assert list(await uow.session.scalars(select(MallOrder))) == []
+    await assert_clean(uow_factory)
 
 
 async def test_the_limit_counts_orders_not_cancelled_and_the_tier_zone_opens_by_rank(

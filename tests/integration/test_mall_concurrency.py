@@ -49,10 +49,17 @@ async def _sell(wide, gate: FlashGate | None, item_id: int, members: list[int]) 
 
     async def one(member: int, n: int):
         place = partial(
-            attempt, wide, place_order, member_id=member, item_id=item_id, quantity=1,
-            caller=f"member:{member}", caller_ref=f"k{n}", payment_window=WINDOW,
+            attempt,
+            wide,
+            place_order,
+            member_id=member,
+            item_id=item_id,
+            quantity=1,
+            caller=f"member:{member}",
+            caller_ref=f"k{n}",
+            payment_window=WINDOW,
             delivery_address="1 Nanjing Road",
-        )  # fmt: skip
+        )
         if gate is None:
             return await place()
         tried = Attempt(item_id=item_id, member_id=member, quantity=1, key=f"m{member}:k{n}")
@@ -191,4 +198,171 @@ async def test_a_cancel_racing_the_write_off_of_its_voucher_one_wins(units, uow_
                 assert cancelled == ErrorCode.VOUCHER_USED
         kept = await uow.session.scalar(select(func.count()).where(MallOrder.status == "FULFILLED"))
         assert (await balance(uow, member)).available == 2000 - 200 * kept
+    await assert_clean(uow_factory)
+
+
+async def test_simultaneous_draws_never_give_more_than_a_prizes_stock_or_budget(
+    units, uow_factory, wide
+):
+    """120 draws at once by 40 members (daily limit 2) on a ticket with 3 in stock and a 50
+    points prize with a budget of 120 (two prizes' worth), every roll landing on one of them."""
+    from app.domain.mall.lottery import PrizeSpec, create_lottery, draw
+    from app.domain.rights.catalogue import RightSpec, create_right
+    from app.models import LotteryDraw, LotteryPrize
+
+    async with uow_factory() as uow:
+        spec = RightSpec("TOURISM", "Boat ticket", "TICKET", 30, face_value="50.00")
+        ticket = (await create_right(uow, spec=spec, actor="ops:test")).id
+        lottery = await create_lottery(
+            uow,
+            name="Rush",
+            cost_points=10,
+            daily_limit=2,
+            actor="ops:test",
+            prizes=[
+                PrizeSpec("Boat ticket", chance_ppm=500_000, right_id=ticket, stock=3),
+                PrizeSpec("50 points", chance_ppm=500_000, points=50, budget_points=120),
+                PrizeSpec("Thank you", fallback=True),
+            ],
+        )
+    members = await _buyers(uow_factory, 40)  # 100 points each: enough for every try
+
+    def one(member: int, n: int):
+        rolled = 0 if (member + n) % 2 else 600_000  # the ticket, or the points
+        return attempt(
+            wide,
+            draw,
+            lottery_id=lottery.id,
+            member_id=member,
+            caller=f"member:{member}",
+            roll=lambda _: rolled,
+        )
+
+    results = await everyone(*(one(m, n) for m in members for n in range(3)))
+    refused = Counter(r for r in results if isinstance(r, ErrorCode))
+    assert refused == {ErrorCode.LIMIT_REACHED: 40}  # each member's third draw
+    async with uow_factory() as uow:
+        draws = list(await uow.session.scalars(select(LotteryDraw)))
+        prizes = {
+            p.name: p
+            for p in await uow.session.scalars(
+                select(LotteryPrize).where(LotteryPrize.lottery_id == lottery.id)
+            )
+        }
+        issued = await uow.session.scalar(
+            select(func.count()).where(MemberRight.right_id == ticket)
+        )
+        credited = await uow.session.scalar(
+            select(func.coalesce(func.sum(PointsTransaction.points), 0)).where(
+                PointsTransaction.kind == "LOTTERY_PRIZE"
+            )
+        )
+        per_member = Counter(d.member_id for d in draws)
+        for member in members:
+            won = sum(50 for d in draws if d.member_id == member and d.prize_transaction_id)
+            assert (await balance(uow, member)).available == 100 - 10 * per_member[member] + won
+    given = Counter(d.prize_id for d in draws)
+    assert len(draws) == 80 and max(per_member.values()) == 2
+    assert given[prizes["Boat ticket"].id] == issued == 3  # exactly its stock, never more
+    assert given[prizes["50 points"].id] == 2 and credited == 100  # within the budget of 120
+    assert given[prizes["Thank you"].id] == 75  # the rest: the fallback
+    assert (prizes["Boat ticket"].stock_remaining, prizes["50 points"].budget_points) == (0, 20)
+    await assert_clean(uow_factory)
+
+
+async def test_draws_racing_a_new_odds_table_record_the_version_they_used(units, uow_factory, wide):
+    from app.domain.mall.lottery import PrizeSpec, create_lottery, draw, pick
+    from app.domain.mall.odds import publish_odds
+    from app.models import LotteryDraw, LotteryOdds
+
+    async with uow_factory() as uow:
+        lottery = await create_lottery(
+            uow,
+            name="Odds",
+            cost_points=10,
+            daily_limit=10,
+            actor="ops:test",
+            prizes=[
+                PrizeSpec("5 points", chance_ppm=500_000, points=5),
+                PrizeSpec("Thank you", fallback=True),
+            ],
+        )
+    members = await _buyers(uow_factory, 20)
+    draws = [
+        attempt(wide, draw, lottery_id=lottery.id, member_id=m, caller="m", roll=lambda _: 300_000)
+        for m in members
+        for _ in range(2)
+    ]
+    tables = [
+        attempt(
+            wide,
+            publish_odds,
+            lottery_id=lottery.id,
+            actor="ops:test",
+            prizes=[
+                PrizeSpec(f"{n} points", chance_ppm=100_000 * n, points=n),
+                PrizeSpec("Thank you", fallback=True),
+            ],
+        )
+        for n in (1, 2)
+    ]
+    results = await everyone(*draws[:20], *tables, *draws[20:])
+    assert not any(isinstance(r, ErrorCode) for r in results), results
+    async with uow_factory() as uow:
+        recorded = list(await uow.session.scalars(select(LotteryDraw)))
+        odds = {
+            row.version: row.odds
+            for row in await uow.session.scalars(
+                select(LotteryOdds).where(LotteryOdds.lottery_id == lottery.id)
+            )
+        }
+    assert sorted(odds) == [1, 2, 3] and len(recorded) == 40
+    for d in recorded:  # each draw replays against the table it recorded
+        assert pick(odds[d.odds_version], d.roll) == d.rolled_prize_id
+        assert d.rolled_prize_id in {row["prizeId"] for row in odds[d.odds_version]}
+    await assert_clean(uow_factory)
+
+
+async def test_a_receipt_a_cancel_and_two_completion_jobs_at_once_complete_each_order_once(
+    units, uow_factory, wide, sessions, clock
+):
+    from app.domain.mall.completion import confirm_receipt
+    from app.domain.mall.orders import ship_order
+    from app.jobs.mall import complete_mall_orders
+    from app.models import OutboxEvent
+    from tests.conftest import TZ
+
+    gift = await item(uow_factory, per_member_limit=None, stock=20, points_price=200)
+    member = await member_with(uow_factory)
+    placed = [await order(uow_factory, member, gift.id) for _ in range(8)]
+    for o in placed:
+        async with uow_factory() as uow:
+            await ship_order(uow, order_id=o.id, carrier="SF", tracking_number="SF", unit_id=None)
+    clock.advance(days=8)
+    calls = [
+        complete_mall_orders(sessions, now=clock.now, tz=TZ, auto_days=7, batch=3),
+        complete_mall_orders(sessions, now=clock.now, tz=TZ, auto_days=7, batch=3),
+    ]
+    for o in placed:
+        calls.append(attempt(wide, confirm_receipt, order_id=o.id, caller="m", member_id=member))
+        calls.append(attempt(wide, cancel_order, order_id=o.id, caller="ops:cs", reason="r"))
+    results = await everyone(*calls)
+    jobs = results[0].orders + results[1].orders
+    async with uow_factory() as uow:
+        events = [
+            (e.payload["orderId"], e.payload["status"])
+            for e in await uow.session.scalars(
+                select(OutboxEvent)
+                .where(OutboxEvent.type == "MALL_ORDER_CHANGED")
+                .order_by(OutboxEvent.id)
+            )
+        ]
+        statuses = [(await uow.session.get(MallOrder, o.id)).status for o in placed]
+        assert (await balance(uow, member)).available == 2000  # every order cancelled at last
+    completed = Counter(order_id for order_id, status in events if status == "COMPLETED")
+    assert max(completed.values(), default=0) == 1 and jobs <= sum(completed.values())
+    assert statuses == ["CANCELLED"] * 8  # ops may cancel a completed gift: each was
+    for o in placed:  # the cancel ends it: nothing completes a cancelled order
+        mine = [status for order_id, status in events if order_id == o.id]
+        assert mine[-1] == "CANCELLED" and mine.count("CANCELLED") == 1
     await assert_clean(uow_factory)

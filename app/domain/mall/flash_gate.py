@@ -17,6 +17,15 @@ transaction; PostgreSQL stays the truth.
 - The state is rebuilt from the database (`load`: the item's terms and stock, each member's
   count of orders not cancelled or expired) when it is missing; it lives `STATE_SECONDS`, so
   stock a cancel gives back, or an operator's edit, reaches the gate within that time.
+- Stock that moves without passing the gate reaches it as soon as it is committed (`moved`,
+  called by app.domain.mall.orders after the commit): an order ops place for a member takes
+  the stock and counts the member; a cancel or an expiry gives both back. Only a state the gate
+  holds is adjusted (none: the next attempt rebuilds it from the database, which has the
+  change). The one window left: a rebuild that read the database before the commit and wrote
+  its state after `moved` found none misses the change until the state lives out its
+  `STATE_SECONDS`, and one that read after the commit but wrote before `moved` counts it twice;
+  either way the database still decides, so the gate may undersell or let a few attempts
+  through to a refusal for that moment, never oversell.
 - The admission key (caller and idempotency key) is remembered, so a retry of an admitted
   request goes on to the database, which replays its first result, instead of being refused by
   the limit its first attempt used.
@@ -95,6 +104,19 @@ return 1
 """
 
 
+MOVED = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local q = tonumber(ARGV[1])
+local stock = tonumber(redis.call('HGET', KEYS[1], 'stock')) - q
+if stock < 0 then stock = 0 end
+redis.call('HSET', KEYS[1], 'stock', stock)
+local count = tonumber(redis.call('GET', KEYS[2]) or '0') + q
+if count < 0 then count = 0 end
+redis.call('SET', KEYS[2], count, 'EX', ARGV[2])
+return 1
+"""
+
+
 class Verdict(StrEnum):
     ADMITTED = "ADMITTED"  # go on to the database; `settle` after a refusal
     PASS = "PASS"  # not a flash sale, or a retry of an admitted request: the database decides
@@ -144,6 +166,7 @@ class FlashGate:
         self._admit = redis.register_script(ADMIT) if redis is not None else None
         self._load = redis.register_script(LOAD) if redis is not None else None
         self._settle = redis.register_script(SETTLE) if redis is not None else None
+        self._moved = redis.register_script(MOVED) if redis is not None else None
         self._loading: dict[int, asyncio.Lock] = {}
         self._in_flight = asyncio.Semaphore(IN_FLIGHT)
         self._down = False  # said so in the log already
@@ -241,6 +264,18 @@ class FlashGate:
             async with self._in_flight:
                 await self._settle(keys=self._keys(attempt), args=[attempt.quantity, sold_out])
         except Exception as error:
+            self._unavailable(error)
+
+    async def moved(self, item_id: int, member_id: int, quantity: int) -> None:
+        """Committed stock that did not pass the gate: `quantity` units went to the member
+        (negative: came back); adjusts the item's state if the gate holds one."""
+        if self._moved is None:
+            return
+        keys = [self._state(item_id), self._count(item_id, member_id)]
+        try:
+            async with self._in_flight:
+                await self._moved(keys=keys, args=[quantity, STATE_SECONDS])
+        except Exception as error:  # the state lives out STATE_SECONDS; the database decides
             self._unavailable(error)
 
     async def forget(self, item_id: int) -> None:

@@ -10,6 +10,10 @@ draw is recorded so it can be audited.
   odds it was drawn under.
 - The roll comes from `secrets.randbelow(1_000_000)`: unpredictable to anyone, including
   operators; tests inject a seeded source.
+- Operators create a lottery, edit its terms, and publish a new odds table (app.domain.mall.odds):
+  each publication is a new version; the lottery's row is locked FOR UPDATE while it is
+  published and every draw holds it FOR KEY SHARE (the lock its draw row's foreign key takes
+  anyway), so a draw uses one version from its roll to its prize and records that one.
 - A draw, in one transaction under the member's balance lock: the cost is redeemed through the
   ledger (earliest-expiring lots, the group on the REDEEMED side: a LOTTERY_DRAW entry), then
   the prize: a right issued to the wallet (its stock taken from the prize), or points credited
@@ -54,7 +58,8 @@ Roll = Callable[[int], int]  # n -> a roll in [0, n)
 
 @dataclass(frozen=True)
 class PrizeSpec:
-    """A prize as an operator states it: a right, points, or nothing (a fallback only)."""
+    """A prize as an operator states it: a right, points, or nothing (a fallback only).
+    `prize_id`: a prize of the lottery a new odds table keeps (None: a new prize)."""
 
     name: str
     chance_ppm: int = 0
@@ -63,6 +68,7 @@ class PrizeSpec:
     stock: int | None = None
     budget_points: int | None = None
     fallback: bool = False
+    prize_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -75,20 +81,49 @@ def _bad(message: str, field: str) -> DomainError:
     return DomainError(ErrorCode.INVALID_INPUT, message, field)
 
 
-def _check(prizes: Sequence[PrizeSpec]) -> None:
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+async def check_prizes(uow: UnitOfWork, prizes: Sequence[PrizeSpec]) -> None:
+    """An odds table as a whole: 1-20 prizes, exactly one fallback (chance 0: it gets what the
+    others leave; no stock or budget: it never runs out), the others' chances 0-1,000,000 ppm
+    adding up to at most 1,000,000, each giving a right (an active one) or points, stock and
+    budget whole and not negative (INVALID_INPUT; NOT_FOUND for a right that is not there)."""
     if not 1 <= len(prizes) <= 20:
         raise _bad("a lottery has 1-20 prizes", "prizes")
     if sum(prize.fallback for prize in prizes) != 1:
         raise _bad("exactly one prize is the fallback", "prizes")
-    if sum(prize.chance_ppm for prize in prizes if not prize.fallback) > MILLION:
+    for prize in prizes:
+        label = f"prize {prize.name.strip()[:80]!r}"
+        if not 1 <= len(prize.name.strip()) <= 80:
+            raise _bad("a prize's name is 1-80 characters", "prizes")
+        if not _whole(prize.chance_ppm) or not 0 <= prize.chance_ppm <= MILLION:
+            raise _bad(f"{label}: chance is 0-1,000,000 ppm", "prizes")
+        if not _whole(prize.points) or not 0 <= prize.points <= 1_000_000:
+            raise _bad(f"{label}: points are 0-1,000,000", "prizes")
+        for amount in (prize.stock, prize.budget_points):
+            if amount is not None and (not _whole(amount) or not 0 <= amount <= 100_000_000):
+                raise _bad(f"{label}: stock and budget are 0-100,000,000 (null: none)", "prizes")
+        if prize.right_id is not None and prize.points:
+            raise _bad(f"{label} gives a right or points, not both", "prizes")
+        if prize.fallback:
+            if prize.stock is not None or prize.budget_points is not None:
+                raise _bad("the fallback has no stock and no budget: it never runs out", "prizes")
+            if prize.chance_ppm:
+                raise _bad("the fallback's chance is what the others leave: give 0", "prizes")
+        elif prize.right_id is None and not prize.points:
+            raise _bad(f"{label} gives nothing: only the fallback may", "prizes")
+        if prize.budget_points is not None and prize.right_id is not None:
+            raise _bad(f"{label}: a budget is for points prizes (a right has stock)", "prizes")
+    if sum(prize.chance_ppm for prize in prizes) > MILLION:
         raise _bad("the chances add up to more than 1,000,000 ppm", "prizes")
     for prize in prizes:
-        if not 1 <= len(prize.name.strip()) <= 80 or prize.chance_ppm < 0 or prize.points < 0:
-            raise _bad(f"prize {prize.name!r}: name 1-80, chance and points >= 0", "prizes")
-        if prize.right_id is not None and prize.points:
-            raise _bad(f"prize {prize.name!r} gives a right or points, not both", "prizes")
-        if prize.fallback and (prize.stock is not None or prize.budget_points is not None):
-            raise _bad("the fallback has no stock and no budget: it never runs out", "prizes")
+        if prize.right_id is None:
+            continue
+        right = await uow.session.get(Right, prize.right_id)
+        if right is None or not right.active:
+            raise DomainError(ErrorCode.NOT_FOUND, f"no right {prize.right_id}", "prizes")
 
 
 async def create_lottery(
@@ -99,22 +134,22 @@ async def create_lottery(
     daily_limit: int,
     prizes: Sequence[PrizeSpec],
     actor: str,
+    reason: str | None = None,
 ) -> Lottery:
     """A lottery with its odds table as version 1; audited."""
     if not 1 <= len(name.strip()) <= 80:
         raise _bad("name must be 1-80 characters", "name")
-    if not 1 <= cost_points <= 100_000 or not 1 <= daily_limit <= 1000:
-        raise _bad("a draw costs 1-100,000 points; 1-1,000 draws a day", "costPoints")
-    _check(prizes)
+    check_terms(cost_points, daily_limit)
+    await check_prizes(uow, prizes)
     lottery = Lottery(
         name=name.strip(), cost_points=cost_points, daily_limit=daily_limit, created_at=uow.now
     )
     uow.session.add(lottery)
     await uow.session.flush()
     assert lottery.id is not None
+    if any(spec.prize_id is not None for spec in prizes):
+        raise DomainError(ErrorCode.NOT_FOUND, "a new lottery has no prizes to keep", "prizes")
     for position, spec in enumerate(prizes):
-        if spec.right_id is not None and await uow.session.get(Right, spec.right_id) is None:
-            raise DomainError(ErrorCode.NOT_FOUND, f"no right {spec.right_id}", "prizes")
         uow.session.add(
             LotteryPrize(
                 lottery_id=lottery.id,
@@ -137,18 +172,27 @@ async def create_lottery(
         action="lottery.create",
         target_kind="lottery",
         target_id=lottery.id,
-        reason=None,
+        reason=(reason or "").strip()[:200] or None,
         detail={"name": lottery.name, "costPoints": cost_points, "odds": table},
     )
     return lottery
 
 
+def check_terms(cost_points: int, daily_limit: int) -> None:
+    """A draw costs 1-100,000 points; a member draws 1-1,000 times a day."""
+    if not _whole(cost_points) or not 1 <= cost_points <= 100_000:
+        raise _bad("a draw costs 1-100,000 points", "costPoints")
+    if not _whole(daily_limit) or not 1 <= daily_limit <= 1000:
+        raise _bad("a member draws 1-1,000 times a day", "dailyLimit")
+
+
 async def prizes_of(
     uow: UnitOfWork, lottery_id: int, *, lock: bool = False, only: int | None = None
 ) -> list[LotteryPrize]:
+    """The lottery's prizes in its current odds table (not those a newer table retired)."""
     query = (
         select(LotteryPrize)
-        .where(LotteryPrize.lottery_id == lottery_id)
+        .where(LotteryPrize.lottery_id == lottery_id, ~LotteryPrize.retired)  # type: ignore[arg-type]
         .order_by(LotteryPrize.position)  # type: ignore[arg-type]
         .execution_options(populate_existing=True)
     )
@@ -183,10 +227,20 @@ def pick(odds: Sequence[dict], roll: int) -> int:
     return int(next(row["prizeId"] for row in odds if row["fallback"]))
 
 
-async def get_lottery(uow: UnitOfWork, lottery_id: int | str) -> Lottery:
+async def get_lottery(
+    uow: UnitOfWork, lottery_id: int | str, *, lock: str | None = None
+) -> Lottery:
+    """The lottery, or NOT_FOUND; `lock`: "share" (a draw: FOR KEY SHARE) or "update" (an
+    operator's change: FOR UPDATE), held until the transaction ends."""
     text = str(lottery_id).strip()
     known = text.isascii() and text.isdigit() and len(text) < 19
-    lottery = await uow.session.get(Lottery, int(text)) if known else None
+    lottery = None
+    if known:
+        query = select(Lottery).where(Lottery.id == int(text))
+        if lock is not None:
+            query = query.with_for_update(key_share=lock == "share")
+        found = await uow.session.scalars(query.execution_options(populate_existing=True))
+        lottery = found.first()
     if lottery is None:
         raise DomainError(ErrorCode.NOT_FOUND, f"no lottery {text!r}", "lotteryId")
     return lottery
@@ -204,7 +258,7 @@ async def draw(
     """One draw for the member (see the module's docstring)."""
     member, balance = await lock_member(uow, member_id)
     assert member.id is not None
-    lottery = await get_lottery(uow, lottery_id)
+    lottery = await get_lottery(uow, lottery_id, lock="share")  # one odds version throughout
     assert lottery.id is not None
     if not lottery.active:
         raise DomainError(ErrorCode.NOT_ON_SALE, f"{lottery.name} is closed", "lotteryId")
@@ -313,19 +367,24 @@ async def _credit(
     return tx.id or 0
 
 
-async def open_lotteries(uow: UnitOfWork) -> list[tuple[Lottery, list[LotteryPrize], list[dict]]]:
+Shown = tuple[Lottery, list[LotteryPrize], list[dict]]
+
+
+async def shown_lottery(uow: UnitOfWork, lottery: Lottery) -> Shown:
+    """The lottery with its current prizes and its current published odds."""
+    assert lottery.id is not None
+    odds = await uow.session.get(LotteryOdds, (lottery.id, lottery.odds_version))
+    return lottery, await prizes_of(uow, lottery.id), odds.odds if odds else []
+
+
+async def open_lotteries(uow: UnitOfWork) -> list[Shown]:
     """Active lotteries with their prizes and their current published odds, by id."""
     lotteries = list(
         await uow.session.scalars(
             select(Lottery).where(Lottery.active).order_by(Lottery.id)  # type: ignore[arg-type]
         )
     )
-    found = []
-    for lottery in lotteries:
-        assert lottery.id is not None
-        odds = await uow.session.get(LotteryOdds, (lottery.id, lottery.odds_version))
-        found.append((lottery, await prizes_of(uow, lottery.id), odds.odds if odds else []))
-    return found
+    return [await shown_lottery(uow, lottery) for lottery in lotteries]
 
 
 async def shown_draw(

@@ -21,6 +21,10 @@
   records the cash refund the payment service owes (`cash_refund_due`). Every path that ends an
   order after its points were taken (cancel, expiry) goes through `_give_back`: there is no
   path that keeps the points of an order that did not happen.
+- The flash sale's gate (`gate`, app.domain.mall.flash_gate) is told, after the commit, of
+  stock an order took without passing it (an order ops place for a member) and of stock a
+  cancel or an expiry gives back, so it admits right away what the database now holds.
+- Completion (COMPLETED: a gift received, the vouchers used) is app.domain.mall.completion.
 - Locks, always in this order: the member's balance, the order's row, its vouchers' rows. A
   write-off locks only the voucher's row, so a cancel and a write-off of the order's voucher are
   serialised: one wins, the other sees the voucher REVOKED, or USED.
@@ -32,6 +36,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import Protocol
 
 from sqlalchemy import func, select
 
@@ -56,7 +61,7 @@ class OrderStatus(StrEnum):
     PAID = "PAID"  # a PHYSICAL gift waiting for its shipment
     FULFILLED = "FULFILLED"  # its rights issued
     SHIPPED = "SHIPPED"
-    COMPLETED = "COMPLETED"  # received (reserved: no operation sets it yet)
+    COMPLETED = "COMPLETED"  # a gift received, or every issued right used or ended
     CANCELLED = "CANCELLED"
     EXPIRED = "EXPIRED"  # unpaid past its payment window
 
@@ -69,6 +74,30 @@ WHERE id = $1 AND stock_remaining >= $2
 RETURNING stock_remaining"""
 _GIVE_BACK_STOCK = """UPDATE mall_items SET stock_remaining = stock_remaining + $2
 WHERE id = $1 AND stock_remaining IS NOT NULL"""
+
+
+class StockGate(Protocol):
+    """What the flash sale's gate is told after a commit (app.domain.mall.flash_gate)."""
+
+    async def moved(self, item_id: int, member_id: int, quantity: int) -> None:
+        """`quantity` units went to the member (negative: came back from them)."""
+
+
+def tell_gate(
+    uow: UnitOfWork, gate: StockGate | None, item: MallItem, member_id: int, quantity: int
+) -> None:
+    """Once the transaction commits, the gate of a flash sale learns that `quantity` of the
+    item's stock went to the member (negative: came back). Nothing for another item, or when
+    the transaction rolls back."""
+    if gate is None or not item.flash_sale or item.stock_remaining is None:
+        return
+    item_id = item.id or 0
+
+    async def moved(committed: bool) -> None:
+        if committed:
+            await gate.moved(item_id, member_id, quantity)
+
+    uow.on_end(moved)
 
 
 def _bad(message: str, field: str) -> DomainError:
@@ -154,8 +183,11 @@ async def place_order(
     payment_window: timedelta,
     caller_ref: str | None = None,
     delivery_address: str | None = None,
+    gate: StockGate | None = None,
 ) -> MallOrder:
-    """The member orders `quantity` of the item (see the module's docstring for the rules)."""
+    """The member orders `quantity` of the item (see the module's docstring for the rules).
+    `gate`: the order did not pass the flash sale's gate (ops placed it): tell it the stock
+    taken once committed."""
     check_quantity(quantity)
     address = _text(delivery_address, "deliveryAddress", 300, required=False)
     member, balance = await lock_member(uow, member_id)
@@ -210,6 +242,7 @@ async def place_order(
     if not cash:
         await _fulfil(uow, order, item)
     announce(uow, order, item)
+    tell_gate(uow, gate, item, member.id, quantity)
     return order
 
 
@@ -336,10 +369,11 @@ async def cancel_order(
     caller: str,
     reason: str | None = None,
     member_id: int | None = None,
+    gate: StockGate | None = None,
 ) -> MallOrder:
     """Cancel an order (see the module's docstring). `member_id`: the caller is that member,
-    who may cancel only their own (NOT_FOUND otherwise) and not once shipped; else ops, who
-    give a reason."""
+    who may cancel only their own (NOT_FOUND otherwise) and not once shipped or completed;
+    else ops, who give a reason. `gate`: told of the stock given back once committed."""
     text = _text(reason, "reason", 200, required=member_id is None)
     order, item = await locked_order(uow, order_id)
     if member_id is not None and order.member_id != member_id:
@@ -348,9 +382,11 @@ async def cancel_order(
         raise DomainError(ErrorCode.WRONG_STATE, f"this order is {order.status}", "orderId")
     if member_id is not None and order.status in (OrderStatus.SHIPPED, OrderStatus.COMPLETED):
         raise DomainError(
-            ErrorCode.WRONG_STATE, "a shipped order is cancelled by customer service", "orderId"
+            ErrorCode.WRONG_STATE,
+            f"a {order.status.lower()} order is cancelled by customer service",
+            "orderId",
         )
-    await _give_back(uow, order, item, OrderStatus.CANCELLED, by=caller, reason=text)
+    await _give_back(uow, order, item, OrderStatus.CANCELLED, by=caller, reason=text, gate=gate)
     return order
 
 
@@ -362,10 +398,12 @@ async def _give_back(
     *,
     by: str,
     reason: str | None,
+    gate: StockGate | None = None,
 ) -> None:
     """End the order (`status`): unused issued rights revoked (VOUCHER_USED if one was used:
-    nothing changes then), points back to their lots, stock back, the cash refund owed. The
-    caller holds the member's balance lock and the order's row."""
+    nothing changes then), points back to their lots, stock back (the gate told after the
+    commit), the cash refund owed. The caller holds the member's balance lock and the order's
+    row."""
     vouchers = list(
         await uow.session.scalars(
             select(MemberRight)
@@ -402,6 +440,7 @@ async def _give_back(
         order.refund_transaction_id = (await restore(uow, original, tx, balance)).id
     if item.stock_remaining is not None:
         await (await uow.driver()).execute(_GIVE_BACK_STOCK, item.id, order.quantity)
+        tell_gate(uow, gate, item, order.member_id, -order.quantity)
     if order.paid_amount is not None:
         order.cash_refund_due = order.paid_amount
     order.status = status.value
@@ -426,12 +465,16 @@ async def unpaid_due(uow: UnitOfWork, *, limit: int) -> list[int]:
     )
 
 
-async def expire_order(uow: UnitOfWork, order_id: int, *, caller: str = "job:mall") -> bool:
+async def expire_order(
+    uow: UnitOfWork, order_id: int, *, caller: str = "job:mall", gate: StockGate | None = None
+) -> bool:
     """Expire the order if it is still unpaid past its window (a payment that won the race
-    leaves it alone); whether it did."""
+    leaves it alone); whether it did. `gate`: told of the stock given back once committed."""
     order, item = await locked_order(uow, order_id)
     due = order.status == OrderStatus.AWAITING_PAYMENT and order.pay_by is not None
     if not due or order.pay_by > uow.now:  # type: ignore[operator]
         return False
-    await _give_back(uow, order, item, OrderStatus.EXPIRED, by=caller, reason="not paid in time")
+    await _give_back(
+        uow, order, item, OrderStatus.EXPIRED, by=caller, reason="not paid in time", gate=gate
+    )
     return True

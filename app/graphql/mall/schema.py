@@ -2,7 +2,9 @@
 mini-program shows it before a member signs in), the operators' `createMallItem` and
 `updateMallItem` (audited); orders: `placeMallOrder` and `cancelMallOrder` (a member for
 themself, ops for anyone), `confirmMallPayment` (the payment service's key, scope `payments`),
-`shipMallOrder` (the supplier's key or ops)."""
+`shipMallOrder` (the supplier's key or ops), `confirmMallReceipt` (the member or ops); the
+lottery: `lotteries`, `drawLottery`, and the operators' `createLottery`, `updateLottery`,
+`publishLotteryOdds` (audited)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from strawberry import Info
 
 from app.domain.access.acts import authorise
 from app.domain.access.principals import Principal
-from app.domain.mall import catalogue, lottery, orders
+from app.domain.mall import catalogue, completion, lottery, orders
 from app.domain.mall.flash_gate import Attempt, Verdict, refusal_of
 from app.domain.shared.errors import DomainError, ErrorCode
 from app.graphql.core.errors import UserError, domain_graphql_error, user_error
@@ -25,6 +27,7 @@ from app.graphql.core.pagination import PageInfo, decode_cursor, encode_cursor, 
 from app.graphql.core.permissions import Forbidding, IsOps
 from app.graphql.core.terms import spec_terms
 from app.graphql.ledger.types import PointsBalance, load_balance
+from app.graphql.mall.lotteries import LotteryMutation
 from app.graphql.mall.types import (
     Lottery,
     LotteryDraw,
@@ -152,6 +155,14 @@ class ShipMallOrderInput:
     idempotency_key: str | None = None
 
 
+@strawberry.input(description="The member (or customer service) received a shipped gift.")
+class ConfirmMallReceiptInput:
+    order_id: strawberry.ID = strawberry.field(description="A SHIPPED gift's order.")
+    idempotency_key: str = strawberry.field(
+        description="A retry with the same key returns the first result."
+    )
+
+
 @strawberry.type
 class MallOrderChangePayload:
     order: MallOrder | None = None
@@ -231,19 +242,6 @@ def _attempt(principal: Principal, input: PlaceMallOrderInput) -> Attempt | None
     return Attempt(item_id=int(text), member_id=own, quantity=input.quantity, key=key)
 
 
-def _prize(prize: Any, odds: list[dict]) -> LotteryPrize:
-    chance = next((row["chancePpm"] for row in odds if row["prizeId"] == prize.id), 0)
-    return LotteryPrize(
-        id=strawberry.ID(str(prize.id)),
-        name=prize.name,
-        probability=(Decimal(chance) / lottery.MILLION).quantize(Decimal("0.000001")),
-        stock_remaining=prize.stock_remaining,
-        points=prize.points,
-        fallback=prize.fallback,
-        right_id=prize.right_id,
-    )
-
-
 @strawberry.input
 class DrawLotteryInput:
     lottery_id: strawberry.ID
@@ -267,17 +265,7 @@ class MallQuery:
     async def lotteries(self, info: Info) -> list[Lottery]:
         async with info.context.uow() as uow:
             rows = await lottery.open_lotteries(uow)
-        return [
-            Lottery(
-                id=strawberry.ID(str(row.id)),
-                name=row.name,
-                cost_points=row.cost_points,
-                daily_limit=row.daily_limit,
-                odds_version=row.odds_version,
-                prizes=[_prize(prize, odds) for prize in prizes],
-            )
-            for row, prizes, odds in rows
-        ]
+        return [Lottery.from_rows(row, prizes, odds) for row, prizes, odds in rows]
 
     @strawberry.field(description="The mall's items on sale or coming, by id; of one `kind`;"
                       " `first` at most 100.")  # fmt: skip
@@ -319,7 +307,7 @@ class MallQuery:
 
 
 @strawberry.type
-class MallMutation:
+class MallMutation(LotteryMutation):
     @strawberry.mutation(permission_classes=[IsOps], description="Ops: add an item; audited.")
     async def create_mall_item(self, info: Info, input: CreateMallItemInput) -> MallItemPayload:
         spec = catalogue.MallItemSpec(**_terms(input, given_only=False))
@@ -349,6 +337,7 @@ class MallMutation:
     )
     async def place_mall_order(self, info: Info, input: PlaceMallOrderInput) -> MallOrderPayload:
         ctx = info.context
+        attempt = _attempt(ctx.principal, input)
 
         async def place(uow):
             member_id = await authorise(uow, ctx.principal, member_id=input.member_id)
@@ -362,9 +351,10 @@ class MallMutation:
                 caller_ref=input.idempotency_key,
                 delivery_address=input.delivery_address,
                 payment_window=timedelta(minutes=ctx.services.settings.mall_payment_minutes),
+                # an order that did not pass the gate (ops): the gate learns its stock after it
+                gate=ctx.services.flash_gate if attempt is None else None,
             )
 
-        attempt = _attempt(ctx.principal, input)
         if attempt is None:  # an ops order, or one the pipeline refuses: no gate
             result, errors, order = await _order_change(info, "placeMallOrder", input, place)
         else:
@@ -397,6 +387,7 @@ class MallMutation:
             caller=principal.caller,
             reason=input.reason,
             member_id=principal.member_id if principal.is_member else None,
+            gate=info.context.services.flash_gate,
         )
         result, errors, order = await _order_change(info, "cancelMallOrder", input, cancel)
         if order is None:
@@ -445,7 +436,9 @@ class MallMutation:
                 id=strawberry.ID(str(record.id)),
                 won=record.won,
                 odds_version=record.odds_version,
-                prize=_prize(prize, odds) if prize is not None and record.won else None,
+                prize=LotteryPrize.from_row(prize, odds)
+                if prize is not None and record.won
+                else None,
                 member_right=MemberRight.from_rows(held[0], held[1], ctx.now()) if held else None,
             ),
             balance=await load_balance(info, result["member_id"]),
@@ -490,6 +483,27 @@ class MallMutation:
         result, errors, order = await _order_change(
             info, "shipMallOrder", input, ship, key_required=False
         )
+        return MallOrderChangePayload(
+            order=order, replayed=result.get("replayed", False), errors=errors
+        )
+
+    @strawberry.mutation(
+        permission_classes=[CanOrder],
+        description="A shipped gift was received: the order is COMPLETED (a member their own,"
+        " ops any; before shipping, or a voucher order: WRONG_STATE). Gifts not confirmed"
+        " complete MALL_AUTO_COMPLETE_DAYS after shipping.",
+    )
+    async def confirm_mall_receipt(
+        self, info: Info, input: ConfirmMallReceiptInput
+    ) -> MallOrderChangePayload:
+        principal = info.context.principal
+        receive = partial(
+            completion.confirm_receipt,
+            order_id=input.order_id,
+            caller=principal.caller,
+            member_id=principal.member_id if principal.is_member else None,
+        )
+        result, errors, order = await _order_change(info, "confirmMallReceipt", input, receive)
         return MallOrderChangePayload(
             order=order, replayed=result.get("replayed", False), errors=errors
         )

@@ -19,8 +19,12 @@ from app.graphql.rights.types import MemberRight, Right
 from app.graphql.tiers.types import Tier
 
 if TYPE_CHECKING:
+    from app.models import Lottery as LotteryModel
+    from app.models import LotteryPrize as LotteryPrizeModel
     from app.models import MallItem as MallItemModel
     from app.models import MallOrder as MallOrderModel
+
+MILLION = 1_000_000  # chances are published in parts per million
 
 MallItemKind = strawberry.enum(MallItemKindValue, name="MallItemKind")
 MallOrderStatus = strawberry.enum(OrderStatus, name="MallOrderStatus")
@@ -118,6 +122,10 @@ class MallOrder:
     cash_refund_due: Decimal | None = strawberry.field(
         description="A cancelled paid order: the cash the payment service refunds."
     )
+    completed_at: datetime | None = strawberry.field(
+        description="When it was COMPLETED: a gift received (confirmed, or automatically"
+        " MALL_AUTO_COMPLETE_DAYS after shipping), or every issued right used or ended."
+    )
     order_id: strawberry.Private[int]
 
     @classmethod
@@ -143,6 +151,7 @@ class MallOrder:
             ended_at=order.ended_at,
             end_reason=order.end_reason,
             cash_refund_due=order.cash_refund_due,
+            completed_at=order.completed_at,
             order_id=order.id or 0,
         )
 
@@ -194,7 +203,25 @@ class LotteryPrize:
     stock_remaining: int | None = strawberry.field(description="Null: unlimited.")
     points: int = strawberry.field(description="Points it gives (funded by the group).")
     fallback: bool = strawberry.field(description="Given when the drawn prize has run out.")
+    budget_points: int | None = strawberry.field(
+        description="A points prize: the points it may still give (null: no budget)."
+    )
     right_id: strawberry.Private[int | None]
+
+    @classmethod
+    def from_row(cls, prize: LotteryPrizeModel, odds: list[dict]) -> LotteryPrize:
+        """The prize with its chance in the odds table `odds` (0 if it is not in it)."""
+        chance = next((row["chancePpm"] for row in odds if row["prizeId"] == prize.id), 0)
+        return cls(
+            id=strawberry.ID(str(prize.id)),
+            name=prize.name,
+            probability=(Decimal(chance) / MILLION).quantize(Decimal("0.000001")),
+            stock_remaining=prize.stock_remaining,
+            points=prize.points,
+            fallback=prize.fallback,
+            budget_points=prize.budget_points,
+            right_id=prize.right_id,
+        )
 
     @strawberry.field(description="The right it gives, if any.")
     async def right(self, info: Info) -> Right | None:
@@ -211,7 +238,23 @@ class Lottery:
     cost_points: int
     daily_limit: int = strawberry.field(description="Draws a member may make a day (group time).")
     odds_version: int = strawberry.field(description="The published odds table's version.")
+    active: bool = strawberry.field(description="False: closed, no draws.", default=True)
     prizes: list[LotteryPrize]
+
+    @classmethod
+    def from_rows(
+        cls, lottery: LotteryModel, prizes: list[LotteryPrizeModel], odds: list[dict]
+    ) -> Lottery:
+        """The lottery with its current prizes at the odds of its current table."""
+        return cls(
+            id=strawberry.ID(str(lottery.id)),
+            name=lottery.name,
+            cost_points=lottery.cost_points,
+            daily_limit=lottery.daily_limit,
+            odds_version=lottery.odds_version,
+            active=lottery.active,
+            prizes=[LotteryPrize.from_row(prize, odds) for prize in prizes],
+        )
 
 
 @strawberry.type(description="One draw: what it rolled, what it gave, under which odds.")
