@@ -202,9 +202,7 @@ async def test_a_budget_added_as_the_campaign_starts_counts_an_earn_under_way(
     await assert_clean(uow_factory)  # verify_ledger: spent equals what its members received
 
 
-async def test_an_earn_that_read_no_budget_sees_the_one_added_meanwhile(
-    units, uow_factory, engine
-):
+async def test_an_earn_that_read_no_budget_sees_the_one_added_meanwhile(units, uow_factory, engine):
     cid, member = await opening_campaign(uow_factory)
     async with uow_factory(BEFORE_START) as admin:  # the operator's change, not committed yet
         await update_campaign(admin, campaign_id=cid, changes={"budget": 150}, actor="op:test")
