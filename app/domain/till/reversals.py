@@ -210,13 +210,16 @@ async def _take_back_referral(
         kind=TxKind.REWARD_REVERSAL.value,
         source=reward.source,
         rule="refund:referral",
-        business_unit_id=reward.business_unit_id,
-        order_ref=order.order_ref,
+        business_unit_id=reward.business_unit_id,  # like the reward: no order of the referrer's
         points=-(taken + debt),
         reverses_id=reward.id,
         reason=f"member {order.member_id}'s first purchase {order.order_ref} was refunded",
         detail=_refund_detail(parts)
-        | {"referred_member_id": order.member_id, "refund_transaction_id": refund.id},
+        | {
+            "referred_member_id": order.member_id,
+            "order_ref": order.order_ref,
+            "refund_transaction_id": refund.id,
+        },
         caller=caller,
         created_at=uow.now,
     )
