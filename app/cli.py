@@ -95,6 +95,17 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     )
 
 
+def cmd_db_stop(settings: Settings, args: argparse.Namespace) -> None:
+    from app.platform.db import stop_embedded_server
+
+    if settings.database_url:
+        raise SystemExit("DATABASE_URL is set: the gateway runs no embedded PostgreSQL")
+    if stop_embedded_server(settings):
+        print(f"embedded PostgreSQL in {settings.data_dir / 'pg'} stopped", file=sys.stderr)
+    else:
+        print(f"no embedded PostgreSQL running in {settings.data_dir / 'pg'}", file=sys.stderr)
+
+
 def cmd_export_schema(settings: Settings, args: argparse.Namespace) -> None:
     from app.graphql.schema import schema
 
@@ -450,6 +461,11 @@ def parser() -> argparse.ArgumentParser:
     seed = sub.add_parser("seed", help="seed the demo group (only into an empty database)")
     seed.add_argument("--members", type=int, default=200)
     seed.set_defaults(run=cmd_seed)
+    database = sub.add_parser("db", help="the embedded PostgreSQL (when DATABASE_URL is unset)")
+    database_sub = database.add_subparsers(dest="action", required=True)
+    database_sub.add_parser(
+        "stop", help="stop it (it also stops by itself when the last process using it exits)"
+    ).set_defaults(run=cmd_db_stop)
     sub.add_parser("export-schema", help="print the GraphQL SDL").set_defaults(
         run=cmd_export_schema
     )

@@ -11,8 +11,9 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -23,6 +24,9 @@ from app.bootstrap import Services, build_services
 from app.domain.access.principals import Principal
 from app.graphql.core.context import Context
 from app.graphql.core.credentials import BadCredentials, CredentialsUnavailable, authenticate
+from app.graphql.core.ide import ASSETS_DIR as IDE_ASSETS
+from app.graphql.core.ide import MOUNT as IDE_MOUNT
+from app.graphql.core.ide import graphiql_page
 from app.graphql.core.request_body import (
     BodyTooLarge,
     declared_length,
@@ -76,6 +80,11 @@ class GatewayGraphQL(GraphQL[Context, None]):
     def __init__(self, services: Services, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.services = services
+        # GraphiQL's page, its files served by the gateway itself (app/graphql/core/ide.py)
+        self.ide_page = graphiql_page() if self.graphql_ide else ""
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return HTMLResponse(self.ide_page)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """An HTTP request's credentials are checked before its body is read: bad ones get
@@ -237,6 +246,11 @@ def create_app(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            *(
+                [Mount(IDE_MOUNT, StaticFiles(directory=IDE_ASSETS), name="graphiql-assets")]
+                if settings.graphiql and IDE_ASSETS.is_dir()
+                else []
+            ),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),

@@ -18,4 +18,7 @@ ensure_venv() {
     .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras}"
     touch "$stamp"
   fi
+  # GraphiQL's files, served by the gateway itself (not committed; fetched once, then checked)
+  .venv/bin/python scripts/fetch_graphiql.py ||
+    echo "GraphiQL's files could not be fetched: its page will load them from the CDN" >&2
 }

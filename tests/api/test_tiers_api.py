@@ -330,3 +330,32 @@ async def test_preview_prices_the_members_tier(units, gql, creds, uow_factory, c
         {"kind": "TIER", "points": 100},
     ]
     assert preview["points"] == 300
+
+
+async def test_a_tier_past_its_validity_reads_as_the_rules_say_it_is_now(
+    units, gql, creds, uow_factory, clock
+):
+    """Before the tier job runs, `Member.tier` must not show a tier whose validity has ended:
+    it reads what the end-of-validity rules make of it now, and writes nothing."""
+    async with uow_factory() as uow:
+        member = await new_member(uow, "HOTEL")
+        await grant_tier(
+            uow,
+            member_id=member,
+            tier="GOLD",
+            until=clock.now + timedelta(days=30),
+            reason="VIP guest",
+            actor="test",
+        )
+    me = creds.member(member)
+    during = (await gql(MEMBER_TIER, {"id": str(member)}, as_=me))["data"]["member"]["tier"]
+    assert (during["tier"], during["manual"]) == ({"code": "GOLD"}, True)
+    stored = await tier_rows(uow_factory)
+
+    clock.now += timedelta(days=31)  # the grant has ended; no job has run
+    after = (await gql(MEMBER_TIER, {"id": str(member)}, as_=me))["data"]["member"]
+    assert after["tier"]["tier"] == {"code": "NORMAL"}  # no growth to keep or support more
+    assert (after["tier"]["validUntil"], after["tier"]["manual"]) == (None, False)
+    assert after["tier"]["nextTier"] == {"code": "SILVER"}
+    assert [h["toTier"] for h in after["tierHistory"]] == ["GOLD"]  # history as recorded
+    assert await tier_rows(uow_factory) == stored  # read as it is, nothing written

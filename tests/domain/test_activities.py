@@ -318,7 +318,7 @@ async def test_referrer_earns_on_the_first_real_purchase_only(rules, uow_factory
     assert reward.detail["referred_member_id"] == referred
     assert await points_of(uow_factory, referrer) == (300, 0, 0)
     async with uow_factory() as uow:
-        await refund(uow, first.id)
+        await refund(uow, first.id, "40")  # a partial refund: it is still a purchase
     async with uow_factory() as uow:
         again = await earn(uow, referred, "50", "HOTEL")  # a second purchase after a refund
         assert await reward_referral(uow, member_id=referred, order_tx=again) is None
@@ -329,6 +329,49 @@ async def test_referrer_earns_on_the_first_real_purchase_only(rules, uow_factory
             await uow.session.scalars(select(ActivityEvent).where(ActivityEvent.kind == "REFERRAL"))
         )
     assert (event.member_id, event.subject_member_id) == (referrer, referred)
+    await assert_clean(uow_factory)
+
+
+async def test_a_wholly_refunded_first_purchase_takes_the_referral_back(rules, uow_factory):
+    """Buying to pay a referrer and returning the goods pays nothing: the reward is taken back
+    through the ledger writer as a refund takes back earned points (spent: as debt), and the
+    referral counts as never made, so the next purchase that is kept pays it."""
+    referrer, referred = await referred_pair(uow_factory)
+    async with uow_factory() as uow:
+        first = await earn(uow, referred, "100", "HOTEL", ref="FIRST")
+    [reward] = await referral_txs(uow_factory, referrer)
+    assert await points_of(uow_factory, referrer) == (300, 0, 0)  # 100 registration + 200
+    async with uow_factory() as uow:
+        await refund(uow, first.id)
+    assert await points_of(uow_factory, referrer) == (100, 0, 0)
+    [_, taken_back] = await referral_txs(uow_factory, referrer)
+    assert (taken_back.kind, taken_back.points, taken_back.reverses_id) == (
+        "REWARD_REVERSAL",
+        -200,
+        reward.id,
+    )
+    assert taken_back.detail["referred_member_id"] == referred
+    async with uow_factory() as uow:
+        postings = await postings_of(uow, taken_back.id)
+    assert postings == {("MEMBER_AVAILABLE", referrer): -200, ("ISSUED", GROUP): 200}
+
+    async with uow_factory() as uow:  # the next purchase is kept: now it pays the referrer
+        second = await earn(uow, referred, "50", "HOTEL", ref="SECOND")
+    assert await points_of(uow_factory, referrer) == (300, 0, 0)
+    async with uow_factory() as uow:
+        await spend(uow, referrer, 200)  # the referrer spends what the reward gave
+        await refund(uow, second.id, "20")  # partly refunded: still a purchase
+    assert await points_of(uow_factory, referrer) == (100, 0, 0)
+    async with uow_factory() as uow:
+        await refund(uow, second.id)  # now wholly: what was spent becomes the referrer's debt
+    assert await points_of(uow_factory, referrer) == (-100, 0, 100)  # available net of debt
+    kinds = [t.kind for t in await referral_txs(uow_factory, referrer)]
+    assert sorted(kinds) == ["ACTIVITY", "ACTIVITY", "REWARD_REVERSAL", "REWARD_REVERSAL"]
+    async with uow_factory() as uow:
+        events = await uow.session.scalar(
+            select(func.count()).select_from(ActivityEvent).where(ActivityEvent.kind == "REFERRAL")
+        )
+    assert events == 0  # no referral stands: its place under the referrer's cap is free again
     await assert_clean(uow_factory)
 
 

@@ -6,6 +6,7 @@ held while the other side runs, and `asyncio.wait_for` fails a test instead of h
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
@@ -14,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from app.domain.campaigns.admin import update_campaign
 from app.models import Campaign
 from tests.campaign_helpers import add_campaign, spent_of, usage
+from tests.conftest import NOW
 from tests.helpers import assert_clean, earn, new_member, refund
 
 pytestmark = pytest.mark.concurrency
@@ -149,4 +151,71 @@ async def test_a_refund_of_an_unbudgeted_bonus_leaves_the_campaign_row_alone(
         assert await asyncio.wait_for(earn_committed(uow_factory, second), LIMIT) == 400
     assert await row_version(engine, cid) == version
     assert (await usage(uow_factory, cid, first), await spent_of(uow_factory, cid)) == (0, 200)
+    await assert_clean(uow_factory)
+
+
+async def waiting_on_a_gate(engine) -> int:
+    """Backends of this database waiting for an advisory lock (a campaign's budget gate)."""
+    async with engine.connect() as conn:
+        return await conn.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock' AND wait_event = 'advisory'"
+            )
+        )
+
+
+async def until_waiting_on_a_gate(engine) -> None:
+    while True:
+        if await waiting_on_a_gate(engine):
+            return
+        await asyncio.sleep(0.01)
+
+
+async def opening_campaign(uow_factory) -> tuple[int, int]:
+    """A double-points campaign without a budget starting at NOW, and a member."""
+    async with uow_factory() as uow:
+        cid = await add_campaign(uow, code="OPENING", starts_at=NOW)
+        return cid, await new_member(uow)
+
+
+async def add_budget(uow_factory, cid: int, budget: int) -> None:
+    async with uow_factory(BEFORE_START) as uow:  # the operator's clock: not started yet
+        await update_campaign(uow, campaign_id=cid, changes={"budget": budget}, actor="op:test")
+
+
+BEFORE_START, AFTER_START = NOW - timedelta(seconds=1), NOW + timedelta(seconds=1)
+
+
+async def test_a_budget_added_as_the_campaign_starts_counts_an_earn_under_way(
+    units, uow_factory, engine
+):
+    cid, member = await opening_campaign(uow_factory)
+    async with uow_factory(AFTER_START) as held:  # a till whose clock says it has started
+        assert (await earn(held, member, "100", "HOTEL")).points == 400
+        adding = asyncio.create_task(add_budget(uow_factory, cid, 1000))
+        await asyncio.wait_for(until_waiting_on_a_gate(engine), LIMIT)
+        assert not adding.done()  # it waits for the earn instead of counting without it
+    await asyncio.wait_for(adding, LIMIT)
+    assert await column(uow_factory, cid) == 200  # the earn's bonus, counted
+    assert await spent_of(uow_factory, cid) == 200
+    await assert_clean(uow_factory)  # verify_ledger: spent equals what its members received
+
+
+async def test_an_earn_that_read_no_budget_sees_the_one_added_meanwhile(units, uow_factory, engine):
+    cid, member = await opening_campaign(uow_factory)
+    async with uow_factory(BEFORE_START) as admin:  # the operator's change, not committed yet
+        await update_campaign(admin, campaign_id=cid, changes={"budget": 150}, actor="op:test")
+
+        async def earn_after_start() -> int:
+            async with uow_factory(AFTER_START) as uow:  # reads the campaign without budget
+                return (await earn(uow, member, "100", "HOTEL")).points
+
+        pending = asyncio.create_task(earn_after_start())
+        await asyncio.wait_for(until_waiting_on_a_gate(engine), LIMIT)
+        assert not pending.done()
+    # once the budget is committed the earn reads it: cut to it and counted in `spent`
+    assert await asyncio.wait_for(pending, LIMIT) == 200 + 150
+    assert await column(uow_factory, cid) == 150
+    assert await spent_of(uow_factory, cid) == 150
     await assert_clean(uow_factory)

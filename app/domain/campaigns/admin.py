@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 
-from app.domain.campaigns.rules import CampaignKind, spent_by_campaign
+from app.domain.campaigns.rules import CampaignKind, close_budget_gate, spent_by_campaign
 from app.domain.shared.errors import DomainError, ErrorCode
 from app.domain.shared.ids import parse_id
 from app.domain.shared.money import parse_amount
@@ -264,6 +264,11 @@ async def update_campaign(
     """Change a campaign that has not ended (fields of CampaignSpec in `changes`); its budget
     may not drop below what it has already given, and one without a budget may get one only
     before it starts. Logged with before and after."""
+    gate = parse_id(str(campaign_id))
+    if changes.get("budget") is not None and gate is not None and gate < 2**31:
+        # Giving it a budget: no earn of it may be half-way through while `spent` is set from
+        # what its members received (one whose clock says it has started would be missed).
+        await close_budget_gate(uow, gate)
     campaign = await get_campaign(uow, campaign_id, lock=True)
     if campaign.ended_at is not None:
         raise _bad("this campaign has ended", "id")

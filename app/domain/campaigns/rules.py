@@ -23,7 +23,10 @@ are then locked (`FOR UPDATE`, id order) and their `spent` raised in the same tr
 the table's check constraint refuses any overspend. Campaigns without a budget are never locked
 or written by an earn or a refund (a mall-wide double-points week must not serialise every earn
 on one row): what they gave is the sum of their per-member usage (`spent_by_campaign`), which
-changes only under the member's lock. A budget may be added only before a campaign starts.
+changes only under the member's lock. A budget may be added only before a campaign starts; so
+that an earn at that very instant (its clock a little ahead) is not missed in `spent`, earns
+share each unbudgeted campaign's budget gate (an advisory lock) and then read whether it has a
+budget now, while the operator adding one holds the gate alone as it sets `spent`.
 Cost per earn: the active campaigns come from the worker's configuration
 (app.domain.shared.configuration); when they apply, one lock (budgeted ones only), one usage
 read and up to two writes, however many campaigns there are.
@@ -47,8 +50,18 @@ from app.platform.uow import UnitOfWork
 
 GROUP_FUNDER = "GROUP"
 
+# The budgeted campaigns among the offers ($1), each as it is now: those with a budget in the
+# kept configuration ($2) whatever it is now (an operator may have removed it), and any given
+# one since; locked in id order.
 _LOCK = f"""SELECT {columns(Campaign)} FROM campaigns WHERE id = ANY($1::int[])
-ORDER BY id FOR UPDATE"""
+AND (id = ANY($2::int[]) OR budget IS NOT NULL) ORDER BY id FOR UPDATE"""
+# The budget gate of campaigns without a budget: earns share it, an operator giving one a budget
+# takes it alone (`close_budget_gate`), so no earn is half-way through while `spent` is set.
+# Advisory locks live in memory: sharing one writes nothing and serialises no earn.
+BUDGET_GATE = 0x43504247  # the lock space of these gates ("CPBG"); the key is the campaign id
+_SHARE_GATES = """SELECT count(pg_advisory_xact_lock_shared($2, id))
+FROM (SELECT unnest($1::int[]) AS id ORDER BY 1) AS gate"""
+_CLOSE_GATE = "SELECT pg_advisory_xact_lock($2, $1)"
 _BUDGET_LEFT = """SELECT id, budget - spent AS budget_left FROM campaigns
 WHERE id = ANY($1::int[]) AND budget IS NOT NULL"""
 _USED = """SELECT campaign_id, points FROM campaign_member_usage
@@ -243,10 +256,18 @@ async def award_campaigns(
     driver = await uow.driver()
     limits = Limits()
     budgeted = [o.campaign.id for o in offers if o.campaign.budget is not None]
-    if budgeted and reserve:
-        # the offers see each campaign as it is under the lock (an operator may have changed
-        # or removed its budget since it was read)
-        locked = {row["id"]: entity(Campaign, row) for row in await driver.fetch(_LOCK, budgeted)}
+    unbudgeted = [o.campaign.id for o in offers if o.campaign.budget is None]
+    if reserve and unbudgeted:
+        # An operator may be giving one of them a budget right now (before it starts, by the
+        # operator's clock): wait until that is committed, then read below whether it has one,
+        # so its `spent` counts this earn either way.
+        await driver.execute(_SHARE_GATES, unbudgeted, BUDGET_GATE)
+    if reserve and (budgeted or unbudgeted):
+        # the offers see each campaign as it is under the lock (an operator may have changed,
+        # removed or added its budget since it was read)
+        ids = [o.campaign.id for o in offers]
+        rows = await driver.fetch(_LOCK, ids, budgeted)
+        locked = {row["id"]: entity(Campaign, row) for row in rows}
         offers = [replace(o, campaign=locked.get(o.campaign.id, o.campaign)) for o in offers]
         limits.budget_left = {
             c.id: c.budget - c.spent  # type: ignore[misc]
@@ -272,6 +293,14 @@ async def award_campaigns(
             budgeted=limits.budget_left.keys(),
         )
     return awards
+
+
+async def close_budget_gate(uow: UnitOfWork, campaign_id: int) -> None:
+    """Wait until no earn of the campaign is half-way through, and keep new ones out until this
+    transaction ends (an operator giving a running-soon campaign a budget; see `_SHARE_GATES`).
+    Taken before the campaign's row lock: earns take the gate first too."""
+    driver = await uow.driver()
+    await driver.execute(_CLOSE_GATE, campaign_id, BUDGET_GATE)
 
 
 async def change_usage(
@@ -329,6 +358,7 @@ __all__ = [
     "award_campaigns",
     "bonuses",
     "change_usage",
+    "close_budget_gate",
     "matches",
     "price_offers",
     "spent_by_campaign",

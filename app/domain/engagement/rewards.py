@@ -18,7 +18,9 @@ bonus (7, 8, ... 14); the bonus is paid on every day that completes a block of `
 
 Referral: the referrer earns once per referred member, when the referred member's first order
 that earns points is recorded (a zero-amount or zero-point order does not count, nor does a
-later order after a refund), up to the rule's lifetime cap per referrer. Lock order: the
+later order after a partial refund), up to the rule's lifetime cap per referrer. When that order
+is wholly refunded the reward is taken back (app.domain.till.reversals) and the referral counts
+as never made: the member's next purchase that is kept pays it. Lock order: the
 referred member's lock is held by the earn, then the referrer's is taken. A referrer always
 registered before the member they referred (`referred_by_id` is set once, at registration, to
 an existing member), so the referral graph has no cycles and no two transactions can wait on
@@ -32,6 +34,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
 
 from app.domain.engagement.rule_book import RECORDABLE, ActivityKind, active_rule, parse_kind
 from app.domain.ledger.accounts import GROUP, Account, LotState, TxKind
@@ -77,6 +80,7 @@ class Grant:
     caller_ref: str | None = None
     subject_member_id: int | None = None
     issuer_unit_id: int | None = None
+    order_transaction_id: int | None = None  # a referral: the purchase that paid it
 
 
 def reward_line(kind: str, rule: str, points: int, detail: str = "") -> dict[str, Any]:
@@ -209,6 +213,8 @@ async def reward_referral(
             PointsTransaction.id != order_tx.id,
             PointsTransaction.points > 0,
             PointsTransaction.order_amount > 0,
+            # a purchase wholly refunded was none (its reward, if it paid one, was taken back)
+            PointsTransaction.order_amount > _refunded_of(PointsTransaction.id),
         )
         .limit(1)
     )
@@ -242,7 +248,55 @@ async def reward_referral(
             reference=order_tx.order_ref,
             dedupe_key=key,
             subject_member_id=member.id,
+            order_transaction_id=order_tx.id,
         ),
+    )
+
+
+async def referral_paid_by(
+    uow: UnitOfWork, order: PointsTransaction
+) -> tuple[PointsTransaction, ActivityEvent] | None:
+    """The referral reward `order` paid its member's referrer, with its event row, if it did."""
+    event = await uow.session.scalar(
+        select(ActivityEvent).where(
+            ActivityEvent.kind == ActivityKind.REFERRAL.value,
+            ActivityEvent.subject_member_id == order.member_id,
+        )
+    )
+    if event is None or event.transaction_id is None:
+        return None
+    reward = await uow.session.get(PointsTransaction, event.transaction_id)
+    if reward is None:
+        return None
+    paid_by = reward.detail.get("order_transaction_id")
+    if paid_by is None:  # paid before rewards named their order: same moment, same order ref
+        paid_by = (
+            order.id
+            if (reward.created_at, event.reference)
+            == (
+                order.created_at,
+                order.order_ref,
+            )
+            else None
+        )
+    return (reward, event) if paid_by == order.id else None
+
+
+async def forget_referral(uow: UnitOfWork, event: ActivityEvent) -> None:
+    """A referral reward taken back counts as never paid: it frees its place under the
+    referrer's lifetime cap, and the referred member's next kept purchase pays it (the ledger
+    keeps both the reward and its reversal)."""
+    await uow.session.delete(event)
+    await uow.session.flush()
+
+
+def _refunded_of(order_id: Any) -> Any:
+    """CNY refunded of an order so far (a correlated subquery)."""
+    refunds = aliased(PointsTransaction)
+    return (
+        select(func.coalesce(func.sum(refunds.cny_value), 0))
+        .where(refunds.reverses_id == order_id, refunds.kind == TxKind.EARN_REVERSAL.value)
+        .scalar_subquery()
     )
 
 
@@ -268,6 +322,11 @@ async def grant(uow: UnitOfWork, spec: Grant) -> PointsTransaction:
             "reference": spec.reference,
             **({"streak": spec.streak} if spec.streak is not None else {}),
             **({"referred_member_id": spec.subject_member_id} if spec.subject_member_id else {}),
+            **(
+                {"order_transaction_id": spec.order_transaction_id}
+                if spec.order_transaction_id
+                else {}
+            ),
         },
         caller=spec.caller[:64],
         caller_ref=(spec.caller_ref or spec.reference or None),

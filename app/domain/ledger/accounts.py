@@ -38,6 +38,7 @@ class TxKind(StrEnum):
     MALL_CANCEL = "MALL_CANCEL"  # a cancelled or expired mall order: its points back
     LOTTERY_DRAW = "LOTTERY_DRAW"  # points a lottery draw costs
     LOTTERY_PRIZE = "LOTTERY_PRIZE"  # points won, funded by the group's marketing budget
+    REWARD_REVERSAL = "REWARD_REVERSAL"  # a referral reward taken back: its purchase refunded
 
 
 class LotState(StrEnum):

@@ -6,6 +6,8 @@ member's balance lock serialises reversals of one member, so totals are checked 
 An earn may have several lots (its own points, and one per campaign bonus with its own
 funder): a refund takes back from each lot in proportion, each rounded down, and each lot's
 funder gets its points back; a campaign's bonus taken back returns to its budget and cap.
+A wholly refunded order that paid its member's referrer a referral reward takes that back too
+(a REWARD_REVERSAL of the referrer's, in the same transaction).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from decimal import ROUND_DOWN, Decimal
 from sqlalchemy import func, select
 
 from app.domain.campaigns import rules as campaigns
+from app.domain.engagement.rewards import forget_referral, referral_paid_by
 from app.domain.ledger.accounts import (
     Account,
     AllocationKind,
@@ -166,7 +169,69 @@ async def _refund_earn(
         member,
         {p.lot.campaign_id: -(p.taken + p.debt) for p in parts if p.lot.campaign_id is not None},
     )
+    if refunded + refund == order_amount:  # wholly refunded: it was no purchase after all
+        await _take_back_referral(uow, original, tx, caller)
     await uow.session.flush()
+    return tx
+
+
+async def _take_back_referral(
+    uow: UnitOfWork, order: PointsTransaction, refund: PointsTransaction, caller: str
+) -> PointsTransaction | None:
+    """The referral reward `order` paid, taken back from the referrer when the order is wholly
+    refunded (buying to pay a referrer and returning the goods must not pay): from the reward's
+    lot, what the referrer already spent as debt (as a refund takes back earned points; under
+    the BLOCK policy only what is left, since another member's refund cannot be refused for
+    it), what expired not at all. The referral counts as never made: a later purchase that is
+    kept pays it then. Lock order as when it was paid: the referred member's, then the
+    referrer's."""
+    found = await referral_paid_by(uow, order)
+    if found is None:
+        return None
+    reward, event = found
+    balance = await lock_balance(uow, reward.member_id)
+    if await _reversals_of(uow, reward):
+        return None  # taken back already
+    lots = await lots_made_by(uow, reward.id)  # one: the reward's own
+    parts = await _take_back(uow, lots, [], Decimal(1))
+    if (await read_program(uow)).refund_shortfall == "BLOCK":
+        parts = [LotRefund(p.lot, p.taken, 0, p.expired + p.debt) for p in parts]
+    taken, debt = sum(p.taken for p in parts), sum(p.debt for p in parts)
+    referrer = reward.member_id
+    legs: list[Leg] = []
+    for part in parts:
+        legs += [
+            (member_account(part.lot.state), referrer, -part.taken),
+            (Account.MEMBER_AVAILABLE, referrer, -part.debt),
+            (Account.ISSUED, funder_of(part.lot), part.taken + part.debt),
+        ]
+    tx = PointsTransaction(
+        member_id=referrer,
+        kind=TxKind.REWARD_REVERSAL.value,
+        source=reward.source,
+        rule="refund:referral",
+        business_unit_id=reward.business_unit_id,  # like the reward: no order of the referrer's
+        points=-(taken + debt),
+        reverses_id=reward.id,
+        reason=f"member {order.member_id}'s first purchase {order.order_ref} was refunded",
+        detail=_refund_detail(parts)
+        | {
+            "referred_member_id": order.member_id,
+            "order_ref": order.order_ref,
+            "refund_transaction_id": refund.id,
+        },
+        caller=caller,
+        created_at=uow.now,
+    )
+    movement = Movement(
+        tx,
+        legs,
+        taken=[Taken(p.lot, p.taken, AllocationKind.REFUND) for p in parts if p.taken],
+        new_debt=debt,
+        repay_from=await open_lots(uow, referrer, LotState.AVAILABLE) if debt else (),
+    )
+    await write(uow, movement, balance)
+    await forget_referral(uow, event)
     return tx
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.domain.shared.errors import DomainError, ErrorCode, PermissionDenied
 from app.domain.shared.idempotency import run_once
+from app.domain.shared.units import find_unit
 from app.graphql.core.errors import UserError, forbidden, user_error
 from app.graphql.core.observability import record_user_errors
 from app.models import PointsTransaction
@@ -54,7 +55,7 @@ async def execute(
                     caller=ctx.principal.caller,
                     key=idempotency_key,
                     operation=operation,
-                    payload=payload or {},
+                    payload=await _resolved(uow, payload or {}),
                     effect=lambda: effect(uow),
                 )
                 result = {**outcome.result, "replayed": outcome.replayed}
@@ -74,6 +75,20 @@ async def execute(
                 field=None,
             )
         )
+
+
+async def _resolved(uow: UnitOfWork, payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload with its business unit as the unit it names: `HOTEL`, `hotel` and `3` are
+    one request, so a retry naming the unit by code after naming it by id replays. A unit
+    that does not exist stays as written (the effect refuses it; nothing is kept)."""
+    ref = payload.get("business_unit_id")
+    if ref is None:
+        return payload
+    try:
+        unit = await find_unit(uow, ref)
+    except DomainError:
+        return payload
+    return {**payload, "business_unit_id": str(unit.id)}
 
 
 async def committed_transaction(ctx: Any, transaction_id: int) -> PointsTransaction:

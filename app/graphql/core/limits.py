@@ -10,8 +10,9 @@ and database statement timeouts answered with a code of their own.
   `bmg_graphql_budget_unavailable_total` counts it — Redis trouble must not take the tills
   down with it.
 - `within_request_timeout` stops a query or mutation that runs past `request_timeout_seconds`
-  (TIMEOUT). A stopped mutation rolls its transaction back unless COMMIT had already been sent:
-  the client retries with the same idempotency key, which answers either way.
+  (TIMEOUT), with the DataLoader batches it had started (their reads are cancelled too). A
+  stopped mutation rolls its transaction back unless COMMIT had already been sent: the client
+  retries with the same idempotency key, which answers either way.
 - `statement_timeout_error` is what a statement cancelled by PostgreSQL's `statement_timeout`
   becomes instead of a masked INTERNAL error (STATEMENT_TIMEOUT).
 """
@@ -33,6 +34,7 @@ from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from app.graphql.core.cost import QueryCostError, query_cost, select_operation
+from app.graphql.core.loaders import batches_of_this_request, cancel_batches
 from app.platform.budget import BucketSpec
 from app.platform.request_log import current_request, new_request_id
 
@@ -212,30 +214,32 @@ async def within_request_timeout(
     seconds = getattr(settings, "request_timeout_seconds", 0) or 0
     if seconds <= 0:
         return await run
-    try:
-        async with asyncio.timeout(seconds):
-            return await run
-    except TimeoutError:
-        request_id = getattr(context, "request_id", "") or new_request_id()
-        operation_name = _operation_name(query, operation_name)
-        log.warning(
-            "operation %s stopped after %s s",
-            operation_name or "anonymous",
-            seconds,
-            extra={"request_id": request_id, "operation": operation_name},
-        )
-        metrics = _metrics(context)
-        if metrics is not None:
-            metrics.errors.labels(metrics.operation_name(operation_name), "TIMEOUT").inc()
-        record = current_request()
-        if record is not None:
-            record.note_errors(["TIMEOUT"])
-        error = GraphQLError(
-            f"The request took longer than {seconds:g} s and was stopped. A mutation may or "
-            "may not have been recorded: retry it with the same idempotency key.",
-            extensions={"code": "TIMEOUT", "requestId": request_id},
-        )
-        return ExecutionResult(data=None, errors=[error])
+    with batches_of_this_request() as batches:
+        try:
+            async with asyncio.timeout(seconds):
+                return await run
+        except TimeoutError:
+            await cancel_batches(batches)  # the reads its DataLoaders had started
+    request_id = getattr(context, "request_id", "") or new_request_id()
+    operation_name = _operation_name(query, operation_name)
+    log.warning(
+        "operation %s stopped after %s s",
+        operation_name or "anonymous",
+        seconds,
+        extra={"request_id": request_id, "operation": operation_name},
+    )
+    metrics = _metrics(context)
+    if metrics is not None:
+        metrics.errors.labels(metrics.operation_name(operation_name), "TIMEOUT").inc()
+    record = current_request()
+    if record is not None:
+        record.note_errors(["TIMEOUT"])
+    error = GraphQLError(
+        f"The request took longer than {seconds:g} s and was stopped. A mutation may or "
+        "may not have been recorded: retry it with the same idempotency key.",
+        extensions={"code": "TIMEOUT", "requestId": request_id},
+    )
+    return ExecutionResult(data=None, errors=[error])
 
 
 def statement_timeout_error(error: GraphQLError, request_id: str) -> GraphQLError:

@@ -7,9 +7,11 @@ and come back as light rows (app.graphql.core.rows).
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from dataclasses import fields
 from datetime import timedelta
 from functools import cached_property
@@ -79,13 +81,62 @@ TIER_HISTORY_SQL = (
 )
 
 
+# A DataLoader runs each batch as a task of its own (aiodataloader's dispatch), which outlives
+# the resolvers awaiting it: a request stopped by its timeout would leave its batches reading
+# on pooled connections. Each batch enters itself in its request's set (a context variable: the
+# batch's task is created in the request's context), so the request can cancel what it started.
+_RUNNING_BATCHES: ContextVar[set[asyncio.Task[Any]] | None] = ContextVar(
+    "loader_batches", default=None
+)
+BATCH_CANCEL_GRACE_SECONDS = 2.0  # how long a stopped request waits for its batches to unwind
+
+
+@contextmanager
+def batches_of_this_request() -> Iterator[set[asyncio.Task[Any]]]:
+    """The DataLoader batches started inside the block, while they run."""
+    running: set[asyncio.Task[Any]] = set()
+    token = _RUNNING_BATCHES.set(running)
+    try:
+        yield running
+    finally:
+        _RUNNING_BATCHES.reset(token)
+
+
+async def cancel_batches(running: set[asyncio.Task[Any]]) -> None:
+    """Cancel the batches still running and wait (briefly) until they have let go of their
+    connections, so a stopped request leaves no read behind."""
+    tasks = [task for task in running if not task.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=BATCH_CANCEL_GRACE_SECONDS)
+
+
+def tracked(batch_load_fn: Callable[[list[Any]], Awaitable[Any]]) -> Any:
+    """`batch_load_fn` as a batch its request can cancel (see `batches_of_this_request`)."""
+
+    async def load(keys: list[Any]) -> Any:
+        running = _RUNNING_BATCHES.get()
+        task = asyncio.current_task()
+        if running is None or task is None:
+            return await batch_load_fn(keys)
+        running.add(task)
+        try:
+            return await batch_load_fn(keys)
+        finally:
+            running.discard(task)
+
+    return load
+
+
 class Loader(DataLoader):
     """A DataLoader that also tells, without waiting, a value it already holds: a resolver
-    can then answer at once instead of awaiting (no coroutine, no task per list item)."""
+    can then answer at once instead of awaiting (no coroutine, no task per list item). Its
+    batches are cancelled with a request stopped by its timeout."""
 
     def __init__(self, batch_load_fn: Any) -> None:
         self.futures: dict[Any, Any] = {}
-        super().__init__(batch_load_fn, cache_map=self.futures)
+        super().__init__(tracked(batch_load_fn), cache_map=self.futures)
 
     def held(self, key: Any) -> Any:
         """The value loaded or primed for `key` in this request, else NOT_HELD."""

@@ -18,6 +18,7 @@ from aiodataloader import DataLoader
 
 from app.domain.ledger.accounts import TxKind
 from app.domain.tiers.growth import window_start
+from app.graphql.core.loaders import tracked
 from app.graphql.core.rows import BusinessUnitRow
 from app.platform import reads
 from app.platform.driver import columns
@@ -72,10 +73,10 @@ NO_LEDGER = UnitLedger(0, 0, Decimal("0.00"), 0)
 class SourceLoaders:
     def __init__(self, ctx: Any) -> None:
         self.ctx = ctx
-        self.all_units = DataLoader(self._all_units)
-        self.activity = DataLoader(self._activity)
-        self.usage = DataLoader(self._usage)
-        self.unit_points = DataLoader(self._unit_points)
+        self.all_units = DataLoader(tracked(self._all_units))
+        self.activity = DataLoader(tracked(self._activity))
+        self.usage = DataLoader(tracked(self._usage))
+        self.unit_points = DataLoader(tracked(self._unit_points))
 
     async def _all_units(self, keys: list[int]) -> list[list[BusinessUnitRow]]:
         """Every business unit by id (one statement); also primes the per-id unit loader."""

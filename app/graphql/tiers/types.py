@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import strawberry
 from strawberry import Info
 
-from app.domain.tiers.standing import progress, standing_of
+from app.domain.tiers.standing import current_standing, progress, standing_of
 from app.graphql.core.permissions import IsOps
 from app.graphql.core.rows import TierHistoryRow, TierRow
 
@@ -124,12 +124,19 @@ class TierChange:
 
 
 async def load_member_tier(info: Info, member_id: int) -> MemberTier:
-    """The member's stored standing with progress; batched across members by the loaders."""
-    loaders = info.context.loaders
+    """The member's standing now, with progress; batched across members by the loaders. A
+    stored standing whose validity has passed is read as the rules say it is now (the
+    end-of-validity rules applied in memory, as `current_standing` does; the job or the
+    member's next earn writes it), never shown past its end."""
+    ctx = info.context
+    loaders = ctx.loaders
     tiers, program = await loaders.tier_ladder.load(0)
     row = await loaders.member_tier.load(member_id)
     growth = await loaders.growth.load(member_id)
     standing = standing_of(row, tiers)
+    if standing.valid_until is not None and standing.valid_until <= ctx.now():
+        async with ctx.uow() as uow:  # reads only: nothing is written, nothing announced
+            standing = await current_standing(uow, member_id)
     above, remaining = progress(tiers, standing.tier, growth)
     return MemberTier(
         tier=Tier.from_row(standing.tier),
