@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from strawberry import Info
 
+from app.domain.access.acts import transactions_seen_at
 from app.domain.members.dynamic_codes import issue_code
 from app.domain.members.identity import mask_phone
 from app.domain.shared.errors import DomainError
@@ -96,7 +97,11 @@ class Member:
     async def tier_history(self, info: Info) -> list[TierChange]:
         return await load_tier_history(info, self.member_id)
 
-    @strawberry.field(description="Newest first; keyset cursor; `first` at most 100.")
+    @strawberry.field(
+        description="The member's points transactions, newest first; keyset cursor; `first` at"
+        " most 100. A partner key sees only its own unit's (the mall's key includes its"
+        " merchants'); the member and operators see every unit's."
+    )
     async def transactions(
         self,
         info: Info,
@@ -108,7 +113,10 @@ class Member:
             before = decode_cursor("tx", after)
         except DomainError as error:
             raise domain_graphql_error(error) from None
-        rows = await info.context.loaders.transactions.load((self.member_id, limit + 1, before))
+        at_unit = transactions_seen_at(info.context.principal)  # a partner: its own unit's
+        rows = await info.context.loaders.transactions.load(
+            (self.member_id, limit + 1, before, at_unit)
+        )
         page = rows[:limit]
         edges = [
             PointsTransactionEdge(
