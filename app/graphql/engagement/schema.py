@@ -22,6 +22,7 @@ from app.graphql.core.errors import UserError, domain_graphql_error, forbidden
 from app.graphql.core.execution import committed_transaction, execute
 from app.graphql.core.permissions import Forbidding, IsOps
 from app.graphql.ledger.types import PointsBalance, PointsTransaction, load_balance
+from app.graphql.members.types import Member, changed_member_field
 from app.graphql.till.types import EarnBreakdownLine
 
 if TYPE_CHECKING:
@@ -67,8 +68,8 @@ class RecordActivityInput:
     reference: str | None = strawberry.field(
         default=None, description="Your id for the thing done (a review, a survey): once each."
     )
-    idempotency_key: str | None = strawberry.field(
-        default=None, description="Required: a retry with the same key returns the first result."
+    idempotency_key: str = strawberry.field(
+        description="Required: a retry with the same key returns the first result."
     )
 
 
@@ -78,6 +79,7 @@ class RecordActivityPayload:
     points: int | None = None
     breakdown: list[EarnBreakdownLine] = strawberry.field(default_factory=list)
     balance: PointsBalance | None = None
+    member: Member | None = changed_member_field()
     streak: int | None = strawberry.field(
         default=None, description="CHECK_IN: consecutive local days, today included."
     )

@@ -193,6 +193,32 @@ class Member:
         return DynamicCode(code=code, expires_at=expires_at)
 
 
+async def load_member(info: Info, member_id: int | None) -> Member | None:
+    """The member as this request sees them now (after a mutation, with its committed balance:
+    app.graphql.core.execution.remember_committed primed it)."""
+    if member_id is None:
+        return None
+    row = await info.context.loaders.member.load(member_id)
+    return Member.from_row(row) if row is not None else None
+
+
+async def _member_of_balance(root: Any, info: Info) -> Member | None:
+    balance = getattr(root, "balance", None)
+    return None if balance is None else await load_member(info, balance.member_id)
+
+
+CHANGED_MEMBER_HELP = (
+    "The member whose points this changed, as they are now (`points` included): a normalised"
+    " client cache (Apollo, urql) updates `Member:<id>` from it. Null when nothing changed."
+)
+
+
+def changed_member_field() -> Any:
+    """`member` on the payload of a mutation that moves a member's points: the member of its
+    `balance`, so a client's cached member is right without another query."""
+    return strawberry.field(resolver=_member_of_balance, description=CHANGED_MEMBER_HELP)
+
+
 @strawberry.type
 class MemberEdge:
     cursor: str
