@@ -123,7 +123,7 @@ class ActivityAllowance:
     daily_cap: int | None
     used_total: int
     lifetime_cap: int | None
-    remaining_today: int | None = strawberry.field(description="null: no cap.")
+    remaining_today: int | None = strawberry.field(description="Rewards left today; null: no cap.")
 
 
 @strawberry.type
