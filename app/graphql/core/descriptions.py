@@ -78,7 +78,8 @@ def operations_by_type(schema: GraphQLSchema) -> dict[str, list[str]]:
 
 
 def _conventional_type(name: str, users: list[str]) -> str | None:
-    named = ", ".join(f"`{u}`" for u in users)
+    quoted = [f"`{u}`" for u in dict.fromkeys(users)]
+    named = " and ".join(quoted) if len(quoted) < 3 else ", ".join(quoted)
     for suffix, text in (
         ("Connection", "A page of {}s: a keyset cursor connection."),
         ("Edge", "One {} in a page, with its cursor."),
@@ -86,9 +87,10 @@ def _conventional_type(name: str, users: list[str]) -> str | None:
         if name.endswith(suffix) and name != suffix:
             return text.format(words(name[: -len(suffix)]))
     if name.endswith("Payload") and users:
-        return f"What {named} returns: the result, or the `errors` that refused it."
+        verb = "returns" if len(quoted) == 1 else "return"
+        return f"What {named} {verb}: the result, or the `errors` that refused it."
     if name.endswith("Input") and users:
-        return f"What {named} takes."
+        return f"What {named} {'takes' if len(quoted) == 1 else 'take'}."
     return None
 
 

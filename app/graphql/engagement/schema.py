@@ -142,9 +142,11 @@ class UpdateActivityRuleInput:
     kind: ActivityKind
     reason: str = strawberry.field(description="Why (1-200 characters); kept in the audit trail.")
     points: int | None = strawberry.UNSET
-    daily_cap: int | None = strawberry.field(default=strawberry.UNSET, description="null: no cap")
+    daily_cap: int | None = strawberry.field(
+        default=strawberry.UNSET, description="Most rewarded per day; null: no cap; omit to keep."
+    )
     lifetime_cap: int | None = strawberry.field(
-        default=strawberry.UNSET, description="null: no cap"
+        default=strawberry.UNSET, description="Most rewarded ever; null: no cap; omit to keep."
     )
     streak_days: int | None = strawberry.UNSET
     streak_bonus: int | None = strawberry.UNSET
