@@ -98,7 +98,7 @@ LEDGER = {
     "PointsTransaction": "One entry of the member's points journal: why points moved.",
     "PointsTransaction.kind": "What moved the points.",
     "PointsTransaction.source": "Where it came from: ORDER (a till), SYSTEM (a job), ...",
-    "PointsTransaction.rule": "The rule that priced it (e.g. `merchant:M003`); empty if none.",
+    "PointsTransaction.rule": "The rules that priced it (e.g. `merchant:M003`), or `refund`...",
     "PointsTransaction.orderRef": "The till's order reference, for order transactions.",
     "PointsTransaction.orderAmount": "The order amount in CNY, for order transactions.",
     "PointsTransaction.reason": "Why, for reversals and operator changes.",
@@ -129,7 +129,10 @@ TILL = {
     "EarnPreview.breakdown": "How the points add up, rule by rule.",
     "EarnPreview.businessUnit": "The unit the order is at.",
     "EarnBreakdownLine": "One rule's part of the points an order earns.",
-    "EarnBreakdownLine.rule": "The rule (`base`, `merchant:M003`, `campaign:CODE`, `tier`...).",
+    "EarnBreakdownLine.rule": (
+        "The rule: `base:HOTEL`, `merchant:M003`, `category:MALL/JEWELRY`, `tier:GOLD x1.5`,"
+        " `campaign:CODE ...`."
+    ),
     "EarnBreakdownLine.points": "The points this rule gives.",
     "EarnBreakdownLine.detail": "The rule in words, for the till's receipt.",
     "EarnPointsInput.orderRef": "The till's order reference: one earn per order and unit.",

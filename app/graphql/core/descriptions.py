@@ -99,7 +99,7 @@ def _conventional_field(schema: GraphQLSchema, type_name: str, name: str) -> str
     field = named.fields[name]  # type: ignore[attr-defined]
     of_type = get_named_type(field.type).name
     if type_name.endswith("Connection") and name == "edges":
-        return "This page's items, newest first unless said otherwise, each with its cursor."
+        return "This page's items in the list's order, each with its cursor."
     if type_name.endswith("Connection") and name == "pageInfo":
         return "Whether there is a next page, and the cursor to ask for it."
     if type_name.endswith("Edge") and name == "cursor":
