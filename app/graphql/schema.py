@@ -24,7 +24,9 @@ from strawberry.types.graphql import OperationType
 
 from app.graphql.abuse.schema import AbuseMutation, AbuseQuery
 from app.graphql.campaigns.schema import CampaignMutation, CampaignQuery
+from app.graphql.core.catalogue import CATALOGUE
 from app.graphql.core.context import FreshLoaders
+from app.graphql.core.descriptions import describe
 from app.graphql.core.errors import add_request_error_codes
 from app.graphql.core.input_text import RefuseUnstorableText
 from app.graphql.core.limits import QueryCost, hide_suggestions, within_request_timeout
@@ -163,6 +165,7 @@ def build_schema(
         scalar_overrides=SCALAR_OVERRIDES,
     )
     built.max_tokens = max_tokens
+    describe(built._schema, CATALOGUE)  # every element described: app.graphql.core.descriptions
     return built
 
 

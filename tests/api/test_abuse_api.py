@@ -27,7 +27,8 @@ FLAGS = """query($status: AbuseFlagStatus, $kind: AbuseFlagKind, $memberId: ID, 
     pageInfo { hasNextPage endCursor } } }"""
 REVIEW = """mutation($input: ReviewAbuseFlagInput!) {
   reviewAbuseFlag(input: $input) {
-    flag { id status reviewedBy reviewNote } replayed errors { code field message } } }"""
+    flag { id status reviewedBy reviewNote } member { id points { available pending } }
+    replayed errors { code field message } } }"""
 ACTIONS = """{ operatorActions(targetKind: "abuse_flag") {
   edges { node { actor action targetId reason detail } } } }"""
 
@@ -121,6 +122,11 @@ async def test_a_refund_loop_is_held_until_an_operator_clears_it(
         "status": "CLEARED",
         "reviewedBy": "operator:ops-1",
         "reviewNote": "a real guest",
+    }
+    # the released points, on the member a client's cache holds (Member:<id>)
+    assert done["data"]["reviewAbuseFlag"]["member"] == {
+        "id": str(member),
+        "points": {"available": 200, "pending": 0},
     }
     replay = await gql(REVIEW, {"input": review}, as_=ops)
     assert replay["data"]["reviewAbuseFlag"]["replayed"] is True

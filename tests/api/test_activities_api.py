@@ -92,8 +92,12 @@ async def test_a_member_checks_in_for_themself_and_a_replay_returns_the_first_re
     twice = payload(await gql(RECORD, record("CHECK_IN", "c2"), as_=as_member))
     assert (twice["errors"][0]["code"], twice["transaction"]) == ("LIMIT_REACHED", None)
     assert await ledger_snapshot(uow_factory) == before
-    missing_key = payload(await gql(RECORD, {"input": {"kind": "SHARE"}}, as_=as_member))
-    assert missing_key["errors"][0]["field"] == "idempotencyKey"
+    # the key is required by the schema (String!): refused before anything runs
+    missing_key = await gql(RECORD, {"input": {"kind": "SHARE"}}, as_=as_member)
+    assert missing_key["data"] is None and "idempotencyKey" in missing_key["errors"][0]["message"]
+    blank_key = payload(await gql(RECORD, record("SHARE", "  "), as_=as_member))
+    assert blank_key["errors"][0]["field"] == "idempotencyKey"
+    assert await ledger_snapshot(uow_factory) == before
 
     progress = await gql(PROGRESS, {}, as_=as_member)
     state = progress["data"]["activityProgress"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.domain.access.acts import authorise
+from app.domain.access.acts import ALL_UNITS, authorise, transactions_seen_at
 from app.domain.access.principals import Principal
 from app.domain.members.identity import link_member
 from app.domain.shared.errors import DomainError, ErrorCode, PermissionDenied
@@ -80,3 +80,10 @@ async def test_finance_acts_for_no_member(units, uow):
     with pytest.raises(PermissionDenied):
         await authorise(uow, FINANCE, member_id=someone)
     assert await authorise(uow, FINANCE) is None  # acts that concern no member are the field's
+
+
+def test_a_partner_sees_its_own_units_transactions_everyone_else_all():
+    assert transactions_seen_at(partner(7, "read")) == 7
+    assert transactions_seen_at(Principal(kind="partner", subject="k")) == -1  # no unit: none
+    for principal in (OPS, member(3)):
+        assert transactions_seen_at(principal) is ALL_UNITS

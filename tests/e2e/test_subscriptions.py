@@ -219,6 +219,13 @@ async def test_operators_watch_any_member(live, services, people, uow_factory):
     async with graphql_ws(f"ws://{live}/graphql", payload=payload) as ws:
         watch = await ws.subscribe(WATCH, {"memberId": str(member)})
         assert (await ws.next_data(watch))["pointsChanged"]["available"] == 100
+        # Whose points: a client watching several members (or caching by memberId) can tell.
+        whose = await ws.subscribe(
+            "subscription($m: ID) { pointsChanged(memberId: $m) { memberId available } }",
+            {"m": str(member)},
+        )
+        first = (await ws.next_data(whose))["pointsChanged"]
+        assert first == {"memberId": str(member), "available": 100}
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,9 @@
 - An operator with the `ops` role acts for any member at any unit; an unknown member is
   NOT_FOUND.
 - Anyone else (finance, another role) acts for no member.
+- What a caller sees of a member it may see: a partner sees only its own unit's transactions
+  (the mall's key its merchants' too: they book under the mall); the member and operators see
+  all of them (`transactions_seen_at`).
 
 Resolvers call `authorise` once per act with what the act concerns; the coarse check of who may
 call an operation at all stays on the GraphQL field (`permission_classes`).
@@ -38,6 +41,20 @@ def sees_provider_costs(principal: Principal | None, unit_id: int) -> bool:
     return principal is not None and (
         principal.kind == "operator" or (principal.is_partner and principal.unit_id == unit_id)
     )
+
+
+ALL_UNITS = None  # `transactions_seen_at`: no unit filter
+
+
+def transactions_seen_at(principal: Principal) -> int | None:
+    """The one unit whose points transactions `principal` sees when it lists a member's
+    (ALL_UNITS: every unit's). A partner key sees its own format's actions only, as it acts only
+    there: a hotel's front desk does not learn where else the guest shops. A merchant under the
+    mall books under the mall's unit, so the mall's key sees its merchants' transactions."""
+    if principal.is_partner:
+        # a key bound to no unit (none is issued so) sees no unit's: -1 names no row
+        return principal.unit_id if principal.unit_id is not None else -1
+    return ALL_UNITS
 
 
 async def authorise(

@@ -18,6 +18,7 @@ from app.graphql.core.errors import UserError, domain_graphql_error
 from app.graphql.core.execution import execute
 from app.graphql.core.pagination import PageInfo, decode_cursor, encode_cursor, page_size
 from app.graphql.core.permissions import IsOps
+from app.graphql.members.types import Member, load_member
 
 if TYPE_CHECKING:
     from app.models import AbuseFlag as AbuseFlagModel
@@ -138,6 +139,16 @@ class ReviewAbuseFlagPayload:
     flag: AbuseFlag | None = None
     replayed: bool = False
     errors: list[UserError] = strawberry.field(default_factory=list)
+
+    @strawberry.field(
+        description="The flagged member as they are now: clearing a flag releases the points it"
+        " held and confirming one takes them back, so a normalised client cache updates"
+        " `Member:<id>` from it. Null for a flag on no member, or when nothing changed."
+    )
+    async def member(self, info: Info) -> Member | None:
+        if self.flag is None or self.flag.member_id is None:
+            return None
+        return await load_member(info, int(self.flag.member_id))
 
 
 @strawberry.type

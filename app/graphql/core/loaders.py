@@ -51,17 +51,26 @@ MEMBERS_SQL = (
 BALANCES_SQL = (
     f"SELECT {columns(BalanceRow)} FROM member_balances WHERE member_id = ANY($1::bigint[])"
 )
-# Each member's newest `$2` transactions (below id `$3`): the (member_id, id DESC) index, read
-# once per member, stopping at the limit; with each one's business unit, for the unit loader.
+# Each member's newest `$2` transactions (below id `$3`; at unit `$4`, for a partner, which
+# sees its own unit's only: app.domain.access.acts.transactions_seen_at): the (member_id,
+# id DESC) index, read once per member, stopping at the limit; with each one's business unit,
+# for the unit loader.
 _PAGE = (
     f"SELECT {columns(TransactionRow, 't')}, {columns(BusinessUnitRow, 'u')}"
     " FROM unnest($1::bigint[]) AS m(id) CROSS JOIN LATERAL (SELECT * FROM points_transactions"
-    " WHERE member_id = m.id{before} ORDER BY id DESC LIMIT $2) AS t"
+    " WHERE member_id = m.id{before}{unit} ORDER BY id DESC LIMIT $2) AS t"
     " LEFT JOIN business_units u ON u.id = t.business_unit_id ORDER BY t.member_id, t.id DESC"
 )
 _TX = len(fields(TransactionRow))  # where the unit's columns start
-TRANSACTIONS_SQL = _PAGE.format(before="")
-TRANSACTIONS_BEFORE_SQL = _PAGE.format(before=" AND id < $3")
+TRANSACTIONS_SQL = _PAGE.format(before="", unit="")
+TRANSACTIONS_BEFORE_SQL = _PAGE.format(before=" AND id < $3", unit="")
+# (before, at one unit) -> the statement; a fixed text per shape, so each keeps its plan
+_PAGES = {
+    (False, False): TRANSACTIONS_SQL,
+    (True, False): TRANSACTIONS_BEFORE_SQL,
+    (False, True): _PAGE.format(before="", unit=" AND business_unit_id = $3"),
+    (True, True): _PAGE.format(before=" AND id < $3", unit=" AND business_unit_id = $4"),
+}
 # Points still available that expire in ($4, $5], summed per member and local date ($2: zone).
 EXPIRING_SQL = (
     "SELECT member_id, date(timezone($2::text, expires_at)), min(expires_at), sum(remaining)"
@@ -272,24 +281,24 @@ class Loaders:
         return [found.get(i) or BalanceRow(member_id=i) for i in member_ids]
 
     async def _transactions(
-        self, keys: list[tuple[int, int, int | None]]
+        self, keys: list[tuple[int, int, int | None, int | None]]
     ) -> list[list[TransactionRow]]:
-        """keys: (member_id, limit, before_id). One query per distinct (limit, before_id)."""
-        groups: dict[tuple[int, int | None], list[int]] = defaultdict(list)
-        for member_id, limit, before in keys:
-            groups[(limit, before)].append(member_id)
-        pages: dict[tuple[int, int, int | None], list[TransactionRow]] = {}
-        for (limit, before), member_ids in groups.items():
-            if before is None:
-                rows = await self._fetch(TRANSACTIONS_SQL, member_ids, limit)
-            else:
-                rows = await self._fetch(TRANSACTIONS_BEFORE_SQL, member_ids, limit, before)
+        """keys: (member_id, limit, before_id, unit_id: None for every unit). One query per
+        distinct (limit, before_id, unit_id)."""
+        groups: dict[tuple[int, int | None, int | None], list[int]] = defaultdict(list)
+        for member_id, limit, before, unit_id in keys:
+            groups[(limit, before, unit_id)].append(member_id)
+        pages: dict[tuple[int, int, int | None, int | None], list[TransactionRow]] = {}
+        for (limit, before, unit_id), member_ids in groups.items():
+            sql = _PAGES[(before is not None, unit_id is not None)]
+            args = [a for a in (before, unit_id) if a is not None]
+            rows = await self._fetch(sql, member_ids, limit, *args)
             by_member: dict[int, list[TransactionRow]] = defaultdict(list)
             for row in rows:
                 by_member[row[0]].append(TransactionRow(*row[:_TX]))
                 self._prime_unit(row, _TX)
             for member_id in member_ids:
-                pages[(member_id, limit, before)] = by_member.get(member_id, [])
+                pages[(member_id, limit, before, unit_id)] = by_member.get(member_id, [])
         return [pages[key] for key in keys]
 
     def _prime_unit(self, row: Any, start: int) -> None:

@@ -22,6 +22,7 @@ from app.graphql.core.errors import UserError, domain_graphql_error, forbidden
 from app.graphql.core.execution import committed_transaction, execute
 from app.graphql.core.permissions import Forbidding, IsOps
 from app.graphql.ledger.types import PointsBalance, PointsTransaction, load_balance
+from app.graphql.members.types import Member, changed_member_field
 from app.graphql.till.types import EarnBreakdownLine
 
 if TYPE_CHECKING:
@@ -67,8 +68,8 @@ class RecordActivityInput:
     reference: str | None = strawberry.field(
         default=None, description="Your id for the thing done (a review, a survey): once each."
     )
-    idempotency_key: str | None = strawberry.field(
-        default=None, description="Required: a retry with the same key returns the first result."
+    idempotency_key: str = strawberry.field(
+        description="Required: a retry with the same key returns the first result."
     )
 
 
@@ -78,6 +79,7 @@ class RecordActivityPayload:
     points: int | None = None
     breakdown: list[EarnBreakdownLine] = strawberry.field(default_factory=list)
     balance: PointsBalance | None = None
+    member: Member | None = changed_member_field()
     streak: int | None = strawberry.field(
         default=None, description="CHECK_IN: consecutive local days, today included."
     )
@@ -121,7 +123,7 @@ class ActivityAllowance:
     daily_cap: int | None
     used_total: int
     lifetime_cap: int | None
-    remaining_today: int | None = strawberry.field(description="null: no cap.")
+    remaining_today: int | None = strawberry.field(description="Rewards left today; null: no cap.")
 
 
 @strawberry.type
@@ -140,9 +142,11 @@ class UpdateActivityRuleInput:
     kind: ActivityKind
     reason: str = strawberry.field(description="Why (1-200 characters); kept in the audit trail.")
     points: int | None = strawberry.UNSET
-    daily_cap: int | None = strawberry.field(default=strawberry.UNSET, description="null: no cap")
+    daily_cap: int | None = strawberry.field(
+        default=strawberry.UNSET, description="Most rewarded per day; null: no cap; omit to keep."
+    )
     lifetime_cap: int | None = strawberry.field(
-        default=strawberry.UNSET, description="null: no cap"
+        default=strawberry.UNSET, description="Most rewarded ever; null: no cap; omit to keep."
     )
     streak_days: int | None = strawberry.UNSET
     streak_bonus: int | None = strawberry.UNSET

@@ -29,8 +29,8 @@ class ProgramFigures:
     issued_points: int = strawberry.field(description="Issued less taken back by refunds.")
     redeemed_points: int = strawberry.field(description="Redeemed, net of cancellations.")
     expired_points: int
-    redemption_rate: Decimal | None = strawberry.field(description="redeemed / issued.")
-    breakage_rate: Decimal | None = strawberry.field(description="expired / issued.")
+    redemption_rate: Decimal | None = strawberry.field(description="Redeemed over issued points.")
+    breakage_rate: Decimal | None = strawberry.field(description="Expired over issued points.")
     liability_points: int = strawberry.field(description="Outstanding at the period's end.")
     liability_amount: Decimal = strawberry.field(
         description="Outstanding points at the group clearing price (CNY)."
@@ -113,7 +113,7 @@ class TopReferrer:
 @strawberry.type(description="The period's referral cohort (docs/figures.md).")
 class ReferralStats:
     period: str
-    coefficient: Decimal = strawberry.field(description="converted / referrers.")
+    coefficient: Decimal = strawberry.field(description="Converted over referrers.")
     referrers: int
     referred: int
     converted: int

@@ -28,9 +28,20 @@ class ExpiringPoints:
     expires_at: datetime = strawberry.field(description="First instant on that date.")
 
 
-@strawberry.type
+@strawberry.type(
+    description="A member's points now. Its key for a normalised client cache is `memberId`"
+    " (one balance per member); `Member.points` and every payload's `balance` are the same object."
+)
 class PointsBalance:
     member_id: strawberry.Private[int]
+
+    @strawberry.field(
+        name="memberId",
+        description="The member these points belong to (what `pointsChanged` reports on).",
+    )
+    def owner_id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.member_id))
+
     available: int = strawberry.field(description="Spendable now; negative while in debt.")
     pending: int = strawberry.field(description="Earned, waiting for the return window.")
     debt: int = strawberry.field(description="Refunded points that had been spent.")

@@ -38,6 +38,7 @@ from app.graphql.mall.types import (
     MallItemKind,
     MallOrder,
 )
+from app.graphql.members.types import Member, changed_member_field
 from app.graphql.rights.types import MemberRight
 
 
@@ -135,6 +136,7 @@ class CancelMallOrderInput:
 class MallOrderPayload:
     order: MallOrder | None = None
     balance: PointsBalance | None = None
+    member: Member | None = changed_member_field()
     replayed: bool = False
     errors: list[UserError] = strawberry.field(default_factory=list)
 
@@ -255,6 +257,7 @@ class DrawLotteryInput:
 class DrawLotteryPayload:
     draw: LotteryDraw | None = None
     balance: PointsBalance | None = None
+    member: Member | None = changed_member_field()
     replayed: bool = False
     errors: list[UserError] = strawberry.field(default_factory=list)
 

@@ -157,7 +157,12 @@ class RegisterMemberInput:
 @strawberry.type
 class RegisterMemberPayload:
     member: Member | None
-    errors: list[UserError]
+    replayed: bool = strawberry.field(
+        default=False,
+        description="True when this answers a retry: the member was registered by the first"
+        " request with this `idempotencyKey`, and this one changed nothing.",
+    )
+    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
@@ -197,4 +202,6 @@ class MemberMutation:
         if errors:
             return RegisterMemberPayload(member=None, errors=errors)
         row = await ctx.loaders.member.load(result["member_id"])
-        return RegisterMemberPayload(member=Member.from_row(row), errors=[])
+        return RegisterMemberPayload(
+            member=Member.from_row(row), replayed=result.get("replayed", False), errors=[]
+        )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from strawberry import Info
 
+from app.domain.access.acts import transactions_seen_at
 from app.domain.members.dynamic_codes import issue_code
 from app.domain.members.identity import mask_phone
 from app.domain.shared.errors import DomainError
@@ -96,7 +97,11 @@ class Member:
     async def tier_history(self, info: Info) -> list[TierChange]:
         return await load_tier_history(info, self.member_id)
 
-    @strawberry.field(description="Newest first; keyset cursor; `first` at most 100.")
+    @strawberry.field(
+        description="The member's points transactions, newest first; keyset cursor; `first` at"
+        " most 100. A partner key sees only its own unit's (the mall's key includes its"
+        " merchants'); the member and operators see every unit's."
+    )
     async def transactions(
         self,
         info: Info,
@@ -108,7 +113,10 @@ class Member:
             before = decode_cursor("tx", after)
         except DomainError as error:
             raise domain_graphql_error(error) from None
-        rows = await info.context.loaders.transactions.load((self.member_id, limit + 1, before))
+        at_unit = transactions_seen_at(info.context.principal)  # a partner: its own unit's
+        rows = await info.context.loaders.transactions.load(
+            (self.member_id, limit + 1, before, at_unit)
+        )
         page = rows[:limit]
         edges = [
             PointsTransactionEdge(
@@ -183,6 +191,32 @@ class Member:
             ttl_seconds=info.context.settings.dynamic_code_ttl_seconds,
         )
         return DynamicCode(code=code, expires_at=expires_at)
+
+
+async def load_member(info: Info, member_id: int | None) -> Member | None:
+    """The member as this request sees them now (after a mutation, with its committed balance:
+    app.graphql.core.execution.remember_committed primed it)."""
+    if member_id is None:
+        return None
+    row = await info.context.loaders.member.load(member_id)
+    return Member.from_row(row) if row is not None else None
+
+
+async def _member_of_balance(root: Any, info: Info) -> Member | None:
+    balance = getattr(root, "balance", None)
+    return None if balance is None else await load_member(info, balance.member_id)
+
+
+CHANGED_MEMBER_HELP = (
+    "The member whose points this changed, as they are now (`points` included): a normalised"
+    " client cache (Apollo, urql) updates `Member:<id>` from it. Null when nothing changed."
+)
+
+
+def changed_member_field() -> Any:
+    """`member` on the payload of a mutation that moves a member's points: the member of its
+    `balance`, so a client's cached member is right without another query."""
+    return strawberry.field(resolver=_member_of_balance, description=CHANGED_MEMBER_HELP)
 
 
 @strawberry.type

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 class OperatorAction:
     id: strawberry.ID
     actor: str
-    action: str = strawberry.field(description="e.g. tier.grant, campaign.create")
+    action: str = strawberry.field(description="What was done, e.g. tier.grant, campaign.create.")
     target_kind: str
     target_id: str
     reason: str | None

@@ -24,6 +24,7 @@ from app.graphql.core.pagination import PageInfo, decode_cursor, encode_cursor, 
 from app.graphql.core.permissions import CanBuyRights, CanWriteOff, IsOps
 from app.graphql.core.terms import spec_terms
 from app.graphql.ledger.types import PointsBalance, load_balance
+from app.graphql.members.types import Member, changed_member_field
 from app.graphql.rights.types import GrantPeriod as GrantPeriodEnum
 from app.graphql.rights.types import (
     MemberRight,
@@ -96,6 +97,7 @@ class BuyRightPayload:
     member_right: MemberRight | None = None
     points_spent: int | None = None
     balance: PointsBalance | None = None
+    member: Member | None = changed_member_field()
     replayed: bool = False
     errors: list[UserError] = strawberry.field(default_factory=list)
 
@@ -157,6 +159,7 @@ class RefundRightPayload:
     member_right: MemberRight | None = None
     points_returned: int | None = None
     balance: PointsBalance | None = None
+    member: Member | None = changed_member_field()
     replayed: bool = False
     errors: list[UserError] = strawberry.field(default_factory=list)
 

@@ -16,6 +16,7 @@ from app.graphql.core.errors import UserError, domain_graphql_error, forbidden
 from app.graphql.core.execution import committed_transaction, execute, fingerprint
 from app.graphql.core.permissions import CanEarn, CanReverse, CanSpend, IsAuthenticated
 from app.graphql.ledger.types import PointsBalance, PointsTransaction, load_balance
+from app.graphql.members.types import Member, changed_member_field
 from app.graphql.organisation.types import BusinessUnit
 from app.graphql.till.types import EarnBreakdownLine
 
@@ -34,7 +35,12 @@ class EarnPointsInput:
     amount: Decimal = strawberry.field(description='Order amount in CNY, e.g. "199.00".')
     merchant_id: strawberry.ID | None = None
     category: str | None = None
-    idempotency_key: str | None = strawberry.field(default=None, description=KEY_HELP)
+    idempotency_key: str | None = strawberry.field(
+        default=None,
+        description="Required by earnPoints (a retry with the same key returns the first"
+        " result; without one the payload is INVALID_INPUT); previewEarn, which shares this"
+        " input and records nothing, ignores it.",
+    )
     device_id: str | None = strawberry.field(
         default=None, description="The till or device (anti-abuse velocity limits per device)."
     )
@@ -48,7 +54,7 @@ class SpendPointsInput:
     order_amount: Decimal
     points: int
     merchant_id: strawberry.ID | None = None
-    idempotency_key: str | None = strawberry.field(default=None, description=KEY_HELP)
+    idempotency_key: str = strawberry.field(description=KEY_HELP)
 
 
 @strawberry.input
@@ -58,7 +64,7 @@ class ReverseTransactionInput:
     amount: Decimal | None = strawberry.field(
         default=None, description="Earn only: CNY refunded (partial refund); omit for all."
     )
-    idempotency_key: str | None = strawberry.field(default=None, description=KEY_HELP)
+    idempotency_key: str = strawberry.field(description=KEY_HELP)
 
 
 @strawberry.type
@@ -75,6 +81,7 @@ class EarnPointsPayload:
     points: int | None = None
     breakdown: list[EarnBreakdownLine] = strawberry.field(default_factory=list)
     balance: PointsBalance | None = None
+    member: Member | None = changed_member_field()
     replayed: bool = False
     errors: list[UserError] = strawberry.field(default_factory=list)
 
@@ -90,6 +97,7 @@ class SpendPointsPayload:
         default=None, description="What is left to pay in cash."
     )
     balance: PointsBalance | None = None
+    member: Member | None = changed_member_field()
     replayed: bool = False
     errors: list[UserError] = strawberry.field(default_factory=list)
 
@@ -98,6 +106,7 @@ class SpendPointsPayload:
 class ReverseTransactionPayload:
     transaction: PointsTransaction | None = None
     balance: PointsBalance | None = None
+    member: Member | None = changed_member_field()
     replayed: bool = False
     errors: list[UserError] = strawberry.field(default_factory=list)
 

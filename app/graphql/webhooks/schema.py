@@ -55,7 +55,7 @@ class CreateWebhookEndpointInput:
 class WebhookEndpointPayload:
     endpoint: WebhookEndpoint | None = None
     secret: str | None = strawberry.field(
-        default=None, description="whsec_ + base64: shown this once, keep it."
+        default=None, description="The signing secret, whsec_ + base64: shown this once, keep it."
     )
     errors: list[UserError] = strawberry.field(default_factory=list)
 
