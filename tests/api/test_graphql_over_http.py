@@ -11,8 +11,9 @@ document runs (issue 18).
 from __future__ import annotations
 
 import pytest
+from graphql import GraphQLError
 
-from app.graphql.core.media_types import wants_graphql_response
+from app.graphql.core.media_types import request_error_status, wants_graphql_response
 from tests.helpers import new_member
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -116,3 +117,25 @@ async def test_several_operations_without_a_name_run_none_of_them(
     assert "errors" not in named.json()
     async with uow_factory() as uow:  # the mutation never ran: the first member is still next
         assert await new_member(uow, "HOTEL") == 1
+
+
+@pytest.mark.parametrize(
+    ("codes_", "status"),
+    [
+        (["GRAPHQL_PARSE_FAILED"], 400),
+        (["THROTTLED"], 429),
+        (["TIMEOUT"], 504),
+        (["UNAVAILABLE"], 503),
+        ([None], 400),
+    ],
+)
+def test_a_request_error_takes_the_status_its_code_calls_for(codes_, status):
+    errors = [GraphQLError("no", extensions={"code": code} if code else None) for code in codes_]
+    assert request_error_status(None, errors) == status
+
+
+def test_a_result_that_ran_is_no_request_error():
+    field_error = GraphQLError("no", path=["me"], extensions={"code": "UNAUTHENTICATED"})
+    assert request_error_status(None, [field_error]) is None
+    assert request_error_status({"me": None}, [field_error]) is None
+    assert request_error_status({"__typename": "Query"}, None) is None
