@@ -18,7 +18,8 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
-from strawberry.types.unset import UnsetType
+from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET, UnsetType
 
 from app.bootstrap import Services, build_services
 from app.domain.access.principals import Principal
@@ -27,6 +28,11 @@ from app.graphql.core.credentials import BadCredentials, CredentialsUnavailable,
 from app.graphql.core.ide import ASSETS_DIR as IDE_ASSETS
 from app.graphql.core.ide import MOUNT as IDE_MOUNT
 from app.graphql.core.ide import graphiql_page
+from app.graphql.core.media_types import (
+    GRAPHQL_RESPONSE_CONTENT_TYPE,
+    request_error_status,
+    wants_graphql_response,
+)
 from app.graphql.core.request_body import (
     BodyTooLarge,
     declared_length,
@@ -74,6 +80,10 @@ def caller_kind(principal: Principal | None) -> str:
 
 READYZ_WAIT_SECONDS = 1.0  # a probe's answer within a load balancer's usual 2 s timeout
 PRINCIPAL_SCOPE_KEY = "bmg.principal"  # the caller, authenticated before GraphQL runs
+SUB_RESPONSE_SCOPE_KEY = "bmg.sub_response"  # the status and headers the response will take
+# graphql-ws's own code and words for a subprotocol it does not speak, and which one it does
+SUBPROTOCOL_REFUSED = 4406
+SUBPROTOCOL_REFUSAL = f"Subprotocol not acceptable: use {GRAPHQL_TRANSPORT_WS_PROTOCOL}"
 
 
 class GatewayGraphQL(GraphQL[Context, None]):
@@ -108,7 +118,42 @@ class GatewayGraphQL(GraphQL[Context, None]):
             except BodyTooLarge:  # raised while the body is read, before any response
                 await too_large(limit, request_id)(scope, receive, send)
             return
+        if scope["type"] == "websocket" and GRAPHQL_TRANSPORT_WS_PROTOCOL not in (
+            scope.get("subprotocols") or ()
+        ):
+            # The legacy `graphql-ws` (subscriptions-transport-ws) or none: accepted only to be
+            # closed with a reason, which a refused handshake (HTTP 403) could not carry.
+            websocket = WebSocket(scope, receive, send)
+            await websocket.accept()
+            await websocket.close(SUBPROTOCOL_REFUSED, SUBPROTOCOL_REFUSAL)
+            return
         await super().__call__(scope, receive, send)
+
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        """Answer in the media type the client prefers (app/graphql/core/media_types.py)."""
+        response = await super().run(request, context, root_value)
+        if (
+            isinstance(response, Response)
+            and response.media_type == "application/json"
+            and wants_graphql_response(request.headers.get("accept"))
+        ):
+            response.headers["content-type"] = GRAPHQL_RESPONSE_CONTENT_TYPE
+        return response
+
+    async def get_sub_response(self, request: Any) -> Response:
+        sub_response = await super().get_sub_response(request)
+        request.scope[SUB_RESPONSE_SCOPE_KEY] = sub_response
+        return sub_response
+
+    async def process_result(self, request: Any, result: ExecutionResult) -> Any:
+        """Under application/graphql-response+json a request error is a 4xx without `data`."""
+        processed = await super().process_result(request, result)
+        if isinstance(request, Request) and wants_graphql_response(request.headers.get("accept")):
+            status = request_error_status(result.data, result.errors)
+            if status is not None:
+                processed.pop("data", None)
+                request.scope[SUB_RESPONSE_SCOPE_KEY].status_code = status
+        return processed
 
     def parse_json(self, data: str | bytes) -> Any:
         """A request body (or GET `variables`/`extensions`) is one UTF-8 JSON object: a batch,

@@ -31,6 +31,7 @@ from app.graphql.core.errors import add_request_error_codes
 from app.graphql.core.input_text import RefuseUnstorableText
 from app.graphql.core.limits import QueryCost, hide_suggestions, within_request_timeout
 from app.graphql.core.observability import MaskInternalErrors, Observability, is_unexpected
+from app.graphql.core.operations import OneOperationChosen, answered_before_start, refused
 from app.graphql.core.request_body import document_too_large
 from app.graphql.core.scalars import SCALAR_OVERRIDES
 from app.graphql.engagement.schema import ActivityMutation, ActivityQuery
@@ -119,6 +120,32 @@ class GatewaySchema(strawberry.Schema):
             run, context=context_value, query=query, operation_name=operation_name
         )
 
+    async def stream(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+    ) -> Any:
+        """Run an operation sent over a websocket: the same size and token limits as over
+        HTTP, and a request error is the operation's first (and only) result, which the
+        websocket answers with an `error` message (app/graphql/core/operations.py)."""
+        if isinstance(query, str) and (refusal := document_too_large(query, self.max_tokens)):
+            return refused(refusal)
+        source = await super().stream(
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            operation_extensions,
+            allowed_operation_types,
+        )
+        return answered_before_start(source)
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -146,6 +173,7 @@ def build_schema(
         partial(MaxTokensLimiter, max_token_count=max_tokens),
         partial(ParserCache, maxsize=256),
         partial(ValidationCache, maxsize=256),
+        OneOperationChosen,
         RefuseUnstorableText,
         MaskInternalErrors,
         Observability,
