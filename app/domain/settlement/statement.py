@@ -77,6 +77,9 @@ class PartyStatement:
     net_amount: Decimal = ZERO
     liability_points: int = 0
     liability_amount: Decimal = ZERO
+    # POST_PAID or PRE_PAID in force on the period's first day; None for GROUP (and in
+    # statements closed before the model had dates)
+    funding_model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -301,6 +304,7 @@ def _parties(
                 net_amount=receivable - payable,
                 liability_points=liability,
                 liability_amount=to_cents(liability * terms.clearing_price),
+                funding_model=terms.funding_model_of(i),
             )
         )
     return parties

@@ -8,6 +8,9 @@
 - Breakage policy: GROUP keeps the breakage, or FUNDERS each keep the breakage of the points
   they funded (in proportion to what of theirs expired).
 
+- Funding model of each unit (POST_PAID or PRE_PAID, app.domain.settlement.funding): the one
+  in force on the period's first day, so a statement of a past period shows the model then.
+
 Terms are changed by recording a new row from a date on (`set_group_terms`, `set_unit_terms`):
 a closed period keeps the statement it had, so changing the past changes no closed figure.
 """
@@ -41,6 +44,12 @@ _UNIT_TERMS = text("""SELECT business_unit_id,
         FILTER (WHERE billing_percentage IS NOT NULL))[1] AS billing_percentage
 FROM settlement_unit_terms WHERE effective_from <= :day GROUP BY business_unit_id""")
 
+# Per unit, the funding model in force on a day (units without a row: POST_PAID).
+_MODELS_ON = text(
+    "SELECT DISTINCT ON (business_unit_id) business_unit_id, model FROM unit_funding_models"
+    " WHERE effective_from <= :day ORDER BY business_unit_id, effective_from DESC"
+)
+
 
 @dataclass(frozen=True)
 class PeriodTerms:
@@ -48,6 +57,7 @@ class PeriodTerms:
     breakage_policy: str = "GROUP"
     unit_prices: dict[int, Decimal] = field(default_factory=dict)
     billing: dict[int, Decimal] = field(default_factory=dict)
+    funding_models: dict[int, str] = field(default_factory=dict)
 
     def price_at(self, redeemer: int) -> Decimal:
         """The clearing price of a point redeemed at `redeemer` (a unit, or GROUP 0)."""
@@ -56,6 +66,16 @@ class PeriodTerms:
     def billing_of(self, funder: int) -> Decimal:
         """The percentage of the clearing amount `funder` pays (GROUP: always 100)."""
         return self.billing.get(funder, FULL) if funder else FULL
+
+    def funding_model_of(self, unit: int) -> str | None:
+        """The unit's funding model in the period (GROUP 0: None, it buys no blocks)."""
+        return self.funding_models.get(unit, "POST_PAID") if unit else None
+
+
+async def models_on(uow: UnitOfWork, day: date) -> dict[int, str]:
+    """Each unit's funding model in force on `day` (units without a row: POST_PAID)."""
+    rows = await uow.session.execute(_MODELS_ON, {"day": day})
+    return {row.business_unit_id: row.model for row in rows}
 
 
 async def terms_for(uow: UnitOfWork, period: Period) -> PeriodTerms:
@@ -71,6 +91,7 @@ async def terms_for(uow: UnitOfWork, period: Period) -> PeriodTerms:
             for r in units
             if r.billing_percentage is not None
         },
+        funding_models=await models_on(uow, day),
     )
 
 

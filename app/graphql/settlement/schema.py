@@ -5,9 +5,10 @@ decides; this only parses, authorises and shapes."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
+from typing import Protocol
 
 import strawberry
 from strawberry import Info
@@ -59,6 +60,11 @@ class FundingModel(Enum):
 class SetFundingModelInput:
     business_unit_id: strawberry.ID
     model: FundingModel
+    effective_from: date | None = strawberry.field(
+        default=None,
+        description="The day (group time zone) the model takes effect: today (the default)"
+        " or earlier, so statements of open past periods use it; later is INVALID_INPUT.",
+    )
 
 
 @strawberry.type
@@ -76,13 +82,44 @@ class RecordPointBlockInput:
     idempotency_key: str
 
 
-@strawberry.type
-class PointBlock:
-    id: strawberry.ID
+class BlockRow(Protocol):
+    """A point block as the domain answers it (app.domain.settlement.funding.point_blocks)."""
+
+    id: int | None
+    business_unit_id: int
     points: int
     remaining: int
     amount: Decimal
     bought_at: datetime
+
+
+@strawberry.type(description="Points a pre-paid unit bought in advance; its earnings draw them.")
+class PointBlock:
+    id: strawberry.ID
+    points: int = strawberry.field(description="Points bought.")
+    remaining: int = strawberry.field(description="Points not drawn yet (refunds give back).")
+    amount: Decimal = strawberry.field(description="CNY the unit paid for the block (its price).")
+    bought_at: datetime = strawberry.field(description="When finance recorded the purchase.")
+    business_unit_id: strawberry.Private[int]
+
+    @strawberry.field(description="Points drawn by earnings, net of what refunds gave back.")
+    def drawn(self) -> int:
+        return self.points - self.remaining
+
+    @strawberry.field(description="The unit that bought the block.")
+    async def business_unit(self, info: Info) -> BusinessUnit | None:
+        return await load_unit(info, self.business_unit_id)
+
+    @classmethod
+    def of(cls, block: BlockRow) -> PointBlock:
+        return cls(
+            id=strawberry.ID(str(block.id)),
+            points=block.points,
+            remaining=block.remaining,
+            amount=block.amount,
+            bought_at=block.bought_at,
+            business_unit_id=block.business_unit_id,
+        )
 
 
 @strawberry.type
@@ -114,6 +151,27 @@ class SettlementQuery:
         except DomainError as error:
             raise domain_graphql_error(error) from None
         return SettlementStatement.of(statement, party)
+
+    @strawberry.field(
+        permission_classes=[CanReadSettlement],
+        description="Pre-paid point blocks (purchased, drawn, remaining, bought at, price), by"
+        " unit and earliest bought first: finance and ops every unit's, a unit's key with the"
+        " settlement scope its own. businessUnitId (id or code) narrows it to one unit.",
+    )
+    async def point_blocks(
+        self, info: Info, business_unit_id: strawberry.ID | None = None
+    ) -> list[PointBlock]:
+        ctx = info.context
+        try:
+            async with ctx.uow() as uow:
+                blocks = await funding.point_blocks(
+                    uow, principal=ctx.principal, business_unit=business_unit_id
+                )
+        except PermissionDenied as error:
+            raise forbidden(str(error)) from None
+        except DomainError as error:
+            raise domain_graphql_error(error) from None
+        return [PointBlock.of(block) for block in blocks]
 
 
 @strawberry.type
@@ -154,6 +212,7 @@ class SettlementMutation:
                 business_unit=input.business_unit_id,
                 model=input.model.value,
                 actor=ctx.principal.caller,
+                effective_from=input.effective_from,
             )
             return {"unit_id": unit.id, "model": unit.funding_model}
 
@@ -184,6 +243,7 @@ class SettlementMutation:
             )
             return {
                 "id": block.id,
+                "unit_id": block.business_unit_id,
                 "points": block.points,
                 "remaining": block.remaining,
                 "amount": str(block.amount),
@@ -206,5 +266,6 @@ class SettlementMutation:
             remaining=result["remaining"],
             amount=Decimal(result["amount"]),
             bought_at=datetime.fromisoformat(result["bought_at"]),
+            business_unit_id=int(result.get("unit_id") or 0),
         )
         return RecordPointBlockPayload(block=block, replayed=result.get("replayed", False))

@@ -83,6 +83,10 @@ class PartyStatement:
     net_amount: Decimal
     liability_points: int
     liability_amount: Decimal
+    funding_model: str | None = strawberry.field(
+        description="POST_PAID or PRE_PAID: the unit's funding model in force on the period's"
+        " first day. None for GROUP, and in statements closed before models had dates."
+    )
 
     @strawberry.field(description="None for GROUP.")
     async def business_unit(self, info: Info) -> BusinessUnit | None:
@@ -133,6 +137,7 @@ class SettlementStatement:
                     net_amount=p.net_amount,
                     liability_points=p.liability_points,
                     liability_amount=p.liability_amount,
+                    funding_model=p.funding_model,
                 )
                 for p in statement.parties
             ],
