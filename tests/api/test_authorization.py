@@ -550,6 +550,21 @@ OPERATIONS: dict[str, Operation] = {
         lambda d: (d["order"], d["errors"]),
         lambda w, c: ({"status": "SHIPPED"}, []),
     ),
+    "pointBlocks": Operation(
+        "pointBlocks",
+        '{ pointBlocks(businessUnitId: "HOTEL") { points drawn remaining } }',
+        lambda w, c: {},
+        lambda d: d,
+        lambda w, c: [],  # HOTEL is post-paid in the world: no blocks
+    ),
+    "setFundingModel": Operation(
+        "setFundingModel",
+        "mutation($input: SetFundingModelInput!) { setFundingModel(input: $input) {"
+        " fundingModel errors { code } } }",
+        lambda w, c: {"input": {"businessUnitId": "HOTEL", "model": "POST_PAID"}},
+        lambda d: (d["fundingModel"], d["errors"]),
+        lambda w, c: ("POST_PAID", []),
+    ),
 }
 
 U, D, F, N = UNAUTHENTICATED, DATA, FORBIDDEN, NOT_FOUND
@@ -595,6 +610,8 @@ EXPECTED = {
     "shipMallOrder":      (U, F, F, F, D, D, F),  # the supplier (MALL) or ops
     "lotteries":          (D, D, D, D, D, D, D),
     "drawLottery":        (U, D, D, F, F, D, F),
+    "pointBlocks":        (U, F, F, F, F, D, D),
+    "setFundingModel":    (U, F, F, F, F, F, D),
 }  # fmt: skip
 
 MATRIX = [

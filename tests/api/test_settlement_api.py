@@ -233,3 +233,75 @@ async def test_finance_makes_a_unit_prepaid_and_its_earning_stops_at_its_blocks(
     assert [e["code"] for e in refused["data"]["earnPoints"]["errors"]] == ["FUNDING_EXHAUSTED"]
     state = await api.state(member)
     assert state["available"] == 200 and len(state["transactions"]) == 1
+
+
+BLOCKS = """
+query($unit: ID) {
+  pointBlocks(businessUnitId: $unit) {
+    id points drawn remaining amount boughtAt businessUnit { code }
+  }
+}"""
+REVERSE = """
+mutation($input: ReverseTransactionInput!) {
+  reverseTransaction(input: $input) { errors { code } }
+}"""
+
+
+async def test_a_units_blocks_show_what_was_drawn_and_what_a_refund_gave_back(
+    units, gql, api, creds
+):
+    finance, ops = creds.operator("finance"), creds.operator("ops")
+    await gql(FUNDING, {"unit": "HOTEL", "model": "PRE_PAID"}, as_=finance)
+    block = {"businessUnitId": "HOTEL", "points": 500, "amount": "4.50", "idempotencyKey": "b1"}
+    await gql(BLOCK, {"input": block}, as_=finance)
+    member = (await api.register(ops))["data"]["registerMember"]["member"]["id"]
+    earned = await api.earn(ops, member, amount="200.00")  # 400 points
+    tx = earned["data"]["earnPoints"]["transaction"]["id"]
+    body = await gql(BLOCKS, {"unit": "HOTEL"}, as_=finance)
+    [row] = body["data"]["pointBlocks"]
+    assert (row["points"], row["drawn"], row["remaining"], row["amount"]) == (500, 400, 100, "4.50")
+    assert row["businessUnit"] == {"code": "HOTEL"} and row["boughtAt"]
+    refund = {"transactionId": tx, "amount": "50.00", "reason": "returned", "idempotencyKey": "r1"}
+    assert (await gql(REVERSE, {"input": refund}, as_=ops))["data"]["reverseTransaction"] == {
+        "errors": []
+    }
+    hotel_key = await creds.partner("HOTEL", scopes="settlement")
+    own = (await gql(BLOCKS, {"unit": None}, as_=hotel_key))["data"]["pointBlocks"]
+    assert [(r["drawn"], r["remaining"]) for r in own] == [(300, 200)]  # 100 points back
+    ops_view = (await gql(BLOCKS, {"unit": None}, as_=ops))["data"]["pointBlocks"]
+    assert [r["id"] for r in ops_view] == [row["id"]]
+    office_key = await creds.partner("OFFICE", scopes="settlement")
+    assert error_code(await gql(BLOCKS, {"unit": "HOTEL"}, as_=office_key)) == "FORBIDDEN"
+    assert (await gql(BLOCKS, {"unit": None}, as_=office_key))["data"]["pointBlocks"] == []
+    assert error_code(await gql(BLOCKS, {"unit": "HOTEL"}, as_=hotel_key)) is None
+    assert error_code(await gql(BLOCKS, {"unit": "NOPE"}, as_=finance)) == "NOT_FOUND"
+
+
+FUNDING_FROM = """
+mutation($unit: ID!, $model: FundingModel!, $from: Date) {
+  setFundingModel(input: { businessUnitId: $unit, model: $model, effectiveFrom: $from }) {
+    fundingModel errors { code field }
+  }
+}"""
+MODELS = """
+query($period: String!) { settlementStatement(period: $period) { parties { party fundingModel } } }
+"""
+
+
+async def test_a_statement_shows_each_units_funding_model_in_force_in_its_period(units, gql, creds):
+    finance = creds.operator("finance")
+    variables = {"unit": "OFFICE", "model": "PRE_PAID", "from": "2026-05-01"}
+    body = await gql(FUNDING_FROM, variables, as_=finance)
+    assert body["data"]["setFundingModel"] == {"fundingModel": "PRE_PAID", "errors": []}
+    seen = {}
+    for period in ("2026-04", "2026-05"):
+        data = (await gql(MODELS, {"period": period}, as_=finance))["data"]
+        parties = {p["party"]: p["fundingModel"] for p in data["settlementStatement"]["parties"]}
+        seen[period] = parties["OFFICE"]
+        assert parties["GROUP"] is None and parties["HOTEL"] == "POST_PAID"
+    assert seen == {"2026-04": "POST_PAID", "2026-05": "PRE_PAID"}
+    later = await gql(FUNDING_FROM, {**variables, "from": "2026-07-01"}, as_=finance)
+    assert later["data"]["setFundingModel"] == {
+        "fundingModel": None,
+        "errors": [{"code": "INVALID_INPUT", "field": "effectiveFrom"}],
+    }
