@@ -19,7 +19,7 @@ posting): that is how app.domain.ledger.redemption writes them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import text
@@ -68,12 +68,15 @@ FROM points_lots l JOIN points_transactions t ON t.id = l.transaction_id
 WHERE l.origin_lot_id IS NULL AND t.created_at >= :start AND t.created_at < :end
 GROUP BY 1""")
 
-# Points expired in the period per funder.
-_EXPIRED = text("""SELECT coalesce(l.funder_unit_id, 0) AS party, sum(a.points)::bigint AS points
+# Points expired in the period per funder, and points taken back from its lots without a
+# redemption: by an order's refund (REFUND) and to pay off a member's debt (DEBT).
+_EXPIRED = text("""SELECT coalesce(l.funder_unit_id, 0) AS party,
+    coalesce(sum(a.points) FILTER (WHERE a.kind = 'EXPIRY'), 0)::bigint AS points,
+    coalesce(sum(a.points) FILTER (WHERE a.kind <> 'EXPIRY'), 0)::bigint AS taken_back
 FROM lot_allocations a
 JOIN points_transactions t ON t.id = a.transaction_id
 JOIN points_lots l ON l.id = a.lot_id
-WHERE a.kind = 'EXPIRY' AND t.created_at >= :start AND t.created_at < :end
+WHERE a.kind IN ('EXPIRY', 'REFUND', 'DEBT') AND t.created_at >= :start AND t.created_at < :end
 GROUP BY 1""")
 
 # Points outstanding at the period's end per funder: every lot made before it less everything
@@ -112,6 +115,7 @@ class LedgerFigures:
     issued: dict[int, tuple[int, object]]  # party -> (points, exact cost)
     expired: dict[int, int]
     outstanding: dict[int, int]
+    taken_back: dict[int, int] = field(default_factory=dict)  # by refunds and debt repayment
 
 
 async def read_figures(uow: UnitOfWork, start: datetime, end: datetime) -> LedgerFigures:
@@ -132,8 +136,10 @@ async def read_figures(uow: UnitOfWork, start: datetime, end: datetime) -> Ledge
         for row in await session.execute(_LINES, window)
     ]
     issued = {row.party: (row.points, row.cost) for row in await session.execute(_ISSUED, window)}
-    expired = {row.party: row.points for row in await session.execute(_EXPIRED, window)}
+    expired, taken_back = {}, {}
+    for row in await session.execute(_EXPIRED, window):
+        expired[row.party], taken_back[row.party] = row.points, row.taken_back
     outstanding = {
         row.party: row.points for row in await session.execute(_OUTSTANDING, {"end": end})
     }
-    return LedgerFigures(lines, issued, expired, outstanding)
+    return LedgerFigures(lines, issued, expired, outstanding, taken_back)
