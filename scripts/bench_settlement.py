@@ -10,7 +10,12 @@ random units, two allocation rows each from two of the member's lots (so every f
 every redeemer, on merchant level at the mall), 1% of them cancelled in May (RESTORE rows) and
 1% of the lots expired in May (EXPIRY rows). The rows are shaped as the ledger writes them,
 but no balance is kept (settlement reads none). Then `close_settlement_period` for May (the
-domain function the API and the job call) is timed, and reading the closed statement back.
+domain function the API and the job call) is timed twice on the same data, side by side:
+"before", as the close ran before migration 0019 (no index on the journal's time, April not
+closed, so the points outstanding are summed over all history), and "after" (the BRIN index on
+`points_transactions.created_at`, April closed first and timed on its own, May's outstanding
+points carried from it). The two May statements must be the same. Then reading the closed
+statement back is timed.
 `scripts/bench --settlement N` runs it and adds the line to its report; `--allocations
 5000000` is the issue's month. A measurement, never a threshold.
 """
@@ -34,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 from app.demo.organisation import seed_organisation  # noqa: E402
 from app.domain.settlement.closing import close_settlement_period  # noqa: E402
 from app.domain.settlement.periods import Period  # noqa: E402
+from app.domain.settlement.statement import Statement  # noqa: E402
 from app.domain.settlement.statements import stored_statement  # noqa: E402
 from app.platform import migrate  # noqa: E402
 from app.platform.db import make_engine, make_sessionmaker  # noqa: E402
@@ -41,7 +47,8 @@ from app.platform.uow import unit_of_work  # noqa: E402
 from app.settings import Settings  # noqa: E402
 
 NAME = "bmg_bench_settlement"
-MAY = Period(2026, 5)
+APRIL, MAY = Period(2026, 4), Period(2026, 5)
+INDEX = "ix_points_transactions_created_at"
 
 # $1 members, $2 spends; units 1-6 (the demo group's), merchants of the mall.
 BUILD = [
@@ -152,10 +159,37 @@ async def measure(url: str, allocations: int) -> dict:
         finally:
             await conn.close()
         now = datetime(2026, 6, 2, tzinfo=UTC)
-        started = time.perf_counter()
-        async with unit_of_work(sessions, now=now, tz=settings.tz) as uow:
-            statement = await close_settlement_period(uow, period=str(MAY), actor="bench")
-        closed = time.perf_counter() - started
+
+        async def close(period: Period) -> tuple[float, Statement]:
+            started = time.perf_counter()
+            async with unit_of_work(sessions, now=now, tz=settings.tz) as uow:
+                statement = await close_settlement_period(uow, period=str(period), actor="bench")
+            return time.perf_counter() - started, statement
+
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+        try:
+            # before: no index on the journal's time, no closed April
+            await conn.execute(f"DROP INDEX {INDEX}")
+            await conn.execute("ANALYZE points_transactions")
+            before, statement_before = await close(MAY)
+            await conn.execute("DELETE FROM settlement_periods")
+            # after: the index (migration 0019), April closed, May carried from it
+            await conn.execute(
+                f"CREATE INDEX {INDEX} ON points_transactions USING brin (created_at)"
+            )
+            await conn.execute("ANALYZE points_transactions")
+            april, _ = await close(APRIL)
+            closed, statement = await close(MAY)
+            plan = await conn.fetch(
+                "EXPLAIN SELECT count(*) FROM points_transactions"
+                " WHERE created_at >= $1 AND created_at < $2",
+                MAY.start(settings.tz),
+                MAY.end(settings.tz),
+            )
+        finally:
+            await conn.close()
+        assert statement.parties == statement_before.parties
+        assert statement.lines == statement_before.lines
         started = time.perf_counter()
         async with unit_of_work(sessions, now=now, tz=settings.tz) as uow:
             again = await stored_statement(uow, MAY)
@@ -166,9 +200,12 @@ async def measure(url: str, allocations: int) -> dict:
             "allocations": rows,
             "lines": len(statement.lines),
             "build_seconds": round(built, 1),
+            "close_before_seconds": round(before, 2),
+            "close_april_seconds": round(april, 2),
             "close_seconds": round(closed, 2),
             "read_ms": round(read * 1000, 1),
             "cleared": str(sum(p.receivable_amount for p in statement.parties)),
+            "month_scan": " / ".join(row[0].strip() for row in plan),
         }
     finally:
         await engine.dispose()
@@ -185,9 +222,12 @@ def run(database_url: str, allocations: int) -> dict:
 def line(figure: dict) -> str:
     return (
         f"Settlement: closing a month of {figure['allocations']:,} allocation rows took"
-        f" {figure['close_seconds']} s ({figure['lines']} lines, {figure['cleared']} CNY"
-        f" cleared; built in {figure['build_seconds']} s); reading it closed"
-        f" {figure['read_ms']} ms"
+        f" {figure['close_seconds']} s with the previous month closed and the time index"
+        f" ({figure['close_before_seconds']} s before: no index, outstanding points over all"
+        f" history; closing the previous month {figure['close_april_seconds']} s)"
+        f" ({figure['lines']} lines, {figure['cleared']} CNY cleared; built in"
+        f" {figure['build_seconds']} s); reading it closed {figure['read_ms']} ms;"
+        f" the month's scan: {figure['month_scan']}"
     )
 
 
