@@ -1,7 +1,7 @@
 """Closing a settlement month: the time to compute and store the statement of a month of
 allocation rows, and to read it back once closed.
 
-    .venv/bin/python scripts/bench_settlement.py [--allocations 100000]
+    .venv/bin/python scripts/bench_settlement.py [--allocations 100000] [--history-months 0]
 
 In a database of its own (`bmg_bench_settlement` on DATABASE_URL's server), migrated, with the
 demo group's units: a month (2026-05) of synthetic redemptions built with set-based SQL — one
@@ -16,7 +16,9 @@ closed, so the points outstanding are summed over all history), and "after" (the
 `points_transactions.created_at`, April closed first and timed on its own, May's outstanding
 points carried from it). The two May statements must be the same. Then reading the closed
 statement back is timed.
-`scripts/bench --settlement N` runs it and adds the line to its report; `--allocations
+`--history-months H` adds H months of as many spends before May (earnings H months earlier),
+so the sums over all history have history to read. `scripts/bench --settlement N` runs it
+and adds the line to its report; `--allocations
 5000000` is the issue's month. A measurement, never a threshold.
 """
 
@@ -60,7 +62,8 @@ BUILD = [
     """INSERT INTO points_transactions (id, member_id, kind, source, rule, business_unit_id,
         points, debt_change, detail, caller, created_at)
     SELECT m * 6 + u - 6, m, 'EARN', 'ORDER', 'bench', u, 10000, 0, '{}', 'bench',
-        '2026-04-10+08'::timestamptz + (m % 20) * interval '1 day'
+        '2026-04-10+08'::timestamptz - {history} * interval '1 month'
+            + (m % 20) * interval '1 day'
     FROM generate_series(1, $1::int) AS m, generate_series(1, 6) AS u""",
     """INSERT INTO points_lots (id, member_id, transaction_id, issuer_unit_id, funder_unit_id,
         cost_per_point, points, remaining, state, earned_at, expires_at)
@@ -68,13 +71,15 @@ BUILD = [
         CASE WHEN t.id % 10 = 0 THEN NULL ELSE t.business_unit_id END, 0.01, 10000, 5000,
         'AVAILABLE', t.created_at, t.created_at + interval '1 year'
     FROM points_transactions t WHERE t.kind = 'EARN'""",
-    # spends: ids after the earnings; member, redeemer and time spread over May
+    # spends: ids after the earnings; member, redeemer and time spread over May, and as many
+    # in each of the {history} months before it (the latest months first)
     """INSERT INTO points_transactions (id, member_id, kind, source, rule, business_unit_id,
         merchant_id, points, debt_change, detail, caller, created_at)
     SELECT $1::int * 6 + s, 1 + (s::bigint * 7919) % $1::int, 'SPEND', 'ORDER', 'bench', 1 + s % 6,
         CASE WHEN s % 6 = 0 THEN (SELECT min(id) FROM merchants) + (s / 6) % 6 END, -200, 0, '{}',
-        'bench', '2026-05-01+08'::timestamptz + (s % 2678400) * interval '1 second'
-    FROM generate_series(1, $2::int) AS s""",
+        'bench', '2026-05-01+08'::timestamptz - ((s - 1) / $2::int) * interval '1 month'
+            + (((s - 1) % $2::int + 1) % 2678400) * interval '1 second'
+    FROM generate_series(1, $2::int * ({history} + 1)) AS s""",
     "SELECT setval('points_transactions_id_seq', (SELECT max(id) FROM points_transactions))",
     "SELECT setval('points_lots_id_seq', (SELECT max(id) FROM points_lots))",
     """INSERT INTO postings (transaction_id, account_kind, account_owner, points)
@@ -134,7 +139,7 @@ async def recreate(admin_url: str) -> None:
         await conn.close()
 
 
-async def measure(url: str, allocations: int) -> dict:
+async def measure(url: str, allocations: int, history: int = 0) -> dict:
     settings = Settings()
     engine = make_engine(url, pool_size=2)
     sessions = make_sessionmaker(engine)
@@ -148,7 +153,7 @@ async def measure(url: str, allocations: int) -> dict:
             started = time.perf_counter()
             for sql in BUILD:
                 args = [a for a, n in ((members, "$1"), (spends, "$2")) if n in sql]
-                await conn.execute(sql, *args)
+                await conn.execute(sql.replace("{history}", str(history)), *args)
             built = time.perf_counter() - started
             rows = await conn.fetchval(
                 "SELECT count(*) FROM lot_allocations a JOIN points_transactions t"
@@ -178,7 +183,12 @@ async def measure(url: str, allocations: int) -> dict:
                 f"CREATE INDEX {INDEX} ON points_transactions USING brin (created_at)"
             )
             await conn.execute("ANALYZE points_transactions")
-            april, _ = await close(APRIL)
+            april = 0.0
+            for back in range(history + 1, 0, -1):  # the months before May, in order
+                earlier = MAY
+                for _ in range(back):
+                    earlier = earlier.previous()
+                april, _ = await close(earlier)  # the last: April
             closed, statement = await close(MAY)
             plan = await conn.fetch(
                 "EXPLAIN SELECT count(*) FROM points_transactions"
@@ -211,12 +221,12 @@ async def measure(url: str, allocations: int) -> dict:
         await engine.dispose()
 
 
-def run(database_url: str, allocations: int) -> dict:
+def run(database_url: str, allocations: int, history: int = 0) -> dict:
     admin_url, url = urls(database_url)
     asyncio.run(recreate(admin_url))
     with ThreadPoolExecutor(1) as pool:
         pool.submit(migrate.upgrade, url).result()
-    return asyncio.run(measure(url, allocations))
+    return asyncio.run(measure(url, allocations, history))
 
 
 def line(figure: dict) -> str:
@@ -235,11 +245,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--allocations", type=int, default=100_000)
     parser.add_argument(
+        "--history-months",
+        type=int,
+        default=0,
+        help="months of as many spends before May (the all-history sums read them)",
+    )
+    parser.add_argument(
         "--database-url",
         default=os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
     )
     args = parser.parse_args()
-    print(line(run(args.database_url, args.allocations)))
+    figure = run(args.database_url, args.allocations, args.history_months)
+    print(line(figure))
 
 
 if __name__ == "__main__":

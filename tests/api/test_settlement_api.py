@@ -142,6 +142,11 @@ async def test_the_csv_is_the_statement_for_the_same_credential(cross_format, cl
     assert parties["HOTEL"]["payable_amount"] == "10.00"
     assert parties["OFFICE"]["receivable_amount"] == "10.00"
     assert sum(Decimal(row["net_amount"]) for row in parties.values()) == 0
+    assert (parties["HOTEL"]["funding_model"], parties["GROUP"]["funding_model"]) == (
+        "POST_PAID",
+        "",
+    )
+    assert parties["HOTEL"]["taken_back_points"] == "0"
     [line] = [row for row in rows if row["section"] == "line"]
     assert (line["funder"], line["redeemer"], line["points"], line["amount"]) == (
         "HOTEL",

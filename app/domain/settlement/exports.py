@@ -69,6 +69,8 @@ CSV_HEADER = [
     "net_amount",
     "liability_points",
     "liability_amount",
+    "taken_back_points",
+    "funding_model",
 ]
 
 
@@ -101,6 +103,8 @@ def statement_csv(statement: Statement) -> str:
                 "net_amount": _money(p.net_amount),
                 "liability_points": p.liability_points,
                 "liability_amount": _money(p.liability_amount),
+                "taken_back_points": p.taken_back_points,
+                "funding_model": p.funding_model or "",
             }
         )
     for c in statement.matrix:
