@@ -565,6 +565,34 @@ OPERATIONS: dict[str, Operation] = {
         lambda d: (d["fundingModel"], d["errors"]),
         lambda w, c: ("POST_PAID", []),
     ),
+    "setSettlementTerms": Operation(
+        "setSettlementTerms",
+        "mutation($input: SetSettlementTermsInput!) { setSettlementTerms(input: $input) {"
+        " clearingPrice errors { code } } }",
+        lambda w, c: {
+            "input": {
+                "effectiveFrom": "2026-07-01",
+                "clearingPrice": "0.01",
+                "breakagePolicy": "GROUP",
+            }
+        },
+        lambda d: (d["clearingPrice"], d["errors"]),
+        lambda w, c: ("0.01", []),
+    ),
+    "setUnitSettlementTerms": Operation(
+        "setUnitSettlementTerms",
+        "mutation($input: SetUnitSettlementTermsInput!) { setUnitSettlementTerms(input: $input) {"
+        " billingPercentage errors { code } } }",
+        lambda w, c: {
+            "input": {
+                "businessUnitId": "HOTEL",
+                "effectiveFrom": "2026-07-01",
+                "billingPercentage": "90",
+            }
+        },
+        lambda d: (d["billingPercentage"], d["errors"]),
+        lambda w, c: ("90", []),
+    ),
 }
 
 U, D, F, N = UNAUTHENTICATED, DATA, FORBIDDEN, NOT_FOUND
@@ -612,6 +640,8 @@ EXPECTED = {
     "drawLottery":        (U, D, D, F, F, D, F),
     "pointBlocks":        (U, F, F, F, F, D, D),
     "setFundingModel":    (U, F, F, F, F, F, D),
+    "setSettlementTerms": (U, F, F, F, F, F, D),
+    "setUnitSettlementTerms": (U, F, F, F, F, F, D),
 }  # fmt: skip
 
 MATRIX = [

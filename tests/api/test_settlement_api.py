@@ -9,6 +9,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import text
 
 from app.domain.settlement.periods import Period
 from app.domain.settlement.statements import compute_open
@@ -184,6 +185,7 @@ async def test_new_terms_for_a_closed_period_change_nothing(
     async with uow_factory() as uow:
         await set_group_terms(
             uow,
+            actor="finance:test",
             effective_from=date(2026, 6, 1),
             clearing_price=Decimal("0.02"),
             breakage_policy="GROUP",
@@ -310,3 +312,84 @@ async def test_a_statement_shows_each_units_funding_model_in_force_in_its_period
         "fundingModel": None,
         "errors": [{"code": "INVALID_INPUT", "field": "effectiveFrom"}],
     }
+
+
+GROUP_TERMS = """
+mutation($input: SetSettlementTermsInput!) {
+  setSettlementTerms(input: $input) {
+    effectiveFrom clearingPrice breakagePolicy errors { code field }
+  }
+}"""
+UNIT_TERMS = """
+mutation($input: SetUnitSettlementTermsInput!) {
+  setUnitSettlementTerms(input: $input) {
+    businessUnit { code } effectiveFrom clearingPrice billingPercentage errors { code field }
+  }
+}"""
+
+
+async def test_finance_sets_the_terms_from_a_day_on_and_the_statement_uses_them(
+    cross_format, gql, creds, uow_factory
+):
+    finance, ops = creds.operator("finance"), creds.operator("ops")
+    group = {"effectiveFrom": "2026-06-01", "clearingPrice": "0.02", "breakagePolicy": "FUNDERS"}
+    assert error_code(await gql(GROUP_TERMS, {"input": group}, as_=ops)) == "FORBIDDEN"
+    body = await gql(GROUP_TERMS, {"input": group}, as_=finance)
+    assert body["data"]["setSettlementTerms"] == {**group, "errors": []}
+    unit = {"businessUnitId": "HOTEL", "effectiveFrom": "2026-06-01", "billingPercentage": "75"}
+    body = await gql(UNIT_TERMS, {"input": unit}, as_=finance)
+    assert body["data"]["setUnitSettlementTerms"] == {
+        "businessUnit": {"code": "HOTEL"},
+        "effectiveFrom": "2026-06-01",
+        "clearingPrice": None,
+        "billingPercentage": "75",
+        "errors": [],
+    }
+    data = (await statement(gql, finance))["data"]["settlementStatement"]
+    by_party = {p["party"]: p for p in data["parties"]}
+    # 1,000 HOTEL points at OFFICE: 20.00 at the new price, HOTEL pays 75% of it
+    assert by_party["OFFICE"]["receivableAmount"] == "20.00"
+    assert by_party["HOTEL"]["payableAmount"] == "15.00"
+    async with uow_factory() as uow:
+        actions = await uow.session.scalar(
+            text(
+                "SELECT count(*) FROM operator_actions"
+                " WHERE action IN ('set-settlement-terms', 'set-unit-settlement-terms')"
+            )
+        )
+    assert actions == 2
+
+
+@pytest.mark.parametrize(
+    ("document", "values", "field"),
+    [
+        (GROUP_TERMS, {"clearingPrice": "-0.01"}, "clearingPrice"),
+        (GROUP_TERMS, {"clearingPrice": "0.0000001"}, "clearingPrice"),
+        (GROUP_TERMS, {"clearingPrice": "1e9"}, "clearingPrice"),
+        (UNIT_TERMS, {"billingPercentage": "100.5"}, "billingPercentage"),
+        (UNIT_TERMS, {"billingPercentage": "50.00001"}, "billingPercentage"),
+        (UNIT_TERMS, {"clearingPrice": "NaN"}, "clearingPrice"),
+        (UNIT_TERMS, {}, "input"),
+        (UNIT_TERMS, {"businessUnitId": "NOPE", "billingPercentage": "50"}, "businessUnitId"),
+    ],
+)
+async def test_bad_terms_are_a_typed_error_and_change_nothing(
+    units, gql, creds, uow_factory, document, values, field
+):
+    if document is GROUP_TERMS:
+        base = {"effectiveFrom": "2026-06-01", "clearingPrice": "0.01", "breakagePolicy": "GROUP"}
+    else:
+        base = {"businessUnitId": "HOTEL", "effectiveFrom": "2026-06-01"}
+    body = await gql(document, {"input": {**base, **values}}, as_=creds.operator("finance"))
+    [payload] = body["data"].values()
+    assert [(e["code"], e["field"]) for e in payload["errors"]] == [
+        ("NOT_FOUND" if field == "businessUnitId" else "INVALID_INPUT", field)
+    ]
+    async with uow_factory() as uow:
+        rows = await uow.session.scalar(
+            text(
+                "SELECT (SELECT count(*) FROM settlement_terms)"
+                " + (SELECT count(*) FROM settlement_unit_terms)"
+            )
+        )
+    assert rows == 0

@@ -107,11 +107,19 @@ async def test_a_billing_percentage_leaves_the_difference_with_the_group(units, 
     async with uow_factory() as uow:
         hotel = await find_unit(uow, "HOTEL")
         await set_unit_terms(
-            uow, unit_id=hotel.id, effective_from=date(2026, 6, 1), billing_percentage=Decimal(80)
+            uow,
+            actor="finance:test",
+            unit_id=hotel.id,
+            effective_from=date(2026, 6, 1),
+            billing_percentage=Decimal(80),
         )
         # a later percentage is not in effect for June
         await set_unit_terms(
-            uow, unit_id=hotel.id, effective_from=date(2026, 7, 1), billing_percentage=Decimal(50)
+            uow,
+            actor="finance:test",
+            unit_id=hotel.id,
+            effective_from=date(2026, 7, 1),
+            billing_percentage=Decimal(50),
         )
     await hotel_member_spends_at(uow_factory, "OFFICE", 1000)
     statement = await statement_of(uow_factory)
@@ -126,12 +134,14 @@ async def test_a_redeemer_price_override_and_cents_that_add_up(units, uow_factor
         office = await find_unit(uow, "OFFICE")
         await set_group_terms(
             uow,
+            actor="finance:test",
             effective_from=date(2026, 1, 1),
             clearing_price=Decimal("0.0133"),
             breakage_policy="GROUP",
         )
         await set_unit_terms(
             uow,
+            actor="finance:test",
             unit_id=office.id,
             effective_from=date(2026, 1, 1),
             clearing_price=Decimal("0.011111"),
@@ -216,6 +226,7 @@ async def test_breakage_stays_with_the_group_or_goes_back_to_the_funders(
     async with uow_factory() as uow:
         await set_group_terms(
             uow,
+            actor="finance:test",
             effective_from=date(2020, 1, 1),
             clearing_price=Decimal("0.01"),
             breakage_policy=policy,
@@ -325,7 +336,11 @@ async def test_points_the_marketing_budget_funded_are_paid_by_the_group_in_full(
         )
         hotel = await find_unit(uow, "HOTEL")
         await set_unit_terms(
-            uow, unit_id=hotel.id, effective_from=date(2026, 1, 1), billing_percentage=Decimal(50)
+            uow,
+            actor="finance:test",
+            unit_id=hotel.id,
+            effective_from=date(2026, 1, 1),
+            billing_percentage=Decimal(50),
         )
         await spend(uow, member, 1000, "100000", unit="HOTEL")
     statement = await statement_of(uow_factory)

@@ -60,6 +60,7 @@ async def test_deferred_less_released_taken_back_and_breakage_is_the_outstanding
     async with uow_factory() as uow:
         await set_group_terms(
             uow,
+            actor="finance:test",
             effective_from=date(2020, 1, 1),
             clearing_price=Decimal("0.01"),
             breakage_policy=policy,
@@ -69,12 +70,17 @@ async def test_deferred_less_released_taken_back_and_breakage_is_the_outstanding
         # OFFICE gives more per point than the group's price; HOTEL is billed 90%
         await set_unit_terms(
             uow,
+            actor="finance:test",
             unit_id=office.id,
             effective_from=date(2020, 1, 1),
             clearing_price=Decimal("0.0133"),
         )
         await set_unit_terms(
-            uow, unit_id=hotel.id, effective_from=date(2020, 1, 1), billing_percentage=Decimal(90)
+            uow,
+            actor="finance:test",
+            unit_id=hotel.id,
+            effective_from=date(2020, 1, 1),
+            billing_percentage=Decimal(90),
         )
         member = await new_member(uow, "HOTEL")
         kept = await earn(uow, member, "2500", unit="HOTEL")  # 5,000 HOTEL points

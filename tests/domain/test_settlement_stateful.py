@@ -131,6 +131,7 @@ class SettlementMachine(RuleBasedStateMachine):
             async with self.uow() as uow:
                 await set_group_terms(
                     uow,
+                    actor="finance:test",
                     effective_from=date(2020, 1, 1),
                     clearing_price=Decimal("0.01"),
                     breakage_policy=policy,
@@ -140,6 +141,7 @@ class SettlementMachine(RuleBasedStateMachine):
                 if billing is not None:
                     await set_unit_terms(
                         uow,
+                        actor="finance:test",
                         unit_id=hotel.id,
                         effective_from=date(2020, 1, 1),
                         billing_percentage=billing,
@@ -147,6 +149,7 @@ class SettlementMachine(RuleBasedStateMachine):
                 if price is not None:
                     await set_unit_terms(
                         uow,
+                        actor="finance:test",
                         unit_id=office.id,
                         effective_from=date(2020, 1, 1),
                         clearing_price=price,

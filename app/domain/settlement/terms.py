@@ -25,6 +25,7 @@ from sqlalchemy import text
 
 from app.domain.settlement.periods import Period
 from app.domain.shared.errors import DomainError, ErrorCode
+from app.domain.shared.operator_log import log_operator_action
 from app.models import SettlementTerms, SettlementUnitTerms
 from app.platform.uow import UnitOfWork
 
@@ -95,20 +96,61 @@ async def terms_for(uow: UnitOfWork, period: Period) -> PeriodTerms:
     )
 
 
+MAX_PRICE = Decimal(1000)  # CNY per point: far above any price, within the column's range
+
+
+def _price(value: Decimal | None, field_name: str = "clearingPrice") -> Decimal | None:
+    """A price of a point: 0 up to 1,000 CNY with at most six decimals, or INVALID_INPUT."""
+    if value is None:
+        return None
+    if not value.is_finite() or not 0 <= value < MAX_PRICE:
+        raise DomainError(ErrorCode.INVALID_INPUT, "a price from 0 to 1,000 CNY", field_name)
+    if value != value.quantize(Decimal("0.000001")):
+        raise DomainError(ErrorCode.INVALID_INPUT, "a price has at most 6 decimals", field_name)
+    return value
+
+
+def _percentage(value: Decimal | None) -> Decimal | None:
+    if value is None:
+        return None
+    if not value.is_finite() or not 0 <= value <= FULL:
+        raise DomainError(ErrorCode.INVALID_INPUT, "a percentage 0-100", "billingPercentage")
+    if value != value.quantize(Decimal("0.0001")):
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "a percentage has at most 4 decimals", "billingPercentage"
+        )
+    return value
+
+
 async def set_group_terms(
-    uow: UnitOfWork, *, effective_from: date, clearing_price: Decimal, breakage_policy: str
+    uow: UnitOfWork,
+    *,
+    effective_from: date,
+    clearing_price: Decimal,
+    breakage_policy: str,
+    actor: str,
 ) -> SettlementTerms:
-    """The group's terms from `effective_from` on (replacing a row of that same date)."""
-    if clearing_price < 0:
-        raise DomainError(ErrorCode.INVALID_INPUT, "a price is not negative", "clearingPrice")
+    """The group's terms from `effective_from` on (replacing a row of that same date);
+    audited. A closed period keeps its stored statement whatever its date."""
+    price = _price(clearing_price)
     if breakage_policy not in BREAKAGE_POLICIES:
         raise DomainError(ErrorCode.INVALID_INPUT, "breakage: GROUP or FUNDERS", "breakagePolicy")
-    row = SettlementTerms(
-        effective_from=effective_from,
-        clearing_price=clearing_price,
-        breakage_policy=breakage_policy,
+    row = await uow.session.merge(
+        SettlementTerms(
+            effective_from=effective_from,
+            clearing_price=price,
+            breakage_policy=breakage_policy,
+        )
     )
-    return await uow.session.merge(row)
+    await log_operator_action(
+        uow,
+        actor=actor,
+        action="set-settlement-terms",
+        target_kind="settlement-terms",
+        target_id=effective_from.isoformat(),
+        detail={"clearingPrice": str(price), "breakagePolicy": breakage_policy},
+    )
+    return row
 
 
 async def set_unit_terms(
@@ -116,18 +158,34 @@ async def set_unit_terms(
     *,
     unit_id: int,
     effective_from: date,
+    actor: str,
     clearing_price: Decimal | None = None,
     billing_percentage: Decimal | None = None,
 ) -> SettlementUnitTerms:
-    """A unit's price override and/or billing percentage from `effective_from` on."""
-    if clearing_price is not None and clearing_price < 0:
-        raise DomainError(ErrorCode.INVALID_INPUT, "a price is not negative", "clearingPrice")
-    if billing_percentage is not None and not 0 <= billing_percentage <= FULL:
-        raise DomainError(ErrorCode.INVALID_INPUT, "a percentage 0-100", "billingPercentage")
-    row = SettlementUnitTerms(
-        business_unit_id=unit_id,
-        effective_from=effective_from,
-        clearing_price=clearing_price,
-        billing_percentage=billing_percentage,
+    """A unit's price override and/or billing percentage from `effective_from` on; audited."""
+    price, billing = _price(clearing_price), _percentage(billing_percentage)
+    if price is None and billing is None:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "a clearing price, a billing percentage or both", "input"
+        )
+    row = await uow.session.merge(
+        SettlementUnitTerms(
+            business_unit_id=unit_id,
+            effective_from=effective_from,
+            clearing_price=price,
+            billing_percentage=billing,
+        )
     )
-    return await uow.session.merge(row)
+    await log_operator_action(
+        uow,
+        actor=actor,
+        action="set-unit-settlement-terms",
+        target_kind="business-unit",
+        target_id=unit_id,
+        detail={
+            "effectiveFrom": effective_from.isoformat(),
+            "clearingPrice": None if price is None else str(price),
+            "billingPercentage": None if billing is None else str(billing),
+        },
+    )
+    return row

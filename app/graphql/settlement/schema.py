@@ -1,6 +1,7 @@
 """Settlement statements (`settlementStatement`: finance and ops every party's, a unit's key
 with the `settlement` scope its own party's) and closing a period (`closeSettlementPeriod`:
-finance only); funding models and pre-paid point blocks (finance). app.domain.settlement
+finance only); the terms with their effective dates, funding models and pre-paid point blocks
+(finance; the blocks readable as the statements are). app.domain.settlement
 decides; this only parses, authorises and shapes."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import strawberry
 from strawberry import Info
 
 from app.domain.access.principals import Principal
-from app.domain.settlement import funding
+from app.domain.settlement import funding, terms
 from app.domain.settlement.closing import close_as, may_close
 from app.domain.settlement.statements import (
     SCOPE,
@@ -23,6 +24,7 @@ from app.domain.settlement.statements import (
     settlement_statement,
 )
 from app.domain.shared.errors import DomainError, PermissionDenied
+from app.domain.shared.units import find_unit
 from app.graphql.core.errors import UserError, domain_graphql_error, forbidden
 from app.graphql.core.execution import execute, fingerprint
 from app.graphql.core.permissions import Forbidding
@@ -129,6 +131,58 @@ class RecordPointBlockPayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
+@strawberry.enum(description="Who keeps breakage: GROUP all of it, FUNDERS each its own.")
+class BreakagePolicy(Enum):
+    GROUP = "GROUP"
+    FUNDERS = "FUNDERS"
+
+
+@strawberry.input(description="The group's settlement terms from a day on.")
+class SetSettlementTermsInput:
+    effective_from: date = strawberry.field(
+        description="The first day (group time zone) they price; a period is priced by the"
+        " terms in force on its first day. A closed period keeps its statement."
+    )
+    clearing_price: Decimal = strawberry.field(
+        description="CNY per point, 0 to 1,000 with at most 6 decimals."
+    )
+    breakage_policy: BreakagePolicy
+
+
+@strawberry.type
+class SetSettlementTermsPayload:
+    effective_from: date | None = None
+    clearing_price: Decimal | None = None
+    breakage_policy: BreakagePolicy | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input(description="A unit's settlement terms from a day on (either or both).")
+class SetUnitSettlementTermsInput:
+    business_unit_id: strawberry.ID
+    effective_from: date = strawberry.field(
+        description="The first day (group time zone) they price."
+    )
+    clearing_price: Decimal | None = strawberry.field(
+        default=None,
+        description="The price of a point redeemed at the unit, overriding the group's.",
+    )
+    billing_percentage: Decimal | None = strawberry.field(
+        default=None,
+        description="The share (0-100) of the clearing amount the unit pays for its points"
+        " redeemed at other parties; the group carries the rest.",
+    )
+
+
+@strawberry.type
+class SetUnitSettlementTermsPayload:
+    business_unit: BusinessUnit | None = None
+    effective_from: date | None = None
+    clearing_price: Decimal | None = None
+    billing_percentage: Decimal | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
 @strawberry.type
 class SettlementQuery:
     @strawberry.field(
@@ -222,6 +276,71 @@ class SettlementMutation:
         return SetFundingModelPayload(
             business_unit=await load_unit(info, result["unit_id"]),
             funding_model=FundingModel(result["model"]),
+        )
+
+    @strawberry.mutation(
+        permission_classes=[CanCloseSettlement],
+        description="Finance: the group's clearing price and breakage policy from a day on"
+        " (replacing terms of that same day); audited.",
+    )
+    async def set_settlement_terms(
+        self, info: Info, input: SetSettlementTermsInput
+    ) -> SetSettlementTermsPayload:
+        ctx = info.context
+
+        async def effect(uow):
+            row = await terms.set_group_terms(
+                uow,
+                effective_from=input.effective_from,
+                clearing_price=input.clearing_price,
+                breakage_policy=input.breakage_policy.value,
+                actor=ctx.principal.caller,
+            )
+            return {"price": str(row.clearing_price), "policy": row.breakage_policy}
+
+        result, errors = await execute(ctx, operation="set-settlement-terms", effect=effect)
+        if errors:
+            return SetSettlementTermsPayload(errors=errors)
+        return SetSettlementTermsPayload(
+            effective_from=input.effective_from,
+            clearing_price=Decimal(result["price"]),
+            breakage_policy=BreakagePolicy(result["policy"]),
+        )
+
+    @strawberry.mutation(
+        permission_classes=[CanCloseSettlement],
+        description="Finance: a unit's price override and/or billing percentage from a day on"
+        " (replacing terms of that same day); audited.",
+    )
+    async def set_unit_settlement_terms(
+        self, info: Info, input: SetUnitSettlementTermsInput
+    ) -> SetUnitSettlementTermsPayload:
+        ctx = info.context
+
+        async def effect(uow):
+            unit = await find_unit(uow, input.business_unit_id)
+            row = await terms.set_unit_terms(
+                uow,
+                unit_id=unit.id,
+                effective_from=input.effective_from,
+                clearing_price=input.clearing_price,
+                billing_percentage=input.billing_percentage,
+                actor=ctx.principal.caller,
+            )
+            return {
+                "unit_id": unit.id,
+                "price": None if row.clearing_price is None else str(row.clearing_price),
+                "billing": None if row.billing_percentage is None else str(row.billing_percentage),
+            }
+
+        result, errors = await execute(ctx, operation="set-unit-settlement-terms", effect=effect)
+        if errors:
+            return SetUnitSettlementTermsPayload(errors=errors)
+        return SetUnitSettlementTermsPayload(
+            business_unit=await load_unit(info, result["unit_id"]),
+            effective_from=input.effective_from,
+            clearing_price=None if result["price"] is None else Decimal(result["price"]),
+            billing_percentage=None if result["billing"] is None else Decimal(result["billing"]),
         )
 
     @strawberry.mutation(
