@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Protocol
+from typing import Annotated, Protocol
 
 import strawberry
 from strawberry import Info
@@ -97,7 +97,7 @@ class BlockRow(Protocol):
 
 @strawberry.type(description="Points a pre-paid unit bought in advance; its earnings draw them.")
 class PointBlock:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The block's id.")
     points: int = strawberry.field(description="Points bought.")
     remaining: int = strawberry.field(description="Points not drawn yet (refunds give back).")
     amount: Decimal = strawberry.field(description="CNY the unit paid for the block (its price).")
@@ -133,8 +133,10 @@ class RecordPointBlockPayload:
 
 @strawberry.enum(description="Who keeps breakage: GROUP all of it, FUNDERS each its own.")
 class BreakagePolicy(Enum):
-    GROUP = "GROUP"
-    FUNDERS = "FUNDERS"
+    GROUP = strawberry.enum_value("GROUP", description="The group keeps all breakage.")
+    FUNDERS = strawberry.enum_value(
+        "FUNDERS", description="Each funder keeps the breakage of the points it funded."
+    )
 
 
 @strawberry.input(description="The group's settlement terms from a day on.")
@@ -146,20 +148,26 @@ class SetSettlementTermsInput:
     clearing_price: Decimal = strawberry.field(
         description="CNY per point, 0 to 1,000 with at most 6 decimals."
     )
-    breakage_policy: BreakagePolicy
+    breakage_policy: BreakagePolicy = strawberry.field(description="Who keeps breakage.")
 
 
-@strawberry.type
+@strawberry.type(description="The group's terms as recorded, or why they were not.")
 class SetSettlementTermsPayload:
-    effective_from: date | None = None
-    clearing_price: Decimal | None = None
-    breakage_policy: BreakagePolicy | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
+    effective_from: date | None = strawberry.field(
+        default=None, description="The first day the terms price."
+    )
+    clearing_price: Decimal | None = strawberry.field(default=None, description="CNY per point.")
+    breakage_policy: BreakagePolicy | None = strawberry.field(
+        default=None, description="Who keeps breakage."
+    )
+    errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why nothing was recorded, if so."
+    )
 
 
 @strawberry.input(description="A unit's settlement terms from a day on (either or both).")
 class SetUnitSettlementTermsInput:
-    business_unit_id: strawberry.ID
+    business_unit_id: strawberry.ID = strawberry.field(description="The unit: id or code.")
     effective_from: date = strawberry.field(
         description="The first day (group time zone) they price."
     )
@@ -174,13 +182,23 @@ class SetUnitSettlementTermsInput:
     )
 
 
-@strawberry.type
+@strawberry.type(description="A unit's terms as recorded, or why they were not.")
 class SetUnitSettlementTermsPayload:
-    business_unit: BusinessUnit | None = None
-    effective_from: date | None = None
-    clearing_price: Decimal | None = None
-    billing_percentage: Decimal | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
+    business_unit: BusinessUnit | None = strawberry.field(
+        default=None, description="The unit the terms are of."
+    )
+    effective_from: date | None = strawberry.field(
+        default=None, description="The first day the terms price."
+    )
+    clearing_price: Decimal | None = strawberry.field(
+        default=None, description="Its price override (CNY per point), if set on that day."
+    )
+    billing_percentage: Decimal | None = strawberry.field(
+        default=None, description="Its billing percentage, if set on that day."
+    )
+    errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why nothing was recorded, if so."
+    )
 
 
 @strawberry.type
@@ -213,7 +231,12 @@ class SettlementQuery:
         " settlement scope its own. businessUnitId (id or code) narrows it to one unit.",
     )
     async def point_blocks(
-        self, info: Info, business_unit_id: strawberry.ID | None = None
+        self,
+        info: Info,
+        business_unit_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="One unit (id or code); none: all one may see."),
+        ] = None,
     ) -> list[PointBlock]:
         ctx = info.context
         try:
@@ -284,7 +307,11 @@ class SettlementMutation:
         " (replacing terms of that same day); audited.",
     )
     async def set_settlement_terms(
-        self, info: Info, input: SetSettlementTermsInput
+        self,
+        info: Info,
+        input: Annotated[
+            SetSettlementTermsInput, strawberry.argument(description="The terms and their day.")
+        ],
     ) -> SetSettlementTermsPayload:
         ctx = info.context
 
@@ -313,7 +340,12 @@ class SettlementMutation:
         " (replacing terms of that same day); audited.",
     )
     async def set_unit_settlement_terms(
-        self, info: Info, input: SetUnitSettlementTermsInput
+        self,
+        info: Info,
+        input: Annotated[
+            SetUnitSettlementTermsInput,
+            strawberry.argument(description="The unit, its terms and their day."),
+        ],
     ) -> SetUnitSettlementTermsPayload:
         ctx = info.context
 
