@@ -1,7 +1,7 @@
 """Closing a settlement month: the time to compute and store the statement of a month of
 allocation rows, and to read it back once closed.
 
-    .venv/bin/python scripts/bench_settlement.py [--allocations 100000]
+    .venv/bin/python scripts/bench_settlement.py [--allocations 100000] [--history-months 0]
 
 In a database of its own (`bmg_bench_settlement` on DATABASE_URL's server), migrated, with the
 demo group's units: a month (2026-05) of synthetic redemptions built with set-based SQL — one
@@ -10,8 +10,15 @@ random units, two allocation rows each from two of the member's lots (so every f
 every redeemer, on merchant level at the mall), 1% of them cancelled in May (RESTORE rows) and
 1% of the lots expired in May (EXPIRY rows). The rows are shaped as the ledger writes them,
 but no balance is kept (settlement reads none). Then `close_settlement_period` for May (the
-domain function the API and the job call) is timed, and reading the closed statement back.
-`scripts/bench --settlement N` runs it and adds the line to its report; `--allocations
+domain function the API and the job call) is timed twice on the same data, side by side:
+"before", as the close ran before migration 0019 (no index on the journal's time, April not
+closed, so the points outstanding are summed over all history), and "after" (the BRIN index on
+`points_transactions.created_at`, April closed first and timed on its own, May's outstanding
+points carried from it). The two May statements must be the same. Then reading the closed
+statement back is timed.
+`--history-months H` adds H months of as many spends before May (earnings H months earlier),
+so the sums over all history have history to read. `scripts/bench --settlement N` runs it
+and adds the line to its report; `--allocations
 5000000` is the issue's month. A measurement, never a threshold.
 """
 
@@ -34,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 from app.demo.organisation import seed_organisation  # noqa: E402
 from app.domain.settlement.closing import close_settlement_period  # noqa: E402
 from app.domain.settlement.periods import Period  # noqa: E402
+from app.domain.settlement.statement import Statement  # noqa: E402
 from app.domain.settlement.statements import stored_statement  # noqa: E402
 from app.platform import migrate  # noqa: E402
 from app.platform.db import make_engine, make_sessionmaker  # noqa: E402
@@ -41,7 +49,8 @@ from app.platform.uow import unit_of_work  # noqa: E402
 from app.settings import Settings  # noqa: E402
 
 NAME = "bmg_bench_settlement"
-MAY = Period(2026, 5)
+APRIL, MAY = Period(2026, 4), Period(2026, 5)
+INDEX = "ix_points_transactions_created_at"
 
 # $1 members, $2 spends; units 1-6 (the demo group's), merchants of the mall.
 BUILD = [
@@ -53,7 +62,8 @@ BUILD = [
     """INSERT INTO points_transactions (id, member_id, kind, source, rule, business_unit_id,
         points, debt_change, detail, caller, created_at)
     SELECT m * 6 + u - 6, m, 'EARN', 'ORDER', 'bench', u, 10000, 0, '{}', 'bench',
-        '2026-04-10+08'::timestamptz + (m % 20) * interval '1 day'
+        '2026-04-10+08'::timestamptz - {history} * interval '1 month'
+            + (m % 20) * interval '1 day'
     FROM generate_series(1, $1::int) AS m, generate_series(1, 6) AS u""",
     """INSERT INTO points_lots (id, member_id, transaction_id, issuer_unit_id, funder_unit_id,
         cost_per_point, points, remaining, state, earned_at, expires_at)
@@ -61,13 +71,15 @@ BUILD = [
         CASE WHEN t.id % 10 = 0 THEN NULL ELSE t.business_unit_id END, 0.01, 10000, 5000,
         'AVAILABLE', t.created_at, t.created_at + interval '1 year'
     FROM points_transactions t WHERE t.kind = 'EARN'""",
-    # spends: ids after the earnings; member, redeemer and time spread over May
+    # spends: ids after the earnings; member, redeemer and time spread over May, and as many
+    # in each of the {history} months before it (the latest months first)
     """INSERT INTO points_transactions (id, member_id, kind, source, rule, business_unit_id,
         merchant_id, points, debt_change, detail, caller, created_at)
     SELECT $1::int * 6 + s, 1 + (s::bigint * 7919) % $1::int, 'SPEND', 'ORDER', 'bench', 1 + s % 6,
         CASE WHEN s % 6 = 0 THEN (SELECT min(id) FROM merchants) + (s / 6) % 6 END, -200, 0, '{}',
-        'bench', '2026-05-01+08'::timestamptz + (s % 2678400) * interval '1 second'
-    FROM generate_series(1, $2::int) AS s""",
+        'bench', '2026-05-01+08'::timestamptz - ((s - 1) / $2::int) * interval '1 month'
+            + (((s - 1) % $2::int + 1) % 2678400) * interval '1 second'
+    FROM generate_series(1, $2::int * ({history} + 1)) AS s""",
     "SELECT setval('points_transactions_id_seq', (SELECT max(id) FROM points_transactions))",
     "SELECT setval('points_lots_id_seq', (SELECT max(id) FROM points_lots))",
     """INSERT INTO postings (transaction_id, account_kind, account_owner, points)
@@ -127,7 +139,7 @@ async def recreate(admin_url: str) -> None:
         await conn.close()
 
 
-async def measure(url: str, allocations: int) -> dict:
+async def measure(url: str, allocations: int, history: int = 0) -> dict:
     settings = Settings()
     engine = make_engine(url, pool_size=2)
     sessions = make_sessionmaker(engine)
@@ -141,7 +153,7 @@ async def measure(url: str, allocations: int) -> dict:
             started = time.perf_counter()
             for sql in BUILD:
                 args = [a for a, n in ((members, "$1"), (spends, "$2")) if n in sql]
-                await conn.execute(sql, *args)
+                await conn.execute(sql.replace("{history}", str(history)), *args)
             built = time.perf_counter() - started
             rows = await conn.fetchval(
                 "SELECT count(*) FROM lot_allocations a JOIN points_transactions t"
@@ -152,10 +164,42 @@ async def measure(url: str, allocations: int) -> dict:
         finally:
             await conn.close()
         now = datetime(2026, 6, 2, tzinfo=UTC)
-        started = time.perf_counter()
-        async with unit_of_work(sessions, now=now, tz=settings.tz) as uow:
-            statement = await close_settlement_period(uow, period=str(MAY), actor="bench")
-        closed = time.perf_counter() - started
+
+        async def close(period: Period) -> tuple[float, Statement]:
+            started = time.perf_counter()
+            async with unit_of_work(sessions, now=now, tz=settings.tz) as uow:
+                statement = await close_settlement_period(uow, period=str(period), actor="bench")
+            return time.perf_counter() - started, statement
+
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+        try:
+            # before: no index on the journal's time, no closed April
+            await conn.execute(f"DROP INDEX {INDEX}")
+            await conn.execute("ANALYZE points_transactions")
+            before, statement_before = await close(MAY)
+            await conn.execute("DELETE FROM settlement_periods")
+            # after: the index (migration 0019), April closed, May carried from it
+            await conn.execute(
+                f"CREATE INDEX {INDEX} ON points_transactions USING brin (created_at)"
+            )
+            await conn.execute("ANALYZE points_transactions")
+            april = 0.0
+            for back in range(history + 1, 0, -1):  # the months before May, in order
+                earlier = MAY
+                for _ in range(back):
+                    earlier = earlier.previous()
+                april, _ = await close(earlier)  # the last: April
+            closed, statement = await close(MAY)
+            plan = await conn.fetch(
+                "EXPLAIN SELECT count(*) FROM points_transactions"
+                " WHERE created_at >= $1 AND created_at < $2",
+                MAY.start(settings.tz),
+                MAY.end(settings.tz),
+            )
+        finally:
+            await conn.close()
+        assert statement.parties == statement_before.parties
+        assert statement.lines == statement_before.lines
         started = time.perf_counter()
         async with unit_of_work(sessions, now=now, tz=settings.tz) as uow:
             again = await stored_statement(uow, MAY)
@@ -166,28 +210,34 @@ async def measure(url: str, allocations: int) -> dict:
             "allocations": rows,
             "lines": len(statement.lines),
             "build_seconds": round(built, 1),
+            "close_before_seconds": round(before, 2),
+            "close_april_seconds": round(april, 2),
             "close_seconds": round(closed, 2),
             "read_ms": round(read * 1000, 1),
             "cleared": str(sum(p.receivable_amount for p in statement.parties)),
+            "month_scan": " / ".join(row[0].strip() for row in plan),
         }
     finally:
         await engine.dispose()
 
 
-def run(database_url: str, allocations: int) -> dict:
+def run(database_url: str, allocations: int, history: int = 0) -> dict:
     admin_url, url = urls(database_url)
     asyncio.run(recreate(admin_url))
     with ThreadPoolExecutor(1) as pool:
         pool.submit(migrate.upgrade, url).result()
-    return asyncio.run(measure(url, allocations))
+    return asyncio.run(measure(url, allocations, history))
 
 
 def line(figure: dict) -> str:
     return (
         f"Settlement: closing a month of {figure['allocations']:,} allocation rows took"
-        f" {figure['close_seconds']} s ({figure['lines']} lines, {figure['cleared']} CNY"
-        f" cleared; built in {figure['build_seconds']} s); reading it closed"
-        f" {figure['read_ms']} ms"
+        f" {figure['close_seconds']} s with the previous month closed and the time index"
+        f" ({figure['close_before_seconds']} s before: no index, outstanding points over all"
+        f" history; closing the previous month {figure['close_april_seconds']} s)"
+        f" ({figure['lines']} lines, {figure['cleared']} CNY cleared; built in"
+        f" {figure['build_seconds']} s); reading it closed {figure['read_ms']} ms;"
+        f" the month's scan: {figure['month_scan']}"
     )
 
 
@@ -195,11 +245,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--allocations", type=int, default=100_000)
     parser.add_argument(
+        "--history-months",
+        type=int,
+        default=0,
+        help="months of as many spends before May (the all-history sums read them)",
+    )
+    parser.add_argument(
         "--database-url",
         default=os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
     )
     args = parser.parse_args()
-    print(line(run(args.database_url, args.allocations)))
+    figure = run(args.database_url, args.allocations, args.history_months)
+    print(line(figure))
 
 
 if __name__ == "__main__":

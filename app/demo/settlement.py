@@ -28,6 +28,7 @@ async def seed_demo_settlement(
     async with unit_of_work(sessions, now=now, tz=tz) as uow:
         await set_group_terms(
             uow,
+            actor=ACTOR,
             effective_from=start.first_day,
             clearing_price=Decimal("0.01"),
             breakage_policy="GROUP",
@@ -35,6 +36,7 @@ async def seed_demo_settlement(
         hotel = await find_unit(uow, "HOTEL")
         await set_unit_terms(
             uow,
+            actor=ACTOR,
             unit_id=hotel.id,  # type: ignore[arg-type]
             effective_from=start.first_day,
             billing_percentage=Decimal(90),

@@ -37,9 +37,11 @@ from app.models.outbox import OutboxEvent
 from app.models.rights import Right
 from app.models.settlement import (
     PointBlock,
+    PointBlockDraw,
     SettlementPeriod,
     SettlementTerms,
     SettlementUnitTerms,
+    UnitFundingModel,
 )
 from app.models.sign_in import MemberSession, RefreshToken, WeChatIdentity
 from app.models.tiers import MemberTier, Tier, TierHistory
@@ -93,6 +95,7 @@ __all__ = [
     "ParkingSession",
     "PartnerKey",
     "PointBlock",
+    "PointBlockDraw",
     "PointsLot",
     "PointsTransaction",
     "Posting",
@@ -107,6 +110,7 @@ __all__ = [
     "TierHistory",
     "TierRight",
     "TierRightGrant",
+    "UnitFundingModel",
     "VoucherWriteOff",
     "WeChatIdentity",
     "WebhookAttempt",

@@ -42,6 +42,9 @@ class PointsTransaction(SQLModel, table=True):
     __table_args__ = (
         Index("ix_points_transactions_member_id_id", "member_id", text("id DESC")),
         Index("ix_points_transactions_reverses_id", "reverses_id"),
+        # a settlement period's scan finds its month by time; BRIN, as the journal is written in
+        # time order, and nearly free to keep on the hot path (docs/settlement.md, Scale)
+        Index("ix_points_transactions_created_at", "created_at", postgresql_using="brin"),
         Index(
             "uq_points_transactions_order",
             "business_unit_id",

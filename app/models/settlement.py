@@ -92,3 +92,35 @@ class PointBlock(SQLModel, table=True):
     amount: Decimal = Field(sa_column=Column(Numeric(14, 2), nullable=False))
     bought_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     recorded_by: str = Field(max_length=64)
+
+
+class PointBlockDraw(SQLModel, table=True):
+    """Points moved between a pre-paid unit's block and an earning: drawn by the earning
+    (positive), returned by a refund of it (negative, to the blocks it was drawn from). The
+    draws of an earning net per block are what a refund may give back, so returns are exact."""
+
+    __tablename__ = "point_block_draws"
+    __table_args__ = (CheckConstraint("points <> 0", name="ck_point_block_draw_points"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True))
+    block_id: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+    # the earning the draw belongs to, and the transaction that moved the points (the
+    # earning itself, or a refund of it)
+    earn_transaction_id: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+    transaction_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    points: int
+
+
+class UnitFundingModel(SQLModel, table=True):
+    """A unit's funding model from a date on (the group's calendar day): a statement reads the
+    one in force on its period's first day, as it reads the terms."""
+
+    __tablename__ = "unit_funding_models"
+    __table_args__ = (
+        CheckConstraint("model IN ('POST_PAID', 'PRE_PAID')", name="ck_unit_funding_model"),
+    )
+
+    business_unit_id: int = Field(foreign_key="business_units.id", primary_key=True)
+    effective_from: date = Field(sa_column=Column(Date, primary_key=True))
+    model: str = Field(max_length=12)
+    recorded_by: str = Field(max_length=64)

@@ -606,6 +606,49 @@ OPERATIONS: dict[str, Operation] = {
         lambda d: (d["lottery"], d["errors"]),
         lambda w, c: ({"oddsVersion": 2}, []),
     ),
+    "pointBlocks": Operation(
+        "pointBlocks",
+        '{ pointBlocks(businessUnitId: "HOTEL") { points drawn remaining } }',
+        lambda w, c: {},
+        lambda d: d,
+        lambda w, c: [],  # HOTEL is post-paid in the world: no blocks
+    ),
+    "setFundingModel": Operation(
+        "setFundingModel",
+        "mutation($input: SetFundingModelInput!) { setFundingModel(input: $input) {"
+        " fundingModel errors { code } } }",
+        lambda w, c: {"input": {"businessUnitId": "HOTEL", "model": "POST_PAID"}},
+        lambda d: (d["fundingModel"], d["errors"]),
+        lambda w, c: ("POST_PAID", []),
+    ),
+    "setSettlementTerms": Operation(
+        "setSettlementTerms",
+        "mutation($input: SetSettlementTermsInput!) { setSettlementTerms(input: $input) {"
+        " clearingPrice errors { code } } }",
+        lambda w, c: {
+            "input": {
+                "effectiveFrom": "2026-07-01",
+                "clearingPrice": "0.01",
+                "breakagePolicy": "GROUP",
+            }
+        },
+        lambda d: (d["clearingPrice"], d["errors"]),
+        lambda w, c: ("0.01", []),
+    ),
+    "setUnitSettlementTerms": Operation(
+        "setUnitSettlementTerms",
+        "mutation($input: SetUnitSettlementTermsInput!) { setUnitSettlementTerms(input: $input) {"
+        " billingPercentage errors { code } } }",
+        lambda w, c: {
+            "input": {
+                "businessUnitId": "HOTEL",
+                "effectiveFrom": "2026-07-01",
+                "billingPercentage": "90",
+            }
+        },
+        lambda d: (d["billingPercentage"], d["errors"]),
+        lambda w, c: ("90", []),
+    ),
 }
 
 U, D, F, N = UNAUTHENTICATED, DATA, FORBIDDEN, NOT_FOUND
@@ -656,6 +699,10 @@ EXPECTED = {
     "createLottery":      (U, F, F, F, F, D, F),
     "updateLottery":      (U, F, F, F, F, D, F),
     "publishLotteryOdds": (U, F, F, F, F, D, F),
+    "pointBlocks":        (U, F, F, F, F, D, D),
+    "setFundingModel":    (U, F, F, F, F, F, D),
+    "setSettlementTerms": (U, F, F, F, F, F, D),
+    "setUnitSettlementTerms": (U, F, F, F, F, F, D),
 }  # fmt: skip
 
 MATRIX = [

@@ -9,6 +9,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import text
 
 from app.domain.settlement.periods import Period
 from app.domain.settlement.statements import compute_open
@@ -142,6 +143,11 @@ async def test_the_csv_is_the_statement_for_the_same_credential(cross_format, cl
     assert parties["HOTEL"]["payable_amount"] == "10.00"
     assert parties["OFFICE"]["receivable_amount"] == "10.00"
     assert sum(Decimal(row["net_amount"]) for row in parties.values()) == 0
+    assert (parties["HOTEL"]["funding_model"], parties["GROUP"]["funding_model"]) == (
+        "POST_PAID",
+        "",
+    )
+    assert parties["HOTEL"]["taken_back_points"] == "0"
     [line] = [row for row in rows if row["section"] == "line"]
     assert (line["funder"], line["redeemer"], line["points"], line["amount"]) == (
         "HOTEL",
@@ -179,6 +185,7 @@ async def test_new_terms_for_a_closed_period_change_nothing(
     async with uow_factory() as uow:
         await set_group_terms(
             uow,
+            actor="finance:test",
             effective_from=date(2026, 6, 1),
             clearing_price=Decimal("0.02"),
             breakage_policy="GROUP",
@@ -233,3 +240,156 @@ async def test_finance_makes_a_unit_prepaid_and_its_earning_stops_at_its_blocks(
     assert [e["code"] for e in refused["data"]["earnPoints"]["errors"]] == ["FUNDING_EXHAUSTED"]
     state = await api.state(member)
     assert state["available"] == 200 and len(state["transactions"]) == 1
+
+
+BLOCKS = """
+query($unit: ID) {
+  pointBlocks(businessUnitId: $unit) {
+    id points drawn remaining amount boughtAt businessUnit { code }
+  }
+}"""
+REVERSE = """
+mutation($input: ReverseTransactionInput!) {
+  reverseTransaction(input: $input) { errors { code } }
+}"""
+
+
+async def test_a_units_blocks_show_what_was_drawn_and_what_a_refund_gave_back(
+    units, gql, api, creds
+):
+    finance, ops = creds.operator("finance"), creds.operator("ops")
+    await gql(FUNDING, {"unit": "HOTEL", "model": "PRE_PAID"}, as_=finance)
+    block = {"businessUnitId": "HOTEL", "points": 500, "amount": "4.50", "idempotencyKey": "b1"}
+    await gql(BLOCK, {"input": block}, as_=finance)
+    member = (await api.register(ops))["data"]["registerMember"]["member"]["id"]
+    earned = await api.earn(ops, member, amount="200.00")  # 400 points
+    tx = earned["data"]["earnPoints"]["transaction"]["id"]
+    body = await gql(BLOCKS, {"unit": "HOTEL"}, as_=finance)
+    [row] = body["data"]["pointBlocks"]
+    assert (row["points"], row["drawn"], row["remaining"], row["amount"]) == (500, 400, 100, "4.50")
+    assert row["businessUnit"] == {"code": "HOTEL"} and row["boughtAt"]
+    refund = {"transactionId": tx, "amount": "50.00", "reason": "returned", "idempotencyKey": "r1"}
+    assert (await gql(REVERSE, {"input": refund}, as_=ops))["data"]["reverseTransaction"] == {
+        "errors": []
+    }
+    hotel_key = await creds.partner("HOTEL", scopes="settlement")
+    own = (await gql(BLOCKS, {"unit": None}, as_=hotel_key))["data"]["pointBlocks"]
+    assert [(r["drawn"], r["remaining"]) for r in own] == [(300, 200)]  # 100 points back
+    ops_view = (await gql(BLOCKS, {"unit": None}, as_=ops))["data"]["pointBlocks"]
+    assert [r["id"] for r in ops_view] == [row["id"]]
+    office_key = await creds.partner("OFFICE", scopes="settlement")
+    assert error_code(await gql(BLOCKS, {"unit": "HOTEL"}, as_=office_key)) == "FORBIDDEN"
+    assert (await gql(BLOCKS, {"unit": None}, as_=office_key))["data"]["pointBlocks"] == []
+    assert error_code(await gql(BLOCKS, {"unit": "HOTEL"}, as_=hotel_key)) is None
+    assert error_code(await gql(BLOCKS, {"unit": "NOPE"}, as_=finance)) == "NOT_FOUND"
+
+
+FUNDING_FROM = """
+mutation($unit: ID!, $model: FundingModel!, $from: Date) {
+  setFundingModel(input: { businessUnitId: $unit, model: $model, effectiveFrom: $from }) {
+    fundingModel errors { code field }
+  }
+}"""
+MODELS = """
+query($period: String!) { settlementStatement(period: $period) { parties { party fundingModel } } }
+"""
+
+
+async def test_a_statement_shows_each_units_funding_model_in_force_in_its_period(units, gql, creds):
+    finance = creds.operator("finance")
+    variables = {"unit": "OFFICE", "model": "PRE_PAID", "from": "2026-05-01"}
+    body = await gql(FUNDING_FROM, variables, as_=finance)
+    assert body["data"]["setFundingModel"] == {"fundingModel": "PRE_PAID", "errors": []}
+    seen = {}
+    for period in ("2026-04", "2026-05"):
+        data = (await gql(MODELS, {"period": period}, as_=finance))["data"]
+        parties = {p["party"]: p["fundingModel"] for p in data["settlementStatement"]["parties"]}
+        seen[period] = parties["OFFICE"]
+        assert parties["GROUP"] is None and parties["HOTEL"] == "POST_PAID"
+    assert seen == {"2026-04": "POST_PAID", "2026-05": "PRE_PAID"}
+    later = await gql(FUNDING_FROM, {**variables, "from": "2026-07-01"}, as_=finance)
+    assert later["data"]["setFundingModel"] == {
+        "fundingModel": None,
+        "errors": [{"code": "INVALID_INPUT", "field": "effectiveFrom"}],
+    }
+
+
+GROUP_TERMS = """
+mutation($input: SetSettlementTermsInput!) {
+  setSettlementTerms(input: $input) {
+    effectiveFrom clearingPrice breakagePolicy errors { code field }
+  }
+}"""
+UNIT_TERMS = """
+mutation($input: SetUnitSettlementTermsInput!) {
+  setUnitSettlementTerms(input: $input) {
+    businessUnit { code } effectiveFrom clearingPrice billingPercentage errors { code field }
+  }
+}"""
+
+
+async def test_finance_sets_the_terms_from_a_day_on_and_the_statement_uses_them(
+    cross_format, gql, creds, uow_factory
+):
+    finance, ops = creds.operator("finance"), creds.operator("ops")
+    group = {"effectiveFrom": "2026-06-01", "clearingPrice": "0.02", "breakagePolicy": "FUNDERS"}
+    assert error_code(await gql(GROUP_TERMS, {"input": group}, as_=ops)) == "FORBIDDEN"
+    body = await gql(GROUP_TERMS, {"input": group}, as_=finance)
+    assert body["data"]["setSettlementTerms"] == {**group, "errors": []}
+    unit = {"businessUnitId": "HOTEL", "effectiveFrom": "2026-06-01", "billingPercentage": "75"}
+    body = await gql(UNIT_TERMS, {"input": unit}, as_=finance)
+    assert body["data"]["setUnitSettlementTerms"] == {
+        "businessUnit": {"code": "HOTEL"},
+        "effectiveFrom": "2026-06-01",
+        "clearingPrice": None,
+        "billingPercentage": "75",
+        "errors": [],
+    }
+    data = (await statement(gql, finance))["data"]["settlementStatement"]
+    by_party = {p["party"]: p for p in data["parties"]}
+    # 1,000 HOTEL points at OFFICE: 20.00 at the new price, HOTEL pays 75% of it
+    assert by_party["OFFICE"]["receivableAmount"] == "20.00"
+    assert by_party["HOTEL"]["payableAmount"] == "15.00"
+    async with uow_factory() as uow:
+        actions = await uow.session.scalar(
+            text(
+                "SELECT count(*) FROM operator_actions"
+                " WHERE action IN ('set-settlement-terms', 'set-unit-settlement-terms')"
+            )
+        )
+    assert actions == 2
+
+
+@pytest.mark.parametrize(
+    ("document", "values", "field"),
+    [
+        (GROUP_TERMS, {"clearingPrice": "-0.01"}, "clearingPrice"),
+        (GROUP_TERMS, {"clearingPrice": "0.0000001"}, "clearingPrice"),
+        (GROUP_TERMS, {"clearingPrice": "1e9"}, "clearingPrice"),
+        (UNIT_TERMS, {"billingPercentage": "100.5"}, "billingPercentage"),
+        (UNIT_TERMS, {"billingPercentage": "50.00001"}, "billingPercentage"),
+        (UNIT_TERMS, {"clearingPrice": "NaN"}, "clearingPrice"),
+        (UNIT_TERMS, {}, "input"),
+        (UNIT_TERMS, {"businessUnitId": "NOPE", "billingPercentage": "50"}, "businessUnitId"),
+    ],
+)
+async def test_bad_terms_are_a_typed_error_and_change_nothing(
+    units, gql, creds, uow_factory, document, values, field
+):
+    if document is GROUP_TERMS:
+        base = {"effectiveFrom": "2026-06-01", "clearingPrice": "0.01", "breakagePolicy": "GROUP"}
+    else:
+        base = {"businessUnitId": "HOTEL", "effectiveFrom": "2026-06-01"}
+    body = await gql(document, {"input": {**base, **values}}, as_=creds.operator("finance"))
+    [payload] = body["data"].values()
+    assert [(e["code"], e["field"]) for e in payload["errors"]] == [
+        ("NOT_FOUND" if field == "businessUnitId" else "INVALID_INPUT", field)
+    ]
+    async with uow_factory() as uow:
+        rows = await uow.session.scalar(
+            text(
+                "SELECT (SELECT count(*) FROM settlement_terms)"
+                " + (SELECT count(*) FROM settlement_unit_terms)"
+            )
+        )
+    assert rows == 0

@@ -107,11 +107,19 @@ async def test_a_billing_percentage_leaves_the_difference_with_the_group(units, 
     async with uow_factory() as uow:
         hotel = await find_unit(uow, "HOTEL")
         await set_unit_terms(
-            uow, unit_id=hotel.id, effective_from=date(2026, 6, 1), billing_percentage=Decimal(80)
+            uow,
+            actor="finance:test",
+            unit_id=hotel.id,
+            effective_from=date(2026, 6, 1),
+            billing_percentage=Decimal(80),
         )
         # a later percentage is not in effect for June
         await set_unit_terms(
-            uow, unit_id=hotel.id, effective_from=date(2026, 7, 1), billing_percentage=Decimal(50)
+            uow,
+            actor="finance:test",
+            unit_id=hotel.id,
+            effective_from=date(2026, 7, 1),
+            billing_percentage=Decimal(50),
         )
     await hotel_member_spends_at(uow_factory, "OFFICE", 1000)
     statement = await statement_of(uow_factory)
@@ -126,12 +134,14 @@ async def test_a_redeemer_price_override_and_cents_that_add_up(units, uow_factor
         office = await find_unit(uow, "OFFICE")
         await set_group_terms(
             uow,
+            actor="finance:test",
             effective_from=date(2026, 1, 1),
             clearing_price=Decimal("0.0133"),
             breakage_policy="GROUP",
         )
         await set_unit_terms(
             uow,
+            actor="finance:test",
             unit_id=office.id,
             effective_from=date(2026, 1, 1),
             clearing_price=Decimal("0.011111"),
@@ -216,6 +226,7 @@ async def test_breakage_stays_with_the_group_or_goes_back_to_the_funders(
     async with uow_factory() as uow:
         await set_group_terms(
             uow,
+            actor="finance:test",
             effective_from=date(2020, 1, 1),
             clearing_price=Decimal("0.01"),
             breakage_policy=policy,
@@ -325,7 +336,11 @@ async def test_points_the_marketing_budget_funded_are_paid_by_the_group_in_full(
         )
         hotel = await find_unit(uow, "HOTEL")
         await set_unit_terms(
-            uow, unit_id=hotel.id, effective_from=date(2026, 1, 1), billing_percentage=Decimal(50)
+            uow,
+            actor="finance:test",
+            unit_id=hotel.id,
+            effective_from=date(2026, 1, 1),
+            billing_percentage=Decimal(50),
         )
         await spend(uow, member, 1000, "100000", unit="HOTEL")
     statement = await statement_of(uow_factory)
@@ -334,3 +349,43 @@ async def test_points_the_marketing_budget_funded_are_paid_by_the_group_in_full(
     assert (hotel_row.receivable_amount, hotel_row.net_amount) == (Decimal("10.00"),) * 2
     assert group.issued_points == 5000 and hotel_row.issued_points == 0
     assert_balanced(statement)
+
+
+async def test_the_points_outstanding_are_carried_from_the_closed_previous_period(
+    units, uow_factory, clock
+):
+    """With May closed, June's outstanding points are May's stored ones plus June's movements:
+    the same as summed over all history, party by party."""
+    from app.domain.settlement.lines import read_figures
+    from tests.helpers import refund
+
+    june_now = clock.now
+    clock.now = june_now - timedelta(days=30)  # May 16th
+    async with uow_factory() as uow:
+        member = await new_member(uow, "HOTEL")
+        earned = await earn(uow, member, "2500", unit="HOTEL")
+        may_spend = await spend(uow, member, 1000, "100000", unit="OFFICE")
+        await earn(uow, member, "300", unit="OFFICE")
+    clock.now = june_now
+    async with uow_factory() as uow:
+        await close_settlement_period(uow, period="2026-05", actor="finance:1")
+    async with uow_factory() as uow:
+        await cancel(uow, may_spend.id)  # an adjustment of May, booked in June
+        await refund(uow, earned.id, "500")
+        await spend(uow, member, 700, "100000", unit="MALL")
+    async with uow_factory() as uow:
+        start, end = JUNE.start(TZ), JUNE.end(TZ)
+        may = await compute_open(uow, Period(2026, 5))
+        opening = {p.business_unit_id or 0: p.liability_points for p in may.parties}
+        carried = await read_figures(uow, start, end, opening)
+        summed = await read_figures(uow, start, end)
+        assert {k: v for k, v in carried.outstanding.items() if v} == {
+            k: v for k, v in summed.outstanding.items() if v
+        }
+        june = await compute_open(uow, JUNE)
+        balance = await uow.session.scalar(
+            text("SELECT available + pending + debt FROM member_balances WHERE member_id = :m"),
+            {"m": member},
+        )
+    assert sum(p.liability_points for p in june.parties) == balance
+    assert len(june.adjustments) == 1 and party(june, "HOTEL").taken_back_points == 1000

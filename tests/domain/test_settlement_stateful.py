@@ -1,7 +1,8 @@
 """Settlement against the ledger, step by step: random earn / spend / refund / cancel /
 expire / time / close over three members, three units and several periods (a real unit of
 work on PostgreSQL each), with random terms (a billing percentage, a redeemer's price, the
-breakage policy).
+breakage policy). PROPERTY is pre-paid, with blocks that run out: its earnings meet
+FUNDING_EXHAUSTED and its refunds make room again.
 
 After every step, for the current and the previous period (and every closed one):
 - the nets of all parties sum to exactly zero and receivables equal payables;
@@ -10,7 +11,9 @@ After every step, for the current and the previous period (and every closed one)
   period less the cancels of spends there in the period;
 - a closed statement is exactly what it was when it was closed;
 - the points outstanding at the end of the running period equal the members' balances
-  (available + pending + debt), and `verify_ledger` is clean.
+  (available + pending + debt), and `verify_ledger` is clean;
+- each of PROPERTY's blocks holds what it was bought with less its recorded net draws, and
+  their net draws are the points PROPERTY's ledger account says it has issued.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from app.demo.organisation import seed_organisation
 from app.domain.access.principals import Principal
 from app.domain.ledger.audit import verify_ledger
 from app.domain.settlement.closing import close_settlement_period
+from app.domain.settlement.funding import record_point_block, set_funding_model
 from app.domain.settlement.periods import Period
 from app.domain.settlement.statement import Statement
 from app.domain.settlement.statements import settlement_statement
@@ -51,6 +55,14 @@ UNITS = ("HOTEL", "OFFICE", "PROPERTY")  # no return window, no daily cap
 MEMBERS = 3
 FINANCE = Principal(kind="operator", subject="finance-1", roles=frozenset({"finance"}))
 CENT = Decimal("0.01")
+PROPERTY_BLOCK = 5100
+# PROPERTY's block: what is left, its net recorded draws, and the points PROPERTY has issued
+_BLOCKS = text("""SELECT
+    (SELECT sum(remaining) FROM point_blocks) AS remaining,
+    (SELECT coalesce(sum(points), 0) FROM point_block_draws) AS drawn,
+    (SELECT -coalesce(sum(p.points), 0) FROM postings p JOIN business_units u
+        ON u.id = p.account_owner AND u.code = 'PROPERTY' WHERE p.account_kind = 'ISSUED') AS issued
+""")
 
 
 @dataclass
@@ -101,6 +113,17 @@ class SettlementMachine(RuleBasedStateMachine):
                 await uow.session.execute(
                     text("UPDATE tiers SET earn_multiplier = 1, spend_value_bonus = 0")
                 )
+                await set_funding_model(
+                    uow,
+                    business_unit="PROPERTY",
+                    model="PRE_PAID",
+                    actor="finance:test",
+                    effective_from=date(2020, 1, 1),
+                )
+                # 4,500 points for the first earnings below, 600 more: the steps exhaust them soon
+                await record_point_block(
+                    uow, business_unit="PROPERTY", points=PROPERTY_BLOCK, amount="51.00", actor="f"
+                )
                 ids = [await new_member(uow) for _ in range(MEMBERS)]
                 for member in ids:  # points of every unit to spend from the first step
                     for unit in UNITS:
@@ -108,6 +131,7 @@ class SettlementMachine(RuleBasedStateMachine):
             async with self.uow() as uow:
                 await set_group_terms(
                     uow,
+                    actor="finance:test",
                     effective_from=date(2020, 1, 1),
                     clearing_price=Decimal("0.01"),
                     breakage_policy=policy,
@@ -117,6 +141,7 @@ class SettlementMachine(RuleBasedStateMachine):
                 if billing is not None:
                     await set_unit_terms(
                         uow,
+                        actor="finance:test",
                         unit_id=hotel.id,
                         effective_from=date(2020, 1, 1),
                         billing_percentage=billing,
@@ -124,6 +149,7 @@ class SettlementMachine(RuleBasedStateMachine):
                 if price is not None:
                     await set_unit_terms(
                         uow,
+                        actor="finance:test",
                         unit_id=office.id,
                         effective_from=date(2020, 1, 1),
                         clearing_price=price,
@@ -216,10 +242,13 @@ class SettlementMachine(RuleBasedStateMachine):
                     )
                 balances = (await uow.session.scalars(select(MemberBalance))).all()
                 held = sum(b.available + b.pending + b.debt for b in balances)
-                return statements, held, await verify_ledger(uow)
+                blocks = (await uow.session.execute(_BLOCKS)).one()
+                return statements, held, blocks, await verify_ledger(uow)
 
-        statements, held, problems = self.db.run(read())
+        statements, held, blocks, problems = self.db.run(read())
         assert problems == []
+        assert blocks.remaining == PROPERTY_BLOCK - blocks.drawn
+        assert 0 <= blocks.remaining <= PROPERTY_BLOCK and blocks.drawn == blocks.issued
         for period, statement in statements.items():
             assert_balanced(statement)
             every = statement.lines + statement.adjustments
@@ -230,6 +259,7 @@ class SettlementMachine(RuleBasedStateMachine):
                 assert statement == self.closed[period]
         running = statements[str(self.period)]
         assert sum(p.liability_points for p in running.parties) == held
+        assert {p.party: p.funding_model for p in running.parties}["PROPERTY"] == "PRE_PAID"
 
 
 def assert_balanced(statement: Statement) -> None:

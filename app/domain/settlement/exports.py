@@ -5,18 +5,28 @@ CSV: UTF-8 with a byte order mark (so Excel reads the Chinese names right), one 
 amounts as plain decimals with two places (no thousands separators, no currency signs). One row
 per party figure set, per matrix cell and per line, told apart by the first column `section`.
 
-Journal (points as a contract liability, IFRS 15 / CAS 14): per funding party
-- issuance: the points' value at the clearing price deferred (Dr the party's marketing
-  expense, Cr contract liability) — what it owes members;
-- redemption elsewhere: its liability released at the redemption's clearing amount against an
-  intercompany payable to the group's clearing for what it is billed (Dr contract liability,
-  Cr intercompany payable) and other income for what a billing percentage leaves to the group;
-  the group books what it carries as marketing (Dr marketing, Cr intercompany payable); the
-  redeemer books the intercompany receivable and its revenue (Dr receivable, Cr revenue);
+Journal (points as a contract liability, IFRS 15 / CAS 14). The liability is carried at the
+group's clearing price of the period, the price it was deferred at; per funding party
+- issuance: the points' value deferred (Dr the party's marketing expense, Cr contract
+  liability) — what it owes members;
+- redemption, in house or elsewhere: the liability released at that same deferred value per
+  point (Dr contract liability); in house against its revenue (Cr revenue); elsewhere against
+  an intercompany payable to the group's clearing for what it is billed (Cr intercompany
+  payable) and other income for what a billing percentage leaves to the group (Cr other
+  income); where the redeemer's price is overridden, the redemption's clearing amount differs
+  from the deferred value, and the difference is an intercompany price difference (Dr when
+  the redeemer's price is higher, Cr when lower) — so the liability released is always what was
+  deferred, and deferred - released - breakage - taken back is the liability outstanding;
+- the group books what it carries of billing percentages as marketing (Dr marketing, Cr
+  intercompany payable); a redeemer books the intercompany receivable and its revenue (Dr
+  receivable, Cr revenue) at the redemption's clearing amount;
+- points taken back without a redemption (an order's refund; new points paying off a member's
+  debt) reverse their issuance (Dr contract liability, Cr marketing);
 - breakage recognised by whoever keeps it by the policy when the points expire (Dr contract
   liability, Cr breakage revenue): the group has no history to estimate breakage in proportion
   to redemptions yet, so it is recognised on expiry, as the standards allow then.
-Every entry balances; amounts are the statement's own, so the journal adds up to the cent.
+Every entry balances; amounts are the statement's own or its points at the clearing price, so
+the journal adds up to the cent (exactly so at a clearing price in whole cents, the group's).
 """
 
 from __future__ import annotations
@@ -59,6 +69,8 @@ CSV_HEADER = [
     "net_amount",
     "liability_points",
     "liability_amount",
+    "taken_back_points",
+    "funding_model",
 ]
 
 
@@ -91,6 +103,8 @@ def statement_csv(statement: Statement) -> str:
                 "net_amount": _money(p.net_amount),
                 "liability_points": p.liability_points,
                 "liability_amount": _money(p.liability_amount),
+                "taken_back_points": p.taken_back_points,
+                "funding_model": p.funding_model or "",
             }
         )
     for c in statement.matrix:
@@ -142,37 +156,52 @@ BREAKAGE = "6051 Breakage revenue - expired points"
 RECEIVABLE = "1221 Intercompany receivable - points clearing"
 PAYABLE = "2241 Intercompany payable - points clearing"
 SUBSIDY = "6301 Other income - points billed to the group"
+PRICE_DIFFERENCE = "6402 Intercompany price difference - points redeemed"
 
 
 def statement_journal(statement: Statement) -> list[JournalEntry]:
     """The period's journal for the general ledger (see the module's docstring)."""
     price = statement.clearing_price
     entries: list[JournalEntry] = []
+    zero = Decimal("0.00")
+
+    def line(party: str, account: str, amount: Decimal, memo: str) -> None:
+        """A debit (positive) or credit (negative) of `amount` to `account`."""
+        if amount > 0:
+            entries.append(JournalEntry(party, account, amount, zero, memo))
+        elif amount < 0:
+            entries.append(JournalEntry(party, account, zero, -amount, memo))
 
     def pair(party: str, debit: str, credit: str, amount: Decimal, memo: str) -> None:
-        if amount == 0:
-            return
-        if amount < 0:  # a net reversal: the entry the other way round
-            debit, credit, amount = credit, debit, -amount
-        entries.append(JournalEntry(party, debit, amount, Decimal("0.00"), memo))
-        entries.append(JournalEntry(party, credit, Decimal("0.00"), amount, memo))
+        line(party, debit, amount, memo)  # a negative amount: the entry the other way round
+        line(party, credit, -amount, memo)
 
     billed: dict[str, Decimal] = defaultdict(Decimal)
     subsidised: dict[str, Decimal] = defaultdict(Decimal)
-    carried = Decimal("0.00")
-    for line in statement.lines + statement.adjustments:
-        if line.funder != line.redeemer:
-            billed[line.funder] += line.funder_amount
-            subsidised[line.funder] += line.group_amount
-            carried += line.group_amount
+    carried = zero
+    for item in statement.lines + statement.adjustments:
+        if item.funder != item.redeemer:
+            billed[item.funder] += item.funder_amount
+            subsidised[item.funder] += item.group_amount
+            carried += item.group_amount
     for p in statement.parties:
         issued = to_cents(p.issued_points * price)
         pair(p.party, MARKETING, LIABILITY, issued, f"{p.issued_points} points issued")
-        pair(p.party, LIABILITY, PAYABLE, billed[p.party], "its points redeemed elsewhere")
-        pair(p.party, LIABILITY, SUBSIDY, subsidised[p.party], "billing percentage: group's")
+        in_house = to_cents(p.redeemed_in_house_points * price)
+        pair(p.party, LIABILITY, REVENUE, in_house, "its points redeemed in house")
+        # its points redeemed elsewhere: the liability released at what was deferred, the
+        # clearing amount billed (to it and to the group), the override between them
+        memo = "its points redeemed elsewhere"
+        released = to_cents(p.payable_points * price)
+        line(p.party, LIABILITY, released, memo)
+        line(p.party, PRICE_DIFFERENCE, billed[p.party] + subsidised[p.party] - released, memo)
+        line(p.party, PAYABLE, -billed[p.party], memo)
+        line(p.party, SUBSIDY, -subsidised[p.party], "billing percentage: group's")
         if p.party == GROUP_PARTY:
             pair(p.party, MARKETING, PAYABLE, carried, "billing percentages carried")
         pair(p.party, RECEIVABLE, REVENUE, p.receivable_amount, "others' points redeemed here")
+        taken = to_cents(p.taken_back_points * price)
+        pair(p.party, LIABILITY, MARKETING, taken, f"{p.taken_back_points} taken back")
         pair(p.party, LIABILITY, BREAKAGE, p.breakage_amount, f"{p.breakage_points} expired")
     return entries
 

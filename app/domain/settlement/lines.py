@@ -11,6 +11,12 @@ lots, or, where a lot had expired meanwhile, the new lot the restore made (`orig
 counted negative). Nothing here names a transaction kind, so every kind of redemption that goes
 through app.domain.ledger.redemption feeds settlement the same way (docs/adr/0006).
 
+The points outstanding at a period's end are carried: those at the end of the previous
+period, when it is closed (its stored statement's `liabilityPoints`), plus the period's own
+movements (lots made less allocations); only without a closed previous period are they summed
+over all history. A closed statement never changes and the ledger is append-only, so the two
+agree (pinned in tests/domain/test_settlement.py).
+
 Lines are grouped by funder, issuer, redeemer, merchant and direction; a reversal of a
 transaction of an earlier period keeps the original's id and time so the statement can book it
 as an adjustment when that period is closed. A transaction names one redeemer (one REDEEMED
@@ -19,7 +25,7 @@ posting): that is how app.domain.ledger.redemption writes them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import text
@@ -68,12 +74,15 @@ FROM points_lots l JOIN points_transactions t ON t.id = l.transaction_id
 WHERE l.origin_lot_id IS NULL AND t.created_at >= :start AND t.created_at < :end
 GROUP BY 1""")
 
-# Points expired in the period per funder.
-_EXPIRED = text("""SELECT coalesce(l.funder_unit_id, 0) AS party, sum(a.points)::bigint AS points
+# Points expired in the period per funder, and points taken back from its lots without a
+# redemption: by an order's refund (REFUND) and to pay off a member's debt (DEBT).
+_EXPIRED = text("""SELECT coalesce(l.funder_unit_id, 0) AS party,
+    coalesce(sum(a.points) FILTER (WHERE a.kind = 'EXPIRY'), 0)::bigint AS points,
+    coalesce(sum(a.points) FILTER (WHERE a.kind <> 'EXPIRY'), 0)::bigint AS taken_back
 FROM lot_allocations a
 JOIN points_transactions t ON t.id = a.transaction_id
 JOIN points_lots l ON l.id = a.lot_id
-WHERE a.kind = 'EXPIRY' AND t.created_at >= :start AND t.created_at < :end
+WHERE a.kind IN ('EXPIRY', 'REFUND', 'DEBT') AND t.created_at >= :start AND t.created_at < :end
 GROUP BY 1""")
 
 # Points outstanding at the period's end per funder: every lot made before it less everything
@@ -88,6 +97,21 @@ _OUTSTANDING = text("""SELECT party, sum(points)::bigint AS points FROM (
     JOIN points_transactions t ON t.id = a.transaction_id
     JOIN points_lots l ON l.id = a.lot_id
     WHERE t.created_at < :end
+) AS moved GROUP BY party""")
+
+
+# The same over the period only: what its movements changed, per funder. Added to the points
+# outstanding at the end of the previous period, when that one is closed and stored.
+_MOVED = text("""SELECT party, sum(points)::bigint AS points FROM (
+    SELECT coalesce(l.funder_unit_id, 0) AS party, l.points
+    FROM points_lots l JOIN points_transactions t ON t.id = l.transaction_id
+    WHERE t.created_at >= :start AND t.created_at < :end
+    UNION ALL
+    SELECT coalesce(l.funder_unit_id, 0), -a.points
+    FROM lot_allocations a
+    JOIN points_transactions t ON t.id = a.transaction_id
+    JOIN points_lots l ON l.id = a.lot_id
+    WHERE t.created_at >= :start AND t.created_at < :end
 ) AS moved GROUP BY party""")
 
 
@@ -112,10 +136,15 @@ class LedgerFigures:
     issued: dict[int, tuple[int, object]]  # party -> (points, exact cost)
     expired: dict[int, int]
     outstanding: dict[int, int]
+    taken_back: dict[int, int] = field(default_factory=dict)  # by refunds and debt repayment
 
 
-async def read_figures(uow: UnitOfWork, start: datetime, end: datetime) -> LedgerFigures:
-    """The period's lines, issued and expired points, and the points outstanding at its end."""
+async def read_figures(
+    uow: UnitOfWork, start: datetime, end: datetime, opening: dict[int, int] | None = None
+) -> LedgerFigures:
+    """The period's lines, issued and expired points, and the points outstanding at its end:
+    `opening` (those outstanding at its start, from the previous period's stored statement)
+    plus the period's movements, or, without it, summed over all history."""
     window = {"start": start, "end": end}
     session = uow.session
     lines = [
@@ -132,8 +161,15 @@ async def read_figures(uow: UnitOfWork, start: datetime, end: datetime) -> Ledge
         for row in await session.execute(_LINES, window)
     ]
     issued = {row.party: (row.points, row.cost) for row in await session.execute(_ISSUED, window)}
-    expired = {row.party: row.points for row in await session.execute(_EXPIRED, window)}
-    outstanding = {
-        row.party: row.points for row in await session.execute(_OUTSTANDING, {"end": end})
-    }
-    return LedgerFigures(lines, issued, expired, outstanding)
+    expired, taken_back = {}, {}
+    for row in await session.execute(_EXPIRED, window):
+        expired[row.party], taken_back[row.party] = row.points, row.taken_back
+    if opening is None:
+        outstanding = {
+            row.party: row.points for row in await session.execute(_OUTSTANDING, {"end": end})
+        }
+    else:
+        outstanding = dict(opening)
+        for row in await session.execute(_MOVED, window):
+            outstanding[row.party] = outstanding.get(row.party, 0) + row.points
+    return LedgerFigures(lines, issued, expired, outstanding, taken_back)

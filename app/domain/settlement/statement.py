@@ -77,6 +77,12 @@ class PartyStatement:
     net_amount: Decimal = ZERO
     liability_points: int = 0
     liability_amount: Decimal = ZERO
+    # its points taken back from members without a redemption in the period: by an order's
+    # refund, and to pay off a member's debt (the journal reverses their issuance)
+    taken_back_points: int = 0
+    # POST_PAID or PRE_PAID in force on the period's first day; None for GROUP (and in
+    # statements closed before the model had dates)
+    funding_model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -301,6 +307,8 @@ def _parties(
                 net_amount=receivable - payable,
                 liability_points=liability,
                 liability_amount=to_cents(liability * terms.clearing_price),
+                taken_back_points=figures.taken_back.get(i, 0),
+                funding_model=terms.funding_model_of(i),
             )
         )
     return parties

@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import select, text
 
 from app.domain.access.principals import Principal
+from app.domain.ledger.accounts import GROUP
 from app.domain.settlement.lines import read_figures
 from app.domain.settlement.periods import Period
 from app.domain.settlement.statement import GROUP_PARTY, Statement, compute_statement
@@ -55,8 +56,15 @@ async def closed_periods(uow: UnitOfWork) -> set[str]:
 
 
 async def compute_open(uow: UnitOfWork, period: Period) -> Statement:
-    """The statement of `period` computed from the ledger now (whether or not it is closed)."""
-    figures = await read_figures(uow, period.start(uow.tz), period.end(uow.tz))
+    """The statement of `period` computed from the ledger now (whether or not it is closed);
+    the points outstanding carried from the previous period when that one is closed."""
+    previous = await stored_statement(uow, period.previous())
+    opening = (
+        {p.business_unit_id or GROUP: p.liability_points for p in previous.parties}
+        if previous is not None
+        else None
+    )
+    figures = await read_figures(uow, period.start(uow.tz), period.end(uow.tz), opening)
     units = {unit.id: unit.code for unit in await list_units(uow) if unit.id is not None}
     merchants = {row.id: row.code for row in await uow.session.execute(_MERCHANTS)}
     return compute_statement(

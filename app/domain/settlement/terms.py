@@ -8,6 +8,9 @@
 - Breakage policy: GROUP keeps the breakage, or FUNDERS each keep the breakage of the points
   they funded (in proportion to what of theirs expired).
 
+- Funding model of each unit (POST_PAID or PRE_PAID, app.domain.settlement.funding): the one
+  in force on the period's first day, so a statement of a past period shows the model then.
+
 Terms are changed by recording a new row from a date on (`set_group_terms`, `set_unit_terms`):
 a closed period keeps the statement it had, so changing the past changes no closed figure.
 """
@@ -22,6 +25,7 @@ from sqlalchemy import text
 
 from app.domain.settlement.periods import Period
 from app.domain.shared.errors import DomainError, ErrorCode
+from app.domain.shared.operator_log import log_operator_action
 from app.models import SettlementTerms, SettlementUnitTerms
 from app.platform.uow import UnitOfWork
 
@@ -41,6 +45,12 @@ _UNIT_TERMS = text("""SELECT business_unit_id,
         FILTER (WHERE billing_percentage IS NOT NULL))[1] AS billing_percentage
 FROM settlement_unit_terms WHERE effective_from <= :day GROUP BY business_unit_id""")
 
+# Per unit, the funding model in force on a day (units without a row: POST_PAID).
+_MODELS_ON = text(
+    "SELECT DISTINCT ON (business_unit_id) business_unit_id, model FROM unit_funding_models"
+    " WHERE effective_from <= :day ORDER BY business_unit_id, effective_from DESC"
+)
+
 
 @dataclass(frozen=True)
 class PeriodTerms:
@@ -48,6 +58,7 @@ class PeriodTerms:
     breakage_policy: str = "GROUP"
     unit_prices: dict[int, Decimal] = field(default_factory=dict)
     billing: dict[int, Decimal] = field(default_factory=dict)
+    funding_models: dict[int, str] = field(default_factory=dict)
 
     def price_at(self, redeemer: int) -> Decimal:
         """The clearing price of a point redeemed at `redeemer` (a unit, or GROUP 0)."""
@@ -56,6 +67,16 @@ class PeriodTerms:
     def billing_of(self, funder: int) -> Decimal:
         """The percentage of the clearing amount `funder` pays (GROUP: always 100)."""
         return self.billing.get(funder, FULL) if funder else FULL
+
+    def funding_model_of(self, unit: int) -> str | None:
+        """The unit's funding model in the period (GROUP 0: None, it buys no blocks)."""
+        return self.funding_models.get(unit, "POST_PAID") if unit else None
+
+
+async def models_on(uow: UnitOfWork, day: date) -> dict[int, str]:
+    """Each unit's funding model in force on `day` (units without a row: POST_PAID)."""
+    rows = await uow.session.execute(_MODELS_ON, {"day": day})
+    return {row.business_unit_id: row.model for row in rows}
 
 
 async def terms_for(uow: UnitOfWork, period: Period) -> PeriodTerms:
@@ -71,23 +92,65 @@ async def terms_for(uow: UnitOfWork, period: Period) -> PeriodTerms:
             for r in units
             if r.billing_percentage is not None
         },
+        funding_models=await models_on(uow, day),
     )
+
+
+MAX_PRICE = Decimal(1000)  # CNY per point: far above any price, within the column's range
+
+
+def _price(value: Decimal | None, field_name: str = "clearingPrice") -> Decimal | None:
+    """A price of a point: 0 up to 1,000 CNY with at most six decimals, or INVALID_INPUT."""
+    if value is None:
+        return None
+    if not value.is_finite() or not 0 <= value < MAX_PRICE:
+        raise DomainError(ErrorCode.INVALID_INPUT, "a price from 0 to 1,000 CNY", field_name)
+    if value != value.quantize(Decimal("0.000001")):
+        raise DomainError(ErrorCode.INVALID_INPUT, "a price has at most 6 decimals", field_name)
+    return value
+
+
+def _percentage(value: Decimal | None) -> Decimal | None:
+    if value is None:
+        return None
+    if not value.is_finite() or not 0 <= value <= FULL:
+        raise DomainError(ErrorCode.INVALID_INPUT, "a percentage 0-100", "billingPercentage")
+    if value != value.quantize(Decimal("0.0001")):
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "a percentage has at most 4 decimals", "billingPercentage"
+        )
+    return value
 
 
 async def set_group_terms(
-    uow: UnitOfWork, *, effective_from: date, clearing_price: Decimal, breakage_policy: str
+    uow: UnitOfWork,
+    *,
+    effective_from: date,
+    clearing_price: Decimal,
+    breakage_policy: str,
+    actor: str,
 ) -> SettlementTerms:
-    """The group's terms from `effective_from` on (replacing a row of that same date)."""
-    if clearing_price < 0:
-        raise DomainError(ErrorCode.INVALID_INPUT, "a price is not negative", "clearingPrice")
+    """The group's terms from `effective_from` on (replacing a row of that same date);
+    audited. A closed period keeps its stored statement whatever its date."""
+    price = _price(clearing_price)
     if breakage_policy not in BREAKAGE_POLICIES:
         raise DomainError(ErrorCode.INVALID_INPUT, "breakage: GROUP or FUNDERS", "breakagePolicy")
-    row = SettlementTerms(
-        effective_from=effective_from,
-        clearing_price=clearing_price,
-        breakage_policy=breakage_policy,
+    row = await uow.session.merge(
+        SettlementTerms(
+            effective_from=effective_from,
+            clearing_price=price,
+            breakage_policy=breakage_policy,
+        )
     )
-    return await uow.session.merge(row)
+    await log_operator_action(
+        uow,
+        actor=actor,
+        action="set-settlement-terms",
+        target_kind="settlement-terms",
+        target_id=effective_from.isoformat(),
+        detail={"clearingPrice": str(price), "breakagePolicy": breakage_policy},
+    )
+    return row
 
 
 async def set_unit_terms(
@@ -95,18 +158,34 @@ async def set_unit_terms(
     *,
     unit_id: int,
     effective_from: date,
+    actor: str,
     clearing_price: Decimal | None = None,
     billing_percentage: Decimal | None = None,
 ) -> SettlementUnitTerms:
-    """A unit's price override and/or billing percentage from `effective_from` on."""
-    if clearing_price is not None and clearing_price < 0:
-        raise DomainError(ErrorCode.INVALID_INPUT, "a price is not negative", "clearingPrice")
-    if billing_percentage is not None and not 0 <= billing_percentage <= FULL:
-        raise DomainError(ErrorCode.INVALID_INPUT, "a percentage 0-100", "billingPercentage")
-    row = SettlementUnitTerms(
-        business_unit_id=unit_id,
-        effective_from=effective_from,
-        clearing_price=clearing_price,
-        billing_percentage=billing_percentage,
+    """A unit's price override and/or billing percentage from `effective_from` on; audited."""
+    price, billing = _price(clearing_price), _percentage(billing_percentage)
+    if price is None and billing is None:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "a clearing price, a billing percentage or both", "input"
+        )
+    row = await uow.session.merge(
+        SettlementUnitTerms(
+            business_unit_id=unit_id,
+            effective_from=effective_from,
+            clearing_price=price,
+            billing_percentage=billing,
+        )
     )
-    return await uow.session.merge(row)
+    await log_operator_action(
+        uow,
+        actor=actor,
+        action="set-unit-settlement-terms",
+        target_kind="business-unit",
+        target_id=unit_id,
+        detail={
+            "effectiveFrom": effective_from.isoformat(),
+            "clearingPrice": None if price is None else str(price),
+            "billingPercentage": None if billing is None else str(billing),
+        },
+    )
+    return row

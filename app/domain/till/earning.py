@@ -24,7 +24,7 @@ from app.domain.ledger.expiry import expiry_for
 from app.domain.ledger.writer import lock_member, post
 from app.domain.members.identity import get_member
 from app.domain.rights.tier_grants import grant_member_tier_rights
-from app.domain.settlement.funding import draw_funding
+from app.domain.settlement.funding import draw_funding, record_draws
 from app.domain.shared.money import parse_amount
 from app.domain.shared.units import earn_rate, find_unit, get_merchant
 from app.domain.tiers.standing import (
@@ -271,7 +271,11 @@ async def _record_lots(
         )
         for part in parts
     ]
-    # a pre-paid funder's blocks cover its points, or the earning is refused (no statement
-    # for a post-paid unit: its model came with the units' configuration)
-    await draw_funding(uow, unit, [(part.funder_unit_id, part.points) for part in parts])
+    # a pre-paid funder's blocks cover its points, or the earning is refused before anything
+    # is written (no statement for a post-paid unit: its model came with the units'
+    # configuration); the draws are recorded once the earning has its id
+    draws = await draw_funding(uow, unit, [(part.funder_unit_id, part.points) for part in parts])
     await post(uow, tx, legs, lots, balance)
+    if draws:
+        assert tx.id is not None
+        await record_draws(uow, tx.id, draws)

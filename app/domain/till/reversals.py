@@ -5,9 +5,10 @@ member's balance lock serialises reversals of one member, so totals are checked 
 
 An earn may have several lots (its own points, and one per campaign bonus with its own
 funder): a refund takes back from each lot in proportion, each rounded down, and each lot's
-funder gets its points back; a campaign's bonus taken back returns to its budget and cap.
-A wholly refunded order that paid its member's referrer a referral reward takes that back too
-(a REWARD_REVERSAL of the referrer's, in the same transaction).
+funder gets its points back; a campaign's bonus taken back returns to its budget and cap, and
+a pre-paid funder's points to the point blocks the earning drew them from. A wholly refunded
+order that paid its member's referrer a referral reward takes that back too (a REWARD_REVERSAL
+of the referrer's, in the same transaction).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from app.domain.ledger.accounts import (
 from app.domain.ledger.lots import lots_made_by, open_lots
 from app.domain.ledger.redemption import restore
 from app.domain.ledger.writer import Movement, Taken, lock_balance, write
+from app.domain.settlement.funding import return_funding
 from app.domain.shared.errors import DomainError, ErrorCode
 from app.domain.shared.ids import parse_id
 from app.domain.shared.money import parse_amount
@@ -162,6 +164,14 @@ async def _refund_earn(
         repay_from=await open_lots(uow, member, LotState.AVAILABLE) if debt else (),
     )
     await write(uow, movement, balance)
+    # Points a pre-paid unit funded go back to the blocks the earning drew them from.
+    assert original.id is not None and tx.id is not None
+    await return_funding(
+        uow,
+        earning_id=original.id,
+        refund_id=tx.id,
+        taken=[(p.lot.funder_unit_id, p.taken + p.debt) for p in parts],
+    )
     # A campaign's bonus taken back (from the lot or as debt) returns to its budget and to the
     # member's cap; points that expired before the refund stay used.
     await campaigns.change_usage(

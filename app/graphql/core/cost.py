@@ -87,6 +87,7 @@ FIELD_COSTS: dict[str, int] = {
     # A month of settlement lines aggregated (a lookup once closed); closing stores one.
     "Query.settlementStatement": 50,
     "Mutation.closeSettlementPeriod": 100,
+    "Query.pointBlocks": 5,  # one indexed read of the blocks
 }
 
 LIST_SIZES: dict[str, int] = {
@@ -95,6 +96,7 @@ LIST_SIZES: dict[str, int] = {
     "Member.tierHistory": 20,
     "PointsBalance.expiring": 10,
     "MemberOverview.formats": 6,  # one entry per business unit
+    "Query.pointBlocks": 24,  # a unit buys a block a month or so
 }
 
 

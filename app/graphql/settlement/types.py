@@ -83,6 +83,14 @@ class PartyStatement:
     net_amount: Decimal
     liability_points: int
     liability_amount: Decimal
+    taken_back_points: int = strawberry.field(
+        description="Its points taken back from members in the period without a redemption:"
+        " by an order's refund, or to pay off a member's debt."
+    )
+    funding_model: str | None = strawberry.field(
+        description="POST_PAID or PRE_PAID: the unit's funding model in force on the period's"
+        " first day. None for GROUP, and in statements closed before models had dates."
+    )
 
     @strawberry.field(description="None for GROUP.")
     async def business_unit(self, info: Info) -> BusinessUnit | None:
@@ -133,6 +141,8 @@ class SettlementStatement:
                     net_amount=p.net_amount,
                     liability_points=p.liability_points,
                     liability_amount=p.liability_amount,
+                    taken_back_points=p.taken_back_points,
+                    funding_model=p.funding_model,
                 )
                 for p in statement.parties
             ],
