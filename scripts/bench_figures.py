@@ -210,6 +210,9 @@ async def measure(
                 u, parse_period("2026"), unit_id=unit_ids[1], band=band
             ),
             "formatOverlap (month)": lambda u: audience.format_overlap(u, june, unit_ids),
+            "formatOverlap (year, computed from the member months)": lambda u: (
+                audience.format_overlap(u, parse_period("2026"), unit_ids)
+            ),
             "memberSegments (12 months)": lambda u: audience.member_segments(u, june),
             "referralStats (month)": lambda u: referrals.referral_stats(
                 u, june, starts_at=june.starts_at(tz), ends_at=june.ends_at(tz), top=10

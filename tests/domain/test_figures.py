@@ -190,6 +190,31 @@ async def test_format_overlap(units, uow_factory, clock):
     assert found == {("HOTEL", "OFFICE"): 1, ("OFFICE", "CONVENIENCE"): 1}
 
 
+async def test_format_overlap_of_a_member_at_three_units_and_of_the_year(units, uow_factory, clock):
+    await _history(uow_factory, clock, units)
+    async with uow_factory() as uow:
+        d = await new_member(uow, "HOTEL")
+        for unit in ("HOTEL", "OFFICE", "CONVENIENCE"):
+            await earn(uow, d, "10", unit)
+    clock.advance(minutes=1)
+    async with uow_factory() as uow:
+        await refresh_figures(uow)
+    code = {unit_id: c for c, unit_id in units.items()}
+    expected = {
+        ("HOTEL", "OFFICE"): 2,  # A and D
+        ("OFFICE", "CONVENIENCE"): 2,  # B and D
+        ("HOTEL", "CONVENIENCE"): 1,  # D
+    }
+    async with uow_factory() as uow:
+        for period in (JUNE, parse_period("2026")):  # both kept by the refresh
+            cells = await audience.format_overlap(uow, period, list(units.values()))
+            found = {(code[c.unit_a], code[c.unit_b]): c.members for c in cells if c.members}
+            assert (len(cells), found) == (15, expected), period
+        computed = await audience._live_overlap(uow, JUNE.start, JUNE.end)
+        assert {(code[a], code[b]): n for (a, b), n in computed.items()} == expected
+        assert await verify_figures(uow) == []
+
+
 async def test_the_summary_agrees_with_the_ledger_and_catches_drift(units, uow_factory, clock):
     ids = await _history(uow_factory, clock, units)
     async with uow_factory() as uow:
@@ -319,7 +344,9 @@ def test_expiring_window_bounds(days, first, field):
         expiring.check_window(days, first)
 
 
-async def test_a_months_overlap_and_segments_are_kept_by_the_refresh(units, uow_factory, clock):
+async def test_overlap_segments_and_active_members_are_kept_by_the_refresh(
+    units, uow_factory, clock
+):
     await _history(uow_factory, clock, units)
     async with uow_factory() as uow:
         kept = await audience.member_segments(uow, JUNE)
@@ -328,17 +355,22 @@ async def test_a_months_overlap_and_segments_are_kept_by_the_refresh(units, uow_
             text("UPDATE figure_month_segments SET members = members + 7 WHERE segment = 'LOYAL'")
         )
         await uow.session.execute(text("UPDATE figure_month_overlap SET members = 9"))
+        await uow.session.execute(text("UPDATE figure_year_overlap SET members = 4"))
         await uow.session.execute(text("UPDATE figure_period_active SET members = 5"))
         tampered = await audience.member_segments(uow, JUNE)  # read, not computed
         cells = await audience.format_overlap(uow, JUNE, list(units.values()))
         problems = await verify_figures(uow)
         june = await programme_figures(uow, JUNE, unit_id=None, band=BAND)
+        year = await audience.format_overlap(uow, parse_period("2026"), list(units.values()))
     assert june.active_members == 5  # kept by the refresh, read
     assert sum(s.members for s in tampered) == sum(s.members for s in kept) + 7
     assert {c.members for c in cells} == {9}
     assert any("figure_month_segments" in p for p in problems)
     assert any("figure_month_overlap" in p for p in problems)
     assert any("figure_period_active: 2026-06" in p for p in problems)
-    async with uow_factory() as uow:  # a year is computed from the member months
+    assert {c.members for c in year} == {4}  # a year's is kept too
+    assert any("figure_year_overlap: 2026" in p for p in problems)
+    async with uow_factory() as uow:  # a year the refresh has not kept is computed
+        await uow.session.execute(text("DELETE FROM figure_year_overlap"))
         year = await audience.format_overlap(uow, parse_period("2026"), list(units.values()))
     assert sum(c.members for c in year) == 2
