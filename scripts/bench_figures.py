@@ -210,8 +210,8 @@ async def measure(
                 u, parse_period("2026"), unit_id=unit_ids[1], band=band
             ),
             "formatOverlap (month)": lambda u: audience.format_overlap(u, june, unit_ids),
-            "formatOverlap (year, computed from the member months)": lambda u: (
-                audience.format_overlap(u, parse_period("2026"), unit_ids)
+            "formatOverlap (year)": lambda u: audience.format_overlap(
+                u, parse_period("2026"), unit_ids
             ),
             "memberSegments (12 months)": lambda u: audience.member_segments(u, june),
             "referralStats (month)": lambda u: referrals.referral_stats(
