@@ -157,9 +157,8 @@ class Settings:
     webhooks_disable_after_days: int = 5
     points_expiring_warning_days: int = 30
     tier_downgrade_warning_days: int = 30
-    # Figures (docs/figures.md): the group clearing price outstanding points are valued at
-    # (until settlement's configured price replaces it) and the band of sales points may cost.
-    figures_clearing_price: Decimal = Decimal("0.01")
+    # Figures (docs/figures.md): the band of sales the points may cost. Outstanding points are
+    # valued at settlement's clearing price (its terms), not a setting of their own.
     figures_cost_share_low: Decimal = Decimal("0.03")
     figures_cost_share_high: Decimal = Decimal("0.05")
     abuse: AbusePolicy = field(default_factory=AbusePolicy)
@@ -252,7 +251,6 @@ class Settings:
             webhooks_disable_after_days=int(os.environ.get("WEBHOOKS_DISABLE_AFTER_DAYS", "5")),
             points_expiring_warning_days=int(os.environ.get("POINTS_EXPIRING_WARNING_DAYS", "30")),
             tier_downgrade_warning_days=int(os.environ.get("TIER_DOWNGRADE_WARNING_DAYS", "30")),
-            figures_clearing_price=Decimal(os.environ.get("FIGURES_CLEARING_PRICE", "0.01")),
             figures_cost_share_low=Decimal(os.environ.get("FIGURES_COST_SHARE_LOW", "0.03")),
             figures_cost_share_high=Decimal(os.environ.get("FIGURES_COST_SHARE_HIGH", "0.05")),
             abuse=AbusePolicy.from_env(os.environ),

@@ -1,6 +1,6 @@
 """The figures' speed: the refresh job and every figures query on a data set of a given size.
 
-    .venv/bin/python scripts/bench_figures.py [--members 10000] [--lots 20] [--runs 5]
+    .venv/bin/python scripts/bench_figures.py [--members 10000] [--lots 20] [--runs 5] [--reuse]
 
 In a database of its own (`bmg_bench_figures` on DATABASE_URL's server): `--members` members
 with `--lots` purchases each, spread over the six units and the last 12 months (a quarter of
@@ -10,7 +10,9 @@ refresh, and each figures query through its domain function (the median of `--ru
 the same programme figures computed from the ledger directly (what a query would cost without
 the summary tables). The issue's data set is `--members 100000 --lots 20` (2,000,000 lots);
 the default is small because the machines it runs on are shared. `scripts/bench --figures N`
-runs it with N members and adds its table to the report. Measurements, never thresholds.
+runs it with N members and adds its table to the report. `--reuse` measures again on the data
+set of the last run (its migrations applied) instead of generating one. Measurements, never
+thresholds.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +96,19 @@ DATA = [
        SELECT m.id, coalesce(sum(l.remaining), 0), 0, 0
        FROM members m LEFT JOIN points_lots l ON l.member_id = m.id GROUP BY m.id""",
 ]
+# The expiringPoints page as it was before the page's members were found first (grouping every
+# lot of the window, then a LIMIT): timed beside the current one on the same data.
+WHOLE_WINDOW = """WITH days AS (
+    SELECT member_id, (expires_at AT TIME ZONE $1)::date AS day, min(expires_at) AS first_at,
+           sum(remaining) AS points
+    FROM points_lots
+    WHERE remaining > 0 AND state = 'AVAILABLE' AND expires_at > $2 AND expires_at <= $3
+      AND member_id > $4
+    GROUP BY 1, 2
+)
+SELECT member_id, sum(points) AS points, min(first_at) AS first_at,
+       array_agg(day ORDER BY day) AS days, array_agg(points ORDER BY day) AS day_points
+FROM days GROUP BY member_id ORDER BY member_id LIMIT $5"""
 SEQUENCES = ("members", "points_transactions", "postings", "points_lots", "lot_allocations")
 
 
@@ -145,13 +160,16 @@ async def timed(run: Callable[[], Awaitable[Any]], runs: int) -> float:
     return round(statistics.median(laps), 1)
 
 
-async def measure(url: str, members: int, lots: int, runs: int) -> list[tuple[str, float]]:
+async def measure(
+    url: str, members: int, lots: int, runs: int, reuse: bool = False
+) -> list[tuple[str, float]]:
     engine = make_engine(url, pool_size=2)
     sessions = make_sessionmaker(engine)
     tz = Settings().tz
     june, band = parse_period("2026-06"), CostBand()
     try:
-        await generate(url, sessions, members, lots)
+        if not reuse:
+            await generate(url, sessions, members, lots)
         results = []
 
         def uow():
@@ -192,12 +210,24 @@ async def measure(url: str, members: int, lots: int, runs: int) -> list[tuple[st
                 u, parse_period("2026"), unit_id=unit_ids[1], band=band
             ),
             "formatOverlap (month)": lambda u: audience.format_overlap(u, june, unit_ids),
+            "formatOverlap (year)": lambda u: audience.format_overlap(
+                u, parse_period("2026"), unit_ids
+            ),
             "memberSegments (12 months)": lambda u: audience.member_segments(u, june),
             "referralStats (month)": lambda u: referrals.referral_stats(
                 u, june, starts_at=june.starts_at(tz), ends_at=june.ends_at(tz), top=10
             ),
             "expiringPoints (30 days, first 100)": lambda u: expiring.expiring_points(
                 u, within_days=30, limit=101
+            ),
+            "expiringPoints (30 days, first 100, from the middle)": lambda u: (
+                expiring.expiring_points(u, within_days=30, limit=101, after_member=members // 2)
+            ),
+            "expiringPoints (1 day, first 100)": lambda u: expiring.expiring_points(
+                u, within_days=1, limit=101
+            ),
+            "for comparison: expiringPoints grouping the whole window (30 days, before)": (
+                lambda u: _whole_window(u, tz)
             ),
             "for comparison: the month's unit figures from the ledger": lambda u: _from_ledger(
                 u, june, tz
@@ -216,12 +246,21 @@ async def _from_ledger(uow: Any, period: Any, tz: Any) -> Any:
     )
 
 
-def run(database_url: str, members: int, lots: int, runs: int) -> list[tuple[str, float]]:
+async def _whole_window(uow: Any, tz: Any) -> Any:
+    return await (await uow.driver()).fetch(
+        WHOLE_WINDOW, str(tz), NOW, NOW + timedelta(days=30), 0, 101
+    )
+
+
+def run(
+    database_url: str, members: int, lots: int, runs: int, reuse: bool = False
+) -> list[tuple[str, float]]:
     admin_url, url = urls(database_url)
-    asyncio.run(recreate(admin_url))
+    if not reuse:
+        asyncio.run(recreate(admin_url))
     with ThreadPoolExecutor(1) as pool:
         pool.submit(migrate.upgrade, url).result()
-    return asyncio.run(measure(url, members, lots, runs))
+    return asyncio.run(measure(url, members, lots, runs, reuse))
 
 
 def table(results: list[tuple[str, float]], members: int, lots: int) -> str:
@@ -242,6 +281,11 @@ def main() -> None:
     parser.add_argument("--lots", type=int, default=20, help="purchases (lots) per member")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the data set of the last run (same --members and --lots): no generation",
+    )
+    parser.add_argument(
         "--database-url",
         default=os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
     )
@@ -249,7 +293,11 @@ def main() -> None:
     if not 1 <= args.members <= 1_000_000 or not 1 <= args.lots <= 100:
         raise SystemExit("--members must be 1 .. 1,000,000 and --lots 1 .. 100")
     print(
-        table(run(args.database_url, args.members, args.lots, args.runs), args.members, args.lots)
+        table(
+            run(args.database_url, args.members, args.lots, args.runs, args.reuse),
+            args.members,
+            args.lots,
+        )
     )
 
 

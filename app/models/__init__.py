@@ -13,6 +13,7 @@ from app.models.figures import (
     FigurePeriodActive,
     FigureRefresh,
     FigureUnitDay,
+    FigureYearOverlap,
 )
 from app.models.formats import (
     ConvenienceOrder,
@@ -72,6 +73,7 @@ __all__ = [
     "FigurePeriodActive",
     "FigureRefresh",
     "FigureUnitDay",
+    "FigureYearOverlap",
     "HotelStay",
     "IdempotencyKey",
     "LotAllocation",

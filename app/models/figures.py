@@ -9,7 +9,8 @@
 - `figure_month_segments` / `figure_month_overlap`: per local month, the RFM segments of the
   12 months ending with it and the members active at both units of each pair that month, as
   `memberSegments` / `formatOverlap` compute them, kept by the refresh so that they are read,
-  not computed, for a month; `figure_period_active`: the active members of each month and
+  not computed, for a month; `figure_year_overlap`: the same overlap for each year the
+  refresh rebuilt a month of; `figure_period_active`: the active members of each month and
   year the refresh rebuilt, per unit and (unit 0) in all.
 - `figure_refreshes`: how far the tables are filled (`refreshed_through`, exclusive) and the
   last transaction id they have seen.
@@ -67,6 +68,17 @@ class FigureMonthOverlap(SQLModel, table=True):
     __tablename__ = "figure_month_overlap"
 
     month: date = Field(sa_column=Column(Date, primary_key=True))
+    unit_a: int = Field(sa_column=Column(Integer, primary_key=True))
+    unit_b: int = Field(sa_column=Column(Integer, primary_key=True))
+    members: int = Field(default=0)
+
+
+class FigureYearOverlap(SQLModel, table=True):
+    """A year's overlap: the members active at both units of each pair in the local year."""
+
+    __tablename__ = "figure_year_overlap"
+
+    year: int = Field(sa_column=Column(Integer, primary_key=True))
     unit_a: int = Field(sa_column=Column(Integer, primary_key=True))
     unit_b: int = Field(sa_column=Column(Integer, primary_key=True))
     members: int = Field(default=0)

@@ -12,6 +12,14 @@ class Member(SQLModel, table=True):
     """One person, the same in every format."""
 
     __tablename__ = "members"
+    __table_args__ = (
+        # a period's referral cohort (referralStats): registered then, with a referrer
+        Index(
+            "ix_members_referred_registered",
+            "registered_at",
+            postgresql_where=text("referred_by_id IS NOT NULL"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     phone: str = Field(max_length=20, unique=True)

@@ -1,7 +1,7 @@
 """The figures over GraphQL: the numbers as Decimal strings after a refresh (and none before
 it), a unit's read key on its own unit only, bad input as typed errors, expiringPoints page by
-page for the reminder service, and the member 360 with rights and the ledger's spend and
-visits per format."""
+page for the reminder service, and the member 360 with rights, the mall and the ledger's spend
+and visits per format, in as many statements for six members as for two."""
 
 from __future__ import annotations
 
@@ -9,12 +9,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from app.domain.mall.orders import cancel_order, place_order
 from app.domain.rights.catalogue import RightSpec, create_right
 from app.domain.rights.wallet import buy_right
 from app.jobs.figures import refresh
 from tests.api.conftest import error_code
+from tests.api.test_query_counts import count_statements
 from tests.conftest import NOW
 from tests.helpers import earn, new_member, spend
+from tests.mall_helpers import WINDOW, item, order, voucher_item
 
 FIGURES = """query($period: String!, $unit: ID) {
   programFigures(period: $period, businessUnitId: $unit) {
@@ -219,3 +222,104 @@ async def test_member_overview_has_rights_and_the_ledgers_spend_and_visits(
         1,
     )
     assert formats["MALL"]["programmeSpend"] == "0.00"
+
+
+MALL_OVERVIEW = """query($id: ID!) {
+  member(id: $id) { overview { mall { orders pointsSpent openOrders lastOrderAt } } }
+}"""
+
+
+async def _mall_items(uow_factory) -> tuple[int, int]:
+    tea = await item(uow_factory, per_member_limit=None, stock=None)
+    return tea.id, (await voucher_item(uow_factory)).id
+
+
+async def _mall_history(uow_factory, tea: int, museum_pass: int) -> int:
+    """A member of MALL with, over the tea set (MALL ships it, 500 points) and the museum pass
+    (a TOURISM voucher, 200 points): an order 400 days ago still waiting for its shipment, an
+    order cancelled, an order waiting for its shipment, and a pass (fulfilled at once)."""
+    then = NOW - timedelta(days=400)
+    async with uow_factory(then) as uow:
+        member = await new_member(uow, "MALL")
+        await earn(uow, member, "1000", "HOTEL")
+    async with uow_factory(then) as uow:
+        await place_order(
+            uow,
+            member_id=member,
+            item_id=tea,
+            quantity=1,
+            caller="test",
+            payment_window=WINDOW,
+            delivery_address="1 Nanjing Road",
+        )
+    async with uow_factory(NOW - timedelta(days=1)) as uow:
+        await earn(uow, member, "1000", "HOTEL")
+    cancelled = await order(uow_factory, member, tea)
+    async with uow_factory() as uow:
+        await cancel_order(uow, order_id=cancelled.id, caller="ops:test", reason="changed mind")
+    await order(uow_factory, member, tea)
+    await order(uow_factory, member, museum_pass)
+    return member
+
+
+async def test_member_overview_has_the_mall_per_unit_seen(units, gql, creds, uow_factory):
+    member = await _mall_history(uow_factory, *await _mall_items(uow_factory))
+    body = await gql(MALL_OVERVIEW, {"id": str(member)}, as_=creds.operator())
+    assert "errors" not in body, body
+    assert body["data"]["member"]["overview"]["mall"] == {
+        "orders": 3,  # in the 12 months: the cancelled one, the tea set, the pass
+        "pointsSpent": 700,  # 500 + 200: the cancelled order's points went back
+        "openOrders": 2,  # both tea sets wait for their shipment, the old one too
+        "lastOrderAt": NOW.isoformat(),
+    }
+    mine = await gql(MALL_OVERVIEW, {"id": str(member)}, as_=creds.member(member))
+    assert mine["data"] == body["data"]
+    # The mall's read key sees the orders of its own items only: not TOURISM's pass.
+    mall_key = await creds.partner("MALL", "read")
+    partner = await gql(MALL_OVERVIEW, {"id": str(member)}, as_=mall_key)
+    assert "errors" not in partner, partner
+    assert partner["data"]["member"]["overview"]["mall"] == {
+        "orders": 2,
+        "pointsSpent": 500,
+        "openOrders": 2,
+        "lastOrderAt": NOW.isoformat(),
+    }
+
+
+async def test_member_overview_mall_of_a_member_without_orders(units, gql, creds, uow_factory):
+    async with uow_factory() as uow:
+        member = await new_member(uow, "HOTEL")
+    body = await gql(MALL_OVERVIEW, {"id": str(member)}, as_=creds.operator())
+    assert body["data"]["member"]["overview"]["mall"] == {
+        "orders": 0,
+        "pointsSpent": 0,
+        "openOrders": 0,
+        "lastOrderAt": None,
+    }
+
+
+LIST_360 = """query($first: Int!) {
+  members(first: $first) { edges { node { id overview {
+    rights { code } mall { orders pointsSpent openOrders }
+    formats { businessUnit { code } pointsEarned pointsRedeemed programmeSpend programmeVisits }
+  } } } }
+}"""
+
+
+async def test_member_360_costs_the_same_statements_for_2_and_6_members(
+    units, gql, creds, engine, uow_factory
+):
+    tea, museum_pass = await _mall_items(uow_factory)
+    members = [await _mall_history(uow_factory, tea, museum_pass) for _ in range(6)]
+    counts = {}
+    for size in (2, 6):
+        with count_statements(engine) as statements:
+            body = await gql(LIST_360, {"first": size}, as_=creds.operator())
+        assert "errors" not in body, body
+        edges = body["data"]["members"]["edges"]
+        assert [int(e["node"]["id"]) for e in edges] == members[:size]
+        assert all(e["node"]["overview"]["mall"]["orders"] == 3 for e in edges)
+        assert all(len(e["node"]["overview"]["rights"]) == 1 for e in edges)  # the pass
+        counts[size] = len(statements)
+    # the members page, all units, the wallets, the units' ledger, the mall: one each
+    assert counts[2] == counts[6], statements

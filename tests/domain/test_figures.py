@@ -1,6 +1,7 @@
 """The figures against a small history computed by hand (docs/figures.md has the definitions).
 
-The history (group time Asia/Shanghai; HOTEL earns 2 points per CNY at 0.01 CNY a point,
+The history (group time Asia/Shanghai; settlement's clearing price 0.01 CNY a point from
+2025-01-01, 0.015 from 2026-06-01; HOTEL earns 2 points per CNY at 0.01 CNY a point,
 OFFICE 1 at 0.01, CONVENIENCE 1 at 0.03):
 - 2025-05-20: C earns 50 CNY at HOTEL: 100 points (cost 1.00);
 - 2026-06-02: the expiry job expires C's 100 points;
@@ -12,28 +13,48 @@ OFFICE 1 at 0.01, CONVENIENCE 1 at 0.03):
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import select, text
 
+from app.domain.access.principals import Principal
 from app.domain.figures import audience, expiring, referrals
 from app.domain.figures.audience import Segment, segment_of, shares
 from app.domain.figures.periods import parse_period
 from app.domain.figures.programme import CostBand, programme_figures
 from app.domain.figures.summary import refresh_figures, verify_figures
+from app.domain.settlement.closing import close_settlement_period
+from app.domain.settlement.periods import Period as SettlementPeriod
+from app.domain.settlement.statements import compute_open, settlement_statement
+from app.domain.settlement.terms import set_group_terms, set_unit_terms
 from app.domain.shared.errors import ErrorCode
 from app.models import Member
 from tests.helpers import earn, new_member, raises_code, refund, run_expire_job, spend
 
 D = Decimal
-BAND = CostBand(low=D("0.03"), high=D("0.05"), clearing_price=D("0.015"))
+BAND = CostBand(low=D("0.03"), high=D("0.05"))
 JUNE = parse_period("2026-06")
+JUNE_S = SettlementPeriod(2026, 6)
+FINANCE = Principal(kind="operator", subject="finance-1", roles=frozenset({"finance"}))
+
+
+async def _price_from(uow_factory, day: date, price: str) -> None:
+    async with uow_factory() as uow:
+        await set_group_terms(
+            uow,
+            actor="finance:test",
+            effective_from=day,
+            clearing_price=D(price),
+            breakage_policy="GROUP",
+        )
 
 
 async def _history(uow_factory, clock, units) -> dict[str, int]:
     clock.now = datetime(2025, 5, 20, 4, 0, tzinfo=UTC)
+    await _price_from(uow_factory, date(2025, 1, 1), "0.01")
+    await _price_from(uow_factory, date(2026, 6, 1), "0.015")
     async with uow_factory() as uow:
         c = await new_member(uow, "HOTEL")
         await earn(uow, c, "50", "HOTEL")
@@ -67,7 +88,7 @@ async def test_group_figures_of_june(units, uow_factory, clock):
     assert (f.issued_points, f.redeemed_points, f.expired_points) == (2450, 500, 100)
     assert (f.redemption_rate, f.breakage_rate) == (D("0.2041"), D("0.0408"))
     assert f.liability_points == 1950  # A 1500 + 200, B 150 + 100
-    assert f.liability_amount == D("29.25")  # 1950 x 0.015
+    assert f.liability_amount == D("29.25")  # 1950 x 0.015, settlement's price for June
     assert f.liability_cost == D("21.50")  # 1500 x 0.01 + 200 x 0.01 + 150 x 0.01 + 100 x 0.03
     assert (f.sales, f.points_cost) == (D("1450.00"), D("26.50"))
     assert f.points_cost_share_of_sales == D("0.0183")
@@ -112,9 +133,53 @@ async def test_other_periods(units, uow_factory, clock):
     may = await _figures(uow_factory, "2026-05")
     assert (may.issued_points, may.redemption_rate, may.breakage_rate) == (0, None, None)
     assert may.liability_points == 100  # C's points expire only in June
+    assert may.liability_amount == D("1.00")  # at May's price, 0.01
     assert (may.points_cost_share_of_sales, may.cost_share_alert) == (None, False)
     year = await _figures(uow_factory, "2026")
     assert (year.issued_points, year.liability_points, year.active_members) == (2450, 1950, 2)
+
+
+async def _statement_liability(uow_factory, period: SettlementPeriod) -> tuple[int, D]:
+    async with uow_factory() as uow:
+        statement = await settlement_statement(uow, principal=FINANCE, period=str(period))
+    return (
+        sum(p.liability_points for p in statement.parties),
+        sum((p.liability_amount for p in statement.parties), D(0)),
+    )
+
+
+async def test_the_liability_in_cny_is_the_settlement_statements(units, uow_factory, clock):
+    await _history(uow_factory, clock, units)
+    async with uow_factory() as uow:  # prices a point redeemed at HOTEL, not one outstanding
+        await set_unit_terms(
+            uow,
+            actor="finance:test",
+            unit_id=units["HOTEL"],
+            effective_from=date(2026, 6, 1),
+            clearing_price=D("0.05"),
+        )
+    for label, period in (("2026-05", SettlementPeriod(2026, 5)), ("2026-06", JUNE_S)):
+        f = await _figures(uow_factory, label)
+        assert (f.liability_points, f.liability_amount) == await _statement_liability(
+            uow_factory, period
+        )
+    assert (await _figures(uow_factory, "2026-06")).liability_amount == D("29.25")
+    # A year's liability is at its end: at December's terms, as December's statement.
+    assert (await _figures(uow_factory, "2026")).liability_amount == D("29.25")
+
+    # Closed, June keeps the price it closed with, even when June's terms are changed later.
+    clock.now = datetime(2026, 7, 2, 4, 0, tzinfo=UTC)
+    async with uow_factory() as uow:
+        await close_settlement_period(uow, period="2026-06", actor="finance:1")
+    await _price_from(uow_factory, date(2026, 6, 1), "0.02")
+    june = await _figures(uow_factory, "2026-06")
+    assert (june.liability_points, june.liability_amount) == await _statement_liability(
+        uow_factory, JUNE_S
+    )
+    assert june.liability_amount == D("29.25")
+    async with uow_factory() as uow:  # the open months take the new price
+        assert (await compute_open(uow, SettlementPeriod(2026, 12))).clearing_price == D("0.02")
+    assert (await _figures(uow_factory, "2026")).liability_amount == D("39.00")  # 1950 x 0.02
 
 
 @pytest.mark.parametrize("bad", ["2026-13", "26-01", "2026-6", "June", "", "1999", "2026-00"])
@@ -131,6 +196,31 @@ async def test_format_overlap(units, uow_factory, clock):
     found = {(code[c.unit_a], code[c.unit_b]): c.members for c in cells if c.members}
     assert len(cells) == 15  # every pair of six units
     assert found == {("HOTEL", "OFFICE"): 1, ("OFFICE", "CONVENIENCE"): 1}
+
+
+async def test_format_overlap_of_a_member_at_three_units_and_of_the_year(units, uow_factory, clock):
+    await _history(uow_factory, clock, units)
+    async with uow_factory() as uow:
+        d = await new_member(uow, "HOTEL")
+        for unit in ("HOTEL", "OFFICE", "CONVENIENCE"):
+            await earn(uow, d, "10", unit)
+    clock.advance(minutes=1)
+    async with uow_factory() as uow:
+        await refresh_figures(uow)
+    code = {unit_id: c for c, unit_id in units.items()}
+    expected = {
+        ("HOTEL", "OFFICE"): 2,  # A and D
+        ("OFFICE", "CONVENIENCE"): 2,  # B and D
+        ("HOTEL", "CONVENIENCE"): 1,  # D
+    }
+    async with uow_factory() as uow:
+        for period in (JUNE, parse_period("2026")):  # both kept by the refresh
+            cells = await audience.format_overlap(uow, period, list(units.values()))
+            found = {(code[c.unit_a], code[c.unit_b]): c.members for c in cells if c.members}
+            assert (len(cells), found) == (15, expected), period
+        computed = await audience._live_overlap(uow, JUNE.start, JUNE.end)
+        assert {(code[a], code[b]): n for (a, b), n in computed.items()} == expected
+        assert await verify_figures(uow) == []
 
 
 async def test_the_summary_agrees_with_the_ledger_and_catches_drift(units, uow_factory, clock):
@@ -262,7 +352,9 @@ def test_expiring_window_bounds(days, first, field):
         expiring.check_window(days, first)
 
 
-async def test_a_months_overlap_and_segments_are_kept_by_the_refresh(units, uow_factory, clock):
+async def test_overlap_segments_and_active_members_are_kept_by_the_refresh(
+    units, uow_factory, clock
+):
     await _history(uow_factory, clock, units)
     async with uow_factory() as uow:
         kept = await audience.member_segments(uow, JUNE)
@@ -271,17 +363,22 @@ async def test_a_months_overlap_and_segments_are_kept_by_the_refresh(units, uow_
             text("UPDATE figure_month_segments SET members = members + 7 WHERE segment = 'LOYAL'")
         )
         await uow.session.execute(text("UPDATE figure_month_overlap SET members = 9"))
+        await uow.session.execute(text("UPDATE figure_year_overlap SET members = 4"))
         await uow.session.execute(text("UPDATE figure_period_active SET members = 5"))
         tampered = await audience.member_segments(uow, JUNE)  # read, not computed
         cells = await audience.format_overlap(uow, JUNE, list(units.values()))
         problems = await verify_figures(uow)
         june = await programme_figures(uow, JUNE, unit_id=None, band=BAND)
+        year = await audience.format_overlap(uow, parse_period("2026"), list(units.values()))
     assert june.active_members == 5  # kept by the refresh, read
     assert sum(s.members for s in tampered) == sum(s.members for s in kept) + 7
     assert {c.members for c in cells} == {9}
     assert any("figure_month_segments" in p for p in problems)
     assert any("figure_month_overlap" in p for p in problems)
     assert any("figure_period_active: 2026-06" in p for p in problems)
-    async with uow_factory() as uow:  # a year is computed from the member months
+    assert {c.members for c in year} == {4}  # a year's is kept too
+    assert any("figure_year_overlap: 2026" in p for p in problems)
+    async with uow_factory() as uow:  # a year the refresh has not kept is computed
+        await uow.session.execute(text("DELETE FROM figure_year_overlap"))
         year = await audience.format_overlap(uow, parse_period("2026"), list(units.values()))
     assert sum(c.members for c in year) == 2

@@ -12,8 +12,10 @@ never exceed the group's. Definitions (rates and shares to 4 places, money to th
 - redemptionRate = redeemed / issued; breakageRate = expired / issued (null when nothing
   was issued);
 - liabilityPoints: points outstanding in lots at the period's end (pending ones included;
-  a member's debt is not netted off); liabilityAmount: those at the group clearing price;
-  liabilityCost: at what they cost their funders;
+  a member's debt is not netted off); liabilityAmount: those at settlement's group clearing
+  price of the period's last month (the price that month's settlement statement values its
+  outstanding points at: app.domain.settlement.statements.clearing_price_of), so the group's
+  equals the statement's liability; liabilityCost: at what they cost their funders;
 - sales: order amounts of purchases that earned points, less refunds;
 - pointsCost: the cost of the points issued (points x their cost per point), less what refunds
   took back; pointsCostShareOfSales = pointsCost / sales (null without sales);
@@ -29,8 +31,11 @@ from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from app.domain.figures.audience import active_members
-from app.domain.figures.periods import Period
+from app.domain.figures.periods import Period, months_back
 from app.domain.figures.summary import refreshed_through
+from app.domain.settlement.periods import Period as SettlementPeriod
+from app.domain.settlement.rounding import to_cents
+from app.domain.settlement.statements import clearing_price_of
 from app.platform.uow import UnitOfWork
 
 CENT = Decimal("0.01")
@@ -39,11 +44,10 @@ RATE = Decimal("0.0001")
 
 @dataclass(frozen=True)
 class CostBand:
-    """The share of sales the points may cost (inclusive bounds) and the clearing price."""
+    """The share of sales the points may cost (inclusive bounds)."""
 
     low: Decimal = Decimal("0.03")
     high: Decimal = Decimal("0.05")
-    clearing_price: Decimal = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,8 @@ async def programme_figures(
     issued, sales = int(row["issued"]), Decimal(row["sales"]).quantize(CENT)
     cost = Decimal(row["cost"]).quantize(CENT, ROUND_HALF_EVEN)
     share = ratio(cost, sales)
+    last = months_back(period.end, 1)
+    price = await clearing_price_of(uow, SettlementPeriod(last.year, last.month))
     return ProgrammeFigures(
         period=period,
         unit_id=unit_id,
@@ -104,9 +110,8 @@ async def programme_figures(
         redemption_rate=ratio(int(row["redeemed"]), issued),
         breakage_rate=ratio(int(row["expired"]), issued),
         liability_points=int(row["outstanding"]),
-        liability_amount=(int(row["outstanding"]) * band.clearing_price).quantize(
-            CENT, ROUND_HALF_EVEN
-        ),
+        # rounded as settlement rounds it (half up), so the two agree to the cent
+        liability_amount=to_cents(int(row["outstanding"]) * price),
         liability_cost=Decimal(row["outstanding_cost"]).quantize(CENT, ROUND_HALF_EVEN),
         sales=sales,
         points_cost=cost,

@@ -22,8 +22,9 @@ on the day it was recorded):
 - member months: per member and unit, the transactions there (not expiries or releases of
   pending points), visits (distinct days with an order that is not a reversal), spend (as
   sales) and the last visit;
-- and, from the member months, each rebuilt month's overlap and RFM segments, and the active
-  members of each rebuilt month and its year (app.domain.figures.audience).
+- and, from the member months, each rebuilt month's overlap and RFM segments, its year's
+  overlap, and the active members of each rebuilt month and its year
+  (app.domain.figures.audience).
 """
 
 from __future__ import annotations
@@ -31,7 +32,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from app.domain.figures.audience import snapshot_active, snapshot_month, verify_snapshots
+from app.domain.figures.audience import (
+    snapshot_active,
+    snapshot_month,
+    snapshot_year,
+    verify_snapshots,
+)
 from app.domain.figures.periods import months_back, parse_period
 from app.domain.ledger.accounts import Account, AllocationKind, TxKind
 from app.platform.uow import UnitOfWork
@@ -170,6 +176,7 @@ async def refresh_figures(uow: UnitOfWork, *, full: bool = False) -> Refresh:
     if from_day is None:
         await driver.execute("DELETE FROM figure_month_segments")
         await driver.execute("DELETE FROM figure_month_overlap")
+        await driver.execute("DELETE FROM figure_year_overlap")
         await driver.execute("DELETE FROM figure_period_active")
         first = await driver.fetchval("SELECT min(month) FROM figure_member_months")
     else:
@@ -183,6 +190,7 @@ async def refresh_figures(uow: UnitOfWork, *, full: bool = False) -> Refresh:
         month = months_back(month, -1)
     for year in sorted(years):
         await snapshot_active(uow, parse_period(str(year)))
+        await snapshot_year(uow, year)
     await driver.execute(
         """INSERT INTO figure_refreshes (name, refreshed_through, last_transaction_id, refreshed_at)
         VALUES ($1, $2, $3, $4)

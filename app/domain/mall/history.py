@@ -8,7 +8,29 @@ from collections.abc import Sequence
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.mall.orders import ENDED, OrderStatus
 from app.models import MallItem, MallOrder, MemberRight, Right
+
+# Open: the order still waits on someone, for its payment (AWAITING_PAYMENT) or its shipment
+# (PAID). A shipped order is not open (COMPLETED is set by no operation yet, so SHIPPED is as
+# far as an order goes), nor an ended one.
+OPEN = (OrderStatus.AWAITING_PAYMENT.value, OrderStatus.PAID.value)
+_ENDED = ", ".join(f"'{status}'" for status in ENDED)
+_OPEN = ", ".join(f"'{status}'" for status in OPEN)
+
+# The member 360's mall (app.graphql.formats): per member ($1) and supplying unit, the orders
+# placed after $2, the points those kept (orders not cancelled or expired: an ended order's
+# points went back to the member), the orders open now (whenever placed) and the last order's
+# time. One statement for every member of a request, on ix_mall_orders_member.
+MEMBER_MALL_SQL = f"""SELECT o.member_id, i.supplier_unit_id,
+       count(*) FILTER (WHERE o.created_at > $2) AS orders,
+       coalesce(sum(o.points_spent) FILTER (
+           WHERE o.created_at > $2 AND o.status NOT IN ({_ENDED})), 0) AS points_spent,
+       count(*) FILTER (WHERE o.status IN ({_OPEN})) AS open_orders,
+       max(o.created_at) AS last_order_at
+FROM mall_orders o JOIN mall_items i ON i.id = o.item_id
+WHERE o.member_id = ANY($1::bigint[])
+GROUP BY 1, 2"""
 
 
 async def orders_of(

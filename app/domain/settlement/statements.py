@@ -8,6 +8,8 @@ and a key asking for another unit, is refused (PermissionDenied: FORBIDDEN at th
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from sqlalchemy import select, text
 
 from app.domain.access.principals import Principal
@@ -25,6 +27,9 @@ SCOPE = "settlement"
 READERS = ("finance", "ops")
 
 _MERCHANTS = text("SELECT id, code FROM merchants")
+_CLOSED_PRICE = text(
+    "SELECT statement ->> 'clearing_price' FROM settlement_periods WHERE period = :period"
+)
 
 
 def may_read_all(principal: Principal) -> bool:
@@ -95,3 +100,14 @@ async def settlement_statement(
     party = await readable_party(uow, principal, business_unit)
     statement = await stored_statement(uow, wanted) or await compute_open(uow, wanted)
     return statement if party is None else statement.for_party(party)
+
+
+async def clearing_price_of(uow: UnitOfWork, period: Period) -> Decimal:
+    """The group clearing price `period`'s statement values points at (its liability and
+    breakage): a closed period's as it was closed, an open period's from the terms in effect on
+    its first day (DEFAULT_CLEARING_PRICE when none are). Per-unit prices price redemptions at
+    a unit, not the points outstanding, so they play no part here."""
+    closed = await uow.session.scalar(_CLOSED_PRICE, {"period": str(period)})
+    if closed is not None:
+        return Decimal(closed)
+    return (await terms_for(uow, period)).clearing_price

@@ -68,11 +68,7 @@ class FiguresQuery:
         self, info: Info, period: str, business_unit_id: strawberry.ID | None = None
     ) -> ProgramFigures:
         settings = info.context.services.settings
-        band = CostBand(
-            low=settings.figures_cost_share_low,
-            high=settings.figures_cost_share_high,
-            clearing_price=settings.figures_clearing_price,
-        )
+        band = CostBand(low=settings.figures_cost_share_low, high=settings.figures_cost_share_high)
 
         async def read(uow):
             parsed = parse_period(period)

@@ -33,7 +33,8 @@ class ProgramFigures:
     breakage_rate: Decimal | None = strawberry.field(description="Expired over issued points.")
     liability_points: int = strawberry.field(description="Outstanding at the period's end.")
     liability_amount: Decimal = strawberry.field(
-        description="Outstanding points at the group clearing price (CNY)."
+        description="Outstanding points at settlement's group clearing price for the period's "
+        "last month (CNY): the settlement statement's liability."
     )
     liability_cost: Decimal = strawberry.field(
         description="Outstanding points at what they cost their funders (CNY)."

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 from aiodataloader import DataLoader
 
 from app.domain.ledger.accounts import TxKind
+from app.domain.mall.history import MEMBER_MALL_SQL
 from app.domain.tiers.growth import window_start
 from app.graphql.core.loaders import tracked
 from app.graphql.core.rows import BusinessUnitRow
@@ -70,6 +71,15 @@ class UnitLedger(NamedTuple):
 NO_LEDGER = UnitLedger(0, 0, Decimal("0.00"), 0)
 
 
+class UnitMall(NamedTuple):
+    """A member's mall orders of one supplying unit's items (MEMBER_MALL_SQL)."""
+
+    orders: int
+    points_spent: int
+    open_orders: int
+    last_order_at: datetime | None
+
+
 class SourceLoaders:
     def __init__(self, ctx: Any) -> None:
         self.ctx = ctx
@@ -77,6 +87,7 @@ class SourceLoaders:
         self.activity = DataLoader(tracked(self._activity))
         self.usage = DataLoader(tracked(self._usage))
         self.unit_points = DataLoader(tracked(self._unit_points))
+        self.unit_mall = DataLoader(tracked(self._unit_mall))
 
     async def _all_units(self, keys: list[int]) -> list[list[BusinessUnitRow]]:
         """Every business unit by id (one statement); also primes the per-id unit loader."""
@@ -134,6 +145,18 @@ class SourceLoaders:
         for member_id, unit_id, points_in, points_out, spend, visits in rows:
             found[member_id][unit_id] = UnitLedger(
                 int(points_in), int(points_out), Decimal(spend), int(visits)
+            )
+        return [found.get(i, {}) for i in member_ids]
+
+    async def _unit_mall(self, member_ids: list[int]) -> list[dict[int, UnitMall]]:
+        """Per member, per supplying unit id: mall orders in the overview window, the points
+        they kept, open orders, the last order (MEMBER_MALL_SQL): one statement."""
+        engine = self.ctx.services.sessions.kw["bind"]
+        rows = await reads.fetch_keys(engine, MEMBER_MALL_SQL, member_ids, self.window_start())
+        found: dict[int, dict[int, UnitMall]] = defaultdict(dict)
+        for member_id, unit_id, orders, points, open_orders, last_at in rows:
+            found[member_id][unit_id] = UnitMall(
+                int(orders), int(points), int(open_orders), last_at
             )
         return [found.get(i, {}) for i in member_ids]
 

@@ -163,12 +163,31 @@ class FormatOverview:
         return await _listing(info, self.member_id, [self.business_unit.code], first, after)
 
 
-@strawberry.type
+@strawberry.type(
+    description="The member's points mall: orders of the items of the units the caller may "
+    "see (a partner: its own unit's items). The orders themselves: Member.mallOrders."
+)
+class MallOverview:
+    orders: int = strawberry.field(description="Orders placed in the 12-month window.")
+    points_spent: int = strawberry.field(
+        description="Points the window's orders cost, less those of orders cancelled or "
+        "expired unpaid (their points went back to the member)."
+    )
+    open_orders: int = strawberry.field(
+        description="Orders waiting now for their payment or their shipment, whenever placed."
+    )
+    last_order_at: datetime | None = strawberry.field(
+        description="The latest order's time, whenever placed; null: none."
+    )
+
+
+@strawberry.type(
+    description="The member 360: points, tier, rights, the points mall and, per unit, the "
+    "programme's points, spend and visits beside the unit's own data (docs/figures.md)."
+)
 class MemberOverview:
-    """The member 360. Mall orders join it when the points mall lands: a `mallOrders` field
-    here resolving through the mall's Member.mallOrders loader, and the mall's transaction
-    kinds added to `_REDEEMED` (app.graphql.formats.loaders) so that each unit's
-    `pointsRedeemed` counts them (the figures count them already: by REDEEMED postings)."""
+    """The member 360. Every part loads through the request's loaders, batched across the
+    members of a request (one statement each for the units' ledger and the mall)."""
 
     member_id: strawberry.Private[int]
     since: datetime = strawberry.field(description="Start of the 12-month window (exclusive).")
@@ -188,6 +207,20 @@ class MemberOverview:
         status: RightStatus | None = None,  # type: ignore[valid-type]
     ) -> list[MemberRight]:
         return await load_wallet(info, self.member_id, status.value if status else None)
+
+    @strawberry.field(description="The member's mall orders (items of the units the caller sees).")
+    async def mall(self, info: Info) -> MallOverview:
+        units, found = await asyncio.gather(
+            visible_units(info), source_loaders(info.context).unit_mall.load(self.member_id)
+        )
+        parts = [found[unit.id] for unit in units if unit.id in found]
+        last = [part.last_order_at for part in parts if part.last_order_at is not None]
+        return MallOverview(
+            orders=sum(part.orders for part in parts),
+            points_spent=sum(part.points_spent for part in parts),
+            open_orders=sum(part.open_orders for part in parts),
+            last_order_at=max(last) if last else None,
+        )
 
     @strawberry.field(description="One entry per unit the caller may see.")
     async def formats(self, info: Info) -> list[FormatOverview]:
