@@ -162,8 +162,8 @@ class QueryCost(SchemaExtension):
         context = self.execution_context.context
         kind, caller = caller_of(context)
         spec = bucket_spec(settings, kind)
-        if spec is None or self.report is None:
-            return None
+        if spec is None or self.report is None or getattr(context, "retrying", False):
+            return None  # (a query run again after a dead connection was charged once)
         budget = context.services.budget  # one per worker: its Lua script registered once
         try:
             async with asyncio.timeout(BUDGET_WAIT_SECONDS):
