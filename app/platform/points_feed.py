@@ -6,6 +6,9 @@ hands each message to every listener of the channel, and unsubscribes when the l
 leaves. However many subscriptions a worker holds, Redis sees one connection, so subscriptions
 can neither use up Redis's clients nor the worker's request-path pool.
 
+The connection is opened by the first listener and closed a little after the last one has
+left (at the next message or ping), so an idle worker holds none.
+
 A listener's queue is one flag: "changed since you last looked". A message carries no data
 (the subscriber reads the balance itself), so changes that arrive while a client is slow
 coalesce into one and a slow client costs no memory.
@@ -109,6 +112,11 @@ class PointsFeed:
     def listeners(self) -> int:
         return sum(len(listeners) for listeners in self._listeners.values())
 
+    @property
+    def connected(self) -> bool:
+        """Whether the pub/sub connection is up (False while it reconnects)."""
+        return self._pubsub is not None
+
     @contextlib.asynccontextmanager
     async def listen(self, member_id: int) -> AsyncIterator[Listener]:
         """A listener of the member's channel for the length of the block."""
@@ -119,7 +127,10 @@ class PointsFeed:
             listener.confirm()
         self._start()
         try:
-            await self._sync(channel)
+            try:
+                await self._sync(channel)
+            except (RedisError, OSError):  # the reader reconnects and subscribes it then
+                log.info("live updates: SUBSCRIBE not sent, waiting for the reconnection")
             yield listener
         finally:
             listeners = self._listeners.get(channel)
@@ -176,8 +187,10 @@ class PointsFeed:
                 await pubsub.unsubscribe(channel)
 
     async def _run(self) -> None:
+        """Connect, hand messages out, reconnect after a loss; end once no listener is left
+        (checked right before the task ends, so a listener arriving later starts a new one)."""
         failures = 0
-        while True:
+        while self._listeners:
             pubsub = self.redis.pubsub()
             try:
                 await self._connect(pubsub)
@@ -187,13 +200,14 @@ class PointsFeed:
                 raise
             except Exception as error:  # RedisError, OSError: the connection is gone
                 log.warning("live updates: Redis pub/sub connection lost (%s)", error)
+                failures += 1
             finally:
                 self._lost()
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
-            failures += 1
-            delay = min(self.max_backoff, self.min_backoff * 2 ** (failures - 1))
-            await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # jitter: workers spread out
+            if failures:
+                delay = min(self.max_backoff, self.min_backoff * 2 ** (failures - 1))
+                await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # jitter: workers spread out
 
     async def _connect(self, pubsub: Any) -> None:
         async with self._commands:
@@ -209,10 +223,10 @@ class PointsFeed:
                 await pubsub.subscribe(*channels)
 
     async def _read(self, pubsub: Any) -> None:
-        """Hand messages out until the connection fails; a silent connection is pinged and
-        one that stays silent after the ping counts as lost."""
+        """Hand messages out until the connection fails or no listener is left; a silent
+        connection is pinged and one that stays silent after the ping counts as lost."""
         pinged = False
-        while True:
+        while self._listeners:
             message = await pubsub.get_message(timeout=self.ping_seconds)
             if message is None:
                 if pinged:

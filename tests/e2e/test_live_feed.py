@@ -5,7 +5,8 @@
   had used up the pool).
 - A subscription is priced in the query budget when it starts.
 - Subscriptions ride out a Redis restart: the client gets the balance as it is once Redis is
-  back, then live updates, without subscribing again.
+  back, then live updates, without subscribing again; a hung connection (open, silent) is
+  found by its unanswered pings and replaced the same way.
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+import redis.asyncio as redis
 
 from app.bootstrap import Services, make_redis, make_subscriptions_redis
+from app.platform.points_feed import PointsFeed
+from app.platform.pubsub import publish_points_changed
 from app.settings import AbusePolicy, Settings
 from tests.e2e.graphql_ws import graphql_ws
 from tests.e2e.test_redis_edges import serve
@@ -246,3 +250,66 @@ async def test_subscriptions_resume_by_themselves_when_redis_comes_back(
                 after = await earn(http, people["key"], member, "t1")
                 assert after["balance"]["available"] == 400
                 assert (await ws.next_data(mine))["pointsChanged"]["available"] == 400
+
+
+class FreezingProxy:
+    """A TCP proxy to Redis that can stop passing bytes either way: Redis hung, not down."""
+
+    def __init__(self, port: int) -> None:
+        self.target = port
+        self.frozen = False
+        self.port = 0
+        self._server: asyncio.AbstractServer | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def __aenter__(self) -> FreezingProxy:
+        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError):
+                while data := await reader.read(65536):
+                    if not self.frozen:
+                        writer.write(data)
+                        await writer.drain()
+            writer.close()
+
+        async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
+            self._writers += [writer, up_writer]
+            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+        self._server = await asyncio.start_server(accept, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for writer in self._writers:
+            writer.close()
+        assert self._server is not None
+        self._server.close()
+
+
+async def test_the_feed_finds_a_hung_connection_and_resumes(own_redis, redis_prefix):
+    async with FreezingProxy(own_redis.port) as proxy:
+        client = redis.from_url(f"redis://127.0.0.1:{proxy.port}/0", decode_responses=True)
+        publisher = redis.from_url(own_redis.url, decode_responses=True)
+        feed = PointsFeed(client, redis_prefix, ping_seconds=0.2, max_backoff=0.2)
+        changes = feed.changes(7)
+        try:
+            await anext(changes)
+            proxy.frozen = True  # the connection stays open; nothing comes back
+            await publish_points_changed(publisher, redis_prefix, 7)  # lost in the freeze
+            for _ in range(200):  # unanswered pings: the feed gives the connection up
+                if feed.listeners() == 1 and not feed.connected:
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                pytest.fail("the feed never noticed the hung connection")
+            proxy.frozen = False
+            await asyncio.wait_for(anext(changes), 15)  # resubscribed: "changed" once
+            assert feed.connections >= 2
+            await publish_points_changed(publisher, redis_prefix, 7)
+            await asyncio.wait_for(anext(changes), 15)  # and live again
+        finally:
+            await changes.aclose()
+            await feed.aclose()
+            await client.aclose()
+            await publisher.aclose()
