@@ -28,6 +28,7 @@ from app.platform.budget import QueryBudget
 from app.platform.db import make_engine, make_sessionmaker, resolve_database_url
 from app.platform.metrics import Metrics
 from app.platform.outbox import DomainEvent, OutboxRelay
+from app.platform.points_feed import PointsFeed
 from app.platform.pubsub import PointsAnnouncer
 from app.platform.uow import UnitOfWork, unit_of_work
 from app.settings import Settings
@@ -74,17 +75,22 @@ def make_redis(settings: Settings) -> Any:
 
 
 def make_subscriptions_redis(settings: Settings, redis: Any) -> Any:
-    """Redis for the pointsChanged subscriptions' pub/sub connections: a client of its own
-    (unbounded, no read timeout while waiting for messages), so that subscriptions can never
-    use up the connections that budgets, velocity limits and dynamic codes need. Without
-    REDIS_URL the in-process stand-in `redis` (pub/sub there only works within it)."""
+    """Redis for the worker's one pub/sub connection (app.platform.points_feed): a client of
+    its own, so the subscriptions never take a connection budgets, velocity limits and
+    dynamic codes need; no read timeout while waiting for messages, and no retries of its
+    own (the feed reconnects and resubscribes itself). Named `<REDIS_PREFIX>live` in CLIENT
+    LIST. Without REDIS_URL the in-process stand-in `redis` (pub/sub only within it)."""
     if settings.redis_url:
         import redis.asyncio as redis_asyncio
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
 
         return redis_asyncio.from_url(
             settings.redis_url,
             decode_responses=True,
             socket_connect_timeout=settings.redis_timeout_seconds,
+            retry=Retry(NoBackoff(), 0),
+            client_name=f"{settings.redis_prefix}live",
         )
     return redis
 
@@ -106,6 +112,7 @@ class Services:
     voucher_guessing: CodeGuessing = field(init=False)  # unknown voucher codes per caller
     # pub/sub for subscriptions (make_subscriptions_redis); None: `redis` itself (tests)
     subscriptions_redis: Any = None
+    points_feed: PointsFeed = field(init=False)  # the one pub/sub connection (points_feed)
     # Each unit's format data source; None: built from settings.format_sources.
     sources: SourceRegistry = None  # type: ignore[assignment]
     # WeChat's mini-program login (None: not configured) and an external identity provider's
@@ -120,6 +127,11 @@ class Services:
         if self.subscriptions_redis is None:
             self.subscriptions_redis = self.redis
         self.announcer = PointsAnnouncer(self.redis, self.settings.redis_prefix)
+        self.points_feed = PointsFeed(
+            self.subscriptions_redis,
+            self.settings.redis_prefix,
+            confirm_seconds=max(1.0, 4 * self.settings.redis_timeout_seconds),
+        )
         self.budget = QueryBudget(self.redis, prefix=self.settings.redis_prefix)
         self.voucher_guessing = CodeGuessing(
             self.redis,
@@ -201,6 +213,7 @@ class Services:
         if self.identity_keys is not None:
             await self.identity_keys.aclose()
         await self.sessions.kw["bind"].dispose()
+        await self.points_feed.aclose()
         if self.subscriptions_redis is not self.redis:
             await self.subscriptions_redis.aclose()
         await self.redis.aclose()

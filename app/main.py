@@ -225,6 +225,9 @@ def create_app(
         ),
         graphql_ide="graphiql" if settings.graphiql else None,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        # Strawberry's own cap counts every operation in flight on a socket and refuses
+        # without a code: keep it above ours (SUBSCRIPTION_LIMIT, app.graphql.core.subscriptions)
+        max_subscriptions_per_connection=max(100, settings.max_subscriptions_per_connection),
     )
 
     async def healthz(request: Request) -> JSONResponse:

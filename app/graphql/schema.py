@@ -107,17 +107,37 @@ class GatewaySchema(strawberry.Schema):
         if isinstance(query, str) and (refusal := document_too_large(query, self.max_tokens)):
             return ExecutionResult(data=None, errors=[refusal])
         allowed = set(allowed_operation_types or DEFAULT_ALLOWED_OPERATION_TYPES)
-        run = super().execute(
-            query,
-            variable_values,
-            context_value,
-            root_value,
-            operation_name,
-            allowed - {OperationType.SUBSCRIPTION},
-            operation_extensions,
-        )
+
+        async def run() -> ExecutionResult:
+            result = await super(GatewaySchema, self).execute(
+                query,
+                variable_values,
+                context_value,
+                root_value,
+                operation_name,
+                allowed - {OperationType.SUBSCRIPTION},
+                operation_extensions,
+            )
+            if getattr(context_value, "read_on_dead_connection", False):
+                # A query's statement found its pooled connection closed before sending
+                # anything (the pool retires every older connection then): run it once more
+                # on a fresh one. Never a mutation (MaskInternalErrors decides), never twice.
+                context_value.read_on_dead_connection = False
+                context_value.retrying = True
+                context_value.refresh_loaders()  # the failed loads are cached in the old ones
+                result = await super(GatewaySchema, self).execute(
+                    query,
+                    variable_values,
+                    context_value,
+                    root_value,
+                    operation_name,
+                    allowed - {OperationType.SUBSCRIPTION},
+                    operation_extensions,
+                )
+            return result
+
         return await within_request_timeout(
-            run, context=context_value, query=query, operation_name=operation_name
+            run(), context=context_value, query=query, operation_name=operation_name
         )
 
     async def stream(

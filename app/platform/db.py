@@ -130,11 +130,16 @@ def ensure_database(url: str) -> None:
 
 
 def make_engine(
-    url: str, *, pool_size: int = 10, statement_timeout_ms: int | None = None
+    url: str,
+    *,
+    pool_size: int = 10,
+    statement_timeout_ms: int | None = None,
+    pre_ping: bool = True,
 ) -> AsyncEngine:
     """An async engine for `url` with the gateway's pool settings; with `statement_timeout_ms`
     PostgreSQL cancels any statement of its connections that runs longer (jobs and the CLI
-    pass none: their batches may take longer than a request should)."""
+    pass none: their batches may take longer than a request should). `pre_ping=False` only
+    for tests of what happens behind it."""
     server_settings = {"timezone": "UTC"}
     if statement_timeout_ms:
         server_settings["statement_timeout"] = str(int(statement_timeout_ms))
@@ -146,7 +151,7 @@ def make_engine(
         to_async_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        pool_pre_ping=pre_ping,
         connect_args={"server_settings": server_settings},
     )
 
@@ -161,6 +166,22 @@ def is_statement_timeout(error: BaseException | None) -> bool:
     while error is not None and id(error) not in seen:
         seen.add(id(error))
         if getattr(error, "sqlstate", None) == QUERY_CANCELED:
+            return True
+        error = getattr(error, "orig", None) or error.__cause__
+    return False
+
+
+def closed_before_use(error: BaseException | None) -> bool:
+    """Whether `error` (or what it wraps) is asyncpg refusing a statement because its
+    connection was already closed: the statement was never sent, so nothing ran. A connection
+    lost *during* a statement (ConnectionDoesNotExistError, a FATAL from the server) is not:
+    the statement may have reached the server."""
+    import asyncpg
+
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if type(error) is asyncpg.InterfaceError and str(error) == "connection is closed":
             return True
         error = getattr(error, "orig", None) or error.__cause__
     return False

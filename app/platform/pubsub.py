@@ -2,17 +2,15 @@
 
 Publishers call `publish_points_changed` after their transaction has committed (the jobs), or
 hand the member to the worker's `PointsAnnouncer` (requests), which sends what it was given in
-one pipelined round trip without making the request wait; a subscriber
-iterates `points_changes`, which says "subscribed" once and then "changed" once per burst of
-messages, and reads the fresh balance from the database itself (a message carries no data).
+one pipelined round trip without making the request wait. Subscribers listen through the
+worker's one pub/sub connection (app.platform.points_feed) and read the fresh balance from the
+database themselves (a message carries no data).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncGenerator
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -76,31 +74,3 @@ class PointsAnnouncer:
                     len(members),
                     exc_info=True,
                 )
-
-
-async def points_changes(redis: Any, prefix: str, member_id: int) -> AsyncGenerator[None, None]:
-    """Yield once when the subscription is confirmed, then once per burst of changes.
-
-    Reading the balance after the first yield misses nothing: any change committed after that
-    read is announced on a channel already subscribed. Messages that queued up while the
-    consumer was busy are drained together, so a burst of changes costs one read.
-    """
-    pubsub = redis.pubsub()
-    try:
-        await pubsub.subscribe(points_channel(prefix, member_id))
-        while True:  # wait for Redis to confirm the subscription
-            message = await pubsub.get_message(timeout=None)
-            if message is not None and message["type"] == "subscribe":
-                break
-        yield
-        while True:
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
-            if message is None:
-                continue
-            while await pubsub.get_message(ignore_subscribe_messages=True, timeout=0) is not None:
-                pass
-            yield
-    finally:
-        with contextlib.suppress(Exception):  # a real server also drops it on disconnect
-            await pubsub.unsubscribe()
-        await pubsub.aclose()

@@ -56,8 +56,11 @@ async def give_back(
     connection: PoolProxiedConnection, pool: Pool | None, error: BaseException | None = None
 ) -> None:
     """Return a connection checked out of `pool` (outside any transaction by now); one the
-    server or the network closed is discarded."""
+    server or the network closed is discarded, and so is every connection pooled before it
+    (they were most likely closed with it), as SQLAlchemy does for a disconnect it sees."""
     if error is not None and connection.driver_connection.is_closed():
+        if pool is not None:
+            pool._invalidate(connection, error, _checkin=False)  # retire the older ones
         connection.invalidate(error)  # outside a greenlet: terminated without waiting
     if _room(pool):
         connection.close()

@@ -25,7 +25,8 @@ from app.domain.access.partner_keys import create_partner_key
 from app.domain.access.tokens import mint_member_token, mint_operator_token
 from app.jobs.points import release_pending
 from app.main import connection_headers, create_app
-from app.platform.pubsub import points_changes, publish_points_changed
+from app.platform.points_feed import PointsFeed
+from app.platform.pubsub import publish_points_changed
 from app.settings import Settings
 from tests.conftest import NOW, TZ
 from tests.e2e.graphql_ws import PROTOCOL, graphql_ws
@@ -353,7 +354,8 @@ def client_for():
 
 
 async def test_a_burst_of_changes_costs_one_read(redis_client, redis_prefix):
-    changes = points_changes(redis_client, redis_prefix, 7)
+    feed = PointsFeed(redis_client, redis_prefix)
+    changes = feed.changes(7)
     await anext(changes)  # subscribed
     for _ in range(5):
         assert await publish_points_changed(redis_client, redis_prefix, 7)
@@ -366,6 +368,7 @@ async def test_a_burst_of_changes_costs_one_read(redis_client, redis_prefix):
     await publish_points_changed(redis_client, redis_prefix, 7)
     await asyncio.wait_for(waiting, 5)
     await changes.aclose()
+    await feed.aclose()
 
 
 async def test_a_lost_announcement_does_not_fail_the_caller():
@@ -382,7 +385,7 @@ async def test_jobs_announce_each_member_after_commit(
     async with uow_factory() as uow:
         member = await new_member(uow, "MALL")
         await earn(uow, member, "100", unit="MALL")  # pending for the return window
-    changes = points_changes(redis_client, redis_prefix, member)
+    changes = services.points_feed.changes(member)
     await anext(changes)
     report = await release_pending(
         sessions, now=NOW + timedelta(days=8), tz=TZ, relay=services.relay

@@ -1,7 +1,11 @@
 """Anti-abuse screening of earning events: velocity limits, shared devices, refund loops.
 
-`screen_earn` runs inside `earn_points`, under the member's lock, just before the points are
-recorded. With no `EarnScreen` it does nothing (jobs, imports and tests keep today's rules).
+`earn_points` screens in two steps. `screen_velocity` asks Redis *before* the member's row is
+locked, so a slow or hung Redis (each call bounded by REDIS_TIMEOUT_SECONDS) never holds the
+lock and never stalls the member's other earns; `screen_earn`, under the lock just before the
+points are recorded, looks for refund loops in the database (and screens velocity itself when
+its caller did not). With no `EarnScreen` neither does anything (jobs, imports and tests keep
+today's rules).
 
 - Velocity: at most N earning events per member and per device (till) in a sliding window,
   counted in Redis (app.domain.abuse.velocity). Over a limit the earn is refused with LIMIT_REACHED
@@ -95,6 +99,7 @@ class EarnScreen:
     admitted: list[tuple[list[str], str]] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     settling: bool = False  # its settlement is registered on a unit of work
+    notes: dict[str, Any] | None = None  # the velocity screen's notes; None: not screened yet
 
     def key(self, *parts: object) -> str:
         return self.prefix + "abuse:" + ":".join(str(p) for p in parts)
@@ -132,13 +137,39 @@ async def screen_earn(
     unit_id: int,
     device_id: str | None = None,
 ) -> Screening:
-    """Refuse an earn over a velocity limit (LIMIT_REACHED); note shared devices; hold an earn
-    that closes a refund loop. Without a screen: nothing to check."""
+    """Under the member's lock: hold an earn that closes a refund loop (and screen velocity,
+    when `screen_velocity` did not run before the lock). Without a screen: nothing to check."""
     if screen is None:
         return Screening()
+    if screen.notes is None:
+        await screen_velocity(
+            uow, screen, member_id=member_id, unit_id=unit_id, device_id=device_id
+        )
+    device = device_reference(device_id)
+    notes: dict[str, Any] = dict(screen.notes or {})
+    hold = await _refund_loop(uow, screen, member_id=member_id, unit_id=unit_id, device=device)
+    if hold is not None:
+        notes["hold"] = hold
+        return Screening(datetime.fromisoformat(hold["until"]), notes)
+    return Screening(None, notes)
+
+
+async def screen_velocity(
+    uow: UnitOfWork,
+    screen: EarnScreen | None,
+    *,
+    member_id: int,
+    unit_id: int,
+    device_id: str | None = None,
+) -> None:
+    """Refuse an earn over a velocity limit (LIMIT_REACHED) and note shared devices: Redis
+    only, so it runs before the member's row is locked. Redis unreachable: the policy fails
+    open (noted for the ledger entry) or closed (UNAVAILABLE)."""
+    if screen is None:
+        return
     _settle_after(uow, screen)
     device = device_reference(device_id)
-    notes: dict[str, Any] = {"device": device} if device else {}
+    screen.notes = {"device": device} if device else {}
     try:
         await _velocity(uow, screen, member_id=member_id, unit_id=unit_id, device=device)
     except RedisError as error:
@@ -150,12 +181,7 @@ async def screen_earn(
                 None,
             ) from None
         log.warning("abuse screening skipped, Redis unavailable: %s", type(error).__name__)
-        notes["screening"] = "skipped: redis unavailable"
-    hold = await _refund_loop(uow, screen, member_id=member_id, unit_id=unit_id, device=device)
-    if hold is not None:
-        notes["hold"] = hold
-        return Screening(datetime.fromisoformat(hold["until"]), notes)
-    return Screening(None, notes)
+        screen.notes["screening"] = "skipped: redis unavailable"
 
 
 async def _velocity(
@@ -314,6 +340,7 @@ def _settle_after(uow: UnitOfWork, screen: EarnScreen) -> None:
 
     async def after(committed: bool) -> None:
         screen.settling = False
+        screen.notes = None
         await settle(screen, committed=committed)
         if screen.alerts:
             async with unit_of_work(uow.sessions, now=uow.now, tz=uow.tz) as alerts:

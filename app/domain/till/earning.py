@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal
 
-from app.domain.abuse.screening import EarnScreen, Screening, screen_earn
+from app.domain.abuse.screening import EarnScreen, Screening, screen_earn, screen_velocity
 from app.domain.campaigns import rules as campaigns
 from app.domain.engagement.rewards import reward_referral
 from app.domain.ledger.accounts import Account, LotState, TxKind, funder_account, member_account
@@ -25,6 +25,7 @@ from app.domain.ledger.writer import lock_member, post
 from app.domain.members.identity import get_member
 from app.domain.rights.tier_grants import grant_member_tier_rights
 from app.domain.settlement.funding import draw_funding, record_draws
+from app.domain.shared.ids import parse_id
 from app.domain.shared.money import parse_amount
 from app.domain.shared.units import earn_rate, find_unit, get_merchant
 from app.domain.tiers.standing import (
@@ -183,6 +184,9 @@ async def earn_points(
         uow, business_unit=business_unit, amount=amount, merchant=merchant, category=category
     )
     unit = quote.unit
+    wanted = parse_id(str(member_id).strip())
+    if wanted is not None:  # Redis before the lock: a hung Redis must not hold the member's row
+        await screen_velocity(uow, screen, member_id=wanted, unit_id=unit.id, device_id=device_id)
     member, balance = await lock_member(uow, member_id)
     # under the member's lock: a concurrent retry of this order waits, then sees it as DUPLICATE
     await ensure_new_order(uow, unit.id, TxKind.EARN, order_ref)

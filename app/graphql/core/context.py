@@ -33,6 +33,10 @@ class Context:
     open_subscriptions: int = 0  # on this websocket (app.graphql.core.subscriptions)
     # Transactions committed by this request's mutations, by id (see execution.remember_committed)
     committed_transactions: dict[int, Any] = field(default_factory=dict)
+    # A query's statement found its pooled connection already closed (nothing sent): the
+    # operation is run once more on a fresh connection (app.graphql.schema.GatewaySchema)
+    read_on_dead_connection: bool = False
+    retrying: bool = False  # this is that second run: its cost is not charged again
 
     @property
     def settings(self) -> Settings:

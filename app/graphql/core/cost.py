@@ -55,6 +55,8 @@ FIELD_COSTS: dict[str, int] = {
     "Query.memberByCode": 10,  # a Redis lookup and a link written
     "Query.memberByExternalId": 5,
     "Query.previewEarn": 10,  # the earning rules, evaluated
+    # A stream held open: a channel on the worker's pub/sub and a balance read per change.
+    "Subscription.pointsChanged": 10,
     # Per-member reads with a query of their own (batched, but not free).
     "Member.transactions": 5,
     "Member.tier": 3,

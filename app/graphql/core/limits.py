@@ -1,9 +1,10 @@
 """Limits that need the request: the query's cost and the caller's budget, the request timeout,
 and database statement timeouts answered with a code of their own.
 
-- `QueryCost` prices the operation (app/graphql/core/cost.py) once variables are known, refuses it
-  above `max_query_cost` (QUERY_TOO_COSTLY), then pours the cost into the caller's leaky
-  bucket (app/platform/budget.py) and refuses it when it does not fit (THROTTLED, with retryAfter).
+- `QueryCost` prices the operation (app/graphql/core/cost.py; a subscription once, when it
+  starts) once variables are known, refuses it above `max_query_cost` (QUERY_TOO_COSTLY), then
+  pours the cost into the caller's leaky bucket (app/platform/budget.py) and refuses it when it
+  does not fit (THROTTLED, with retryAfter).
   A refused operation runs no resolver. The response's `extensions.cost` reports the price and
   what is left of the budget. When Redis cannot be asked the request goes through unmetered
   (fail open): the cost limit still holds, a warning is logged and
@@ -103,8 +104,9 @@ def _metrics(context: Any) -> Any:
 
 
 class QueryCost(SchemaExtension):
-    """Price each query or mutation, refuse it above the limit or the caller's budget, and
-    report `extensions.cost`. Subscriptions are not priced (one stream per connection)."""
+    """Price each operation, refuse it above the limit or the caller's budget, and report
+    `extensions.cost`. A subscription is priced once, when it starts (its updates are not
+    charged again): opening and reopening subscriptions spends the budget like queries do."""
 
     def __init__(self, *, execution_context: ExecutionContext | None = None) -> None:
         self.report: dict[str, Any] | None = None
@@ -112,9 +114,13 @@ class QueryCost(SchemaExtension):
     async def on_execute(self) -> AsyncIterator[None]:
         execution = self.execution_context
         settings = getattr(execution.context, "settings", None)
-        if settings is not None and execution.operation_type != OperationType.SUBSCRIPTION:
+        if settings is not None:
             refusal = await self._refusal(settings)
             if refusal is not None:
+                if execution.operation_type == OperationType.SUBSCRIPTION:
+                    # a subscription is not stopped by a result: an error raised here ends
+                    # it with this error before its resolver starts
+                    raise refusal
                 execution.result = GraphQLExecutionResult(data=None, errors=[refusal])
         yield
 
@@ -158,8 +164,8 @@ class QueryCost(SchemaExtension):
         context = self.execution_context.context
         kind, caller = caller_of(context)
         spec = bucket_spec(settings, kind)
-        if spec is None or self.report is None:
-            return None
+        if spec is None or self.report is None or getattr(context, "retrying", False):
+            return None  # (a query run again after a dead connection was charged once)
         budget = context.services.budget  # one per worker: its Lua script registered once
         try:
             async with asyncio.timeout(BUDGET_WAIT_SECONDS):
@@ -186,7 +192,8 @@ class QueryCost(SchemaExtension):
         if metrics is not None:
             metrics.throttled.labels(kind).inc()
         response = getattr(context, "response", None)
-        if response is not None and hasattr(response, "headers"):
+        streaming = self.execution_context.operation_type == OperationType.SUBSCRIPTION
+        if response is not None and hasattr(response, "headers") and not streaming:
             response.headers["Retry-After"] = str(pour.retry_after_seconds)
         return throttled(cost, pour.remaining, pour.retry_after_seconds)
 

@@ -20,11 +20,12 @@ from graphql import GraphQLError
 from redis.exceptions import RedisError
 from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.types import ExecutionContext
+from strawberry.types.graphql import OperationType
 
 from app.graphql.core.errors import request_error_code
 from app.graphql.core.input_text import invalid_data_error, is_invalid_data
 from app.graphql.core.limits import statement_timeout_error
-from app.platform.db import is_statement_timeout
+from app.platform.db import closed_before_use, is_statement_timeout
 from app.platform.metrics import Metrics
 from app.platform.request_log import current_request, new_request_id
 
@@ -148,6 +149,15 @@ class MaskInternalErrors(MaskErrors):
     def __init__(self, *, execution_context: ExecutionContext | None = None) -> None:
         super().__init__(should_mask_error=is_unexpected, error_message=INTERNAL_MESSAGE)
 
+    def _may_run_again(self, context: Any) -> bool:
+        """A query (never a mutation: it may have written) not already run a second time."""
+        execution = self.execution_context
+        return (
+            execution.operation_type == OperationType.QUERY
+            and hasattr(context, "read_on_dead_connection")
+            and not context.retrying
+        )
+
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         context = self.execution_context.context
         request_id = getattr(context, "request_id", "") or new_request_id()
@@ -162,6 +172,14 @@ class MaskInternalErrors(MaskErrors):
                 path=error.path,
                 extensions={"code": "UNAVAILABLE", "requestId": request_id},
             )
+        if closed_before_use(original) and self._may_run_again(context):
+            # nothing was sent: the query runs again on a fresh connection (GatewaySchema),
+            # and this answer is dropped
+            log.warning(
+                "a read found its pooled connection closed; running it again",
+                extra={"request_id": request_id},
+            )
+            context.read_on_dead_connection = True
         if is_invalid_data(original):
             log.info("invalid data refused by the database: %s", type(original).__name__)
             return invalid_data_error(error, request_id)

@@ -1,4 +1,6 @@
-"""Live updates: Subscription.pointsChanged, fed by Redis pub/sub (app.platform.pubsub)."""
+"""Live updates: Subscription.pointsChanged, fed by the worker's one Redis pub/sub connection
+(app.platform.points_feed). A subscription that has started rides out a Redis outage: it
+waits, and gets the balance as it is now once the feed has resubscribed."""
 
 from __future__ import annotations
 
@@ -16,7 +18,6 @@ from app.graphql.core.errors import domain_graphql_error
 from app.graphql.core.permissions import CanWatchPoints
 from app.graphql.core.subscriptions import redis_unavailable, subscription_slot
 from app.graphql.ledger.types import PointsBalance, load_balance
-from app.platform.pubsub import points_changes
 
 
 async def _watched_member(info: Info, member_id: strawberry.ID | None) -> int:
@@ -51,9 +52,7 @@ class PointsSubscription:
         watched = await _watched_member(info, member_id)
         with subscription_slot(ctx):
             changes = until_expiry(
-                points_changes(
-                    ctx.services.subscriptions_redis, ctx.settings.redis_prefix, watched
-                ),
+                ctx.services.points_feed.changes(watched),
                 ctx.principal.expires_at,
             )
             async with aclosing(changes):
