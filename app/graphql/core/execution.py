@@ -77,6 +77,30 @@ async def execute(
         )
 
 
+async def execute_change(
+    ctx: Any, operation: str, input: Any, change: Callable[..., Awaitable[Any]]
+) -> tuple[int | None, bool, list[UserError]]:
+    """An operator's audited change of a catalogue row (a right, a mall item, a lottery):
+    `change(uow, actor=, reason=)` returns the row, run once per idempotency key. The committed
+    row's id (to read again as committed, which a replay needs), whether it was a replay, and
+    the errors."""
+
+    async def effect(uow: UnitOfWork) -> dict[str, Any]:
+        row = await change(uow, actor=ctx.principal.caller, reason=input.reason)
+        return {"id": row.id}
+
+    result, errors = await execute(
+        ctx,
+        operation=operation,
+        effect=effect,
+        idempotency_key=input.idempotency_key,
+        payload=fingerprint(input),
+    )
+    if errors:
+        return None, False, errors
+    return result["id"], result.get("replayed", False), []
+
+
 async def _resolved(uow: UnitOfWork, payload: dict[str, Any]) -> dict[str, Any]:
     """The payload with its business unit as the unit it names: `HOTEL`, `hotel` and `3` are
     one request, so a retry naming the unit by code after naming it by id replays. A unit

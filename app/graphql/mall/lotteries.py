@@ -15,7 +15,7 @@ from app.domain.mall.lottery import PrizeSpec
 from app.domain.shared.errors import DomainError, ErrorCode
 from app.domain.shared.ids import parse_id
 from app.graphql.core.errors import UserError
-from app.graphql.core.execution import execute, fingerprint
+from app.graphql.core.execution import execute_change
 from app.graphql.core.permissions import IsOps
 from app.graphql.mall.types import Lottery
 
@@ -136,25 +136,13 @@ def _specs(prizes: list[LotteryPrizeInput]) -> list[PrizeSpec]:
 
 async def _change(info: Info, operation: str, input: Any, change: Any) -> LotteryPayload:
     """Run one operator's change through the mutation pipeline; the lottery as committed."""
-    ctx = info.context
-
-    async def effect(uow):
-        changed = await change(uow, actor=ctx.principal.caller, reason=input.reason)
-        return {"lottery_id": changed.id}
-
-    result, errors = await execute(
-        ctx,
-        operation=operation,
-        effect=effect,
-        idempotency_key=input.idempotency_key,
-        payload=fingerprint(input),
-    )
-    if errors:
+    lottery_id, replayed, errors = await execute_change(info.context, operation, input, change)
+    if lottery_id is None:
         return LotteryPayload(errors=errors)
-    async with ctx.uow() as uow:
-        row = await lottery.get_lottery(uow, result["lottery_id"])
+    async with info.context.uow() as uow:
+        row = await lottery.get_lottery(uow, lottery_id)
         shown = await lottery.shown_lottery(uow, row)
-    return LotteryPayload(lottery=Lottery.from_rows(*shown), replayed=result.get("replayed", False))
+    return LotteryPayload(lottery=Lottery.from_rows(*shown), replayed=replayed)
 
 
 async def _create(uow, *, input: CreateLotteryInput, actor: str, reason: str | None):

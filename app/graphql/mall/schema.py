@@ -22,7 +22,7 @@ from app.domain.mall import catalogue, completion, lottery, orders
 from app.domain.mall.flash_gate import Attempt, Verdict, refusal_of
 from app.domain.shared.errors import DomainError, ErrorCode
 from app.graphql.core.errors import UserError, domain_graphql_error, user_error
-from app.graphql.core.execution import execute, fingerprint
+from app.graphql.core.execution import execute, execute_change, fingerprint
 from app.graphql.core.pagination import PageInfo, decode_cursor, encode_cursor, page_size
 from app.graphql.core.permissions import Forbidding, IsOps
 from app.graphql.core.terms import spec_terms
@@ -183,24 +183,12 @@ def _terms(input: Any, *, given_only: bool) -> dict[str, Any]:
 
 
 async def _item_change(info: Info, operation: str, input: Any, change: Any) -> MallItemPayload:
-    ctx = info.context
-
-    async def effect(uow):
-        item = await change(uow, actor=ctx.principal.caller, reason=input.reason)
-        return {"item_id": item.id}
-
-    result, errors = await execute(
-        ctx,
-        operation=operation,
-        effect=effect,
-        idempotency_key=input.idempotency_key,
-        payload=fingerprint(input),
-    )
-    if errors:
+    item_id, replayed, errors = await execute_change(info.context, operation, input, change)
+    if item_id is None:
         return MallItemPayload(errors=errors)
-    async with ctx.uow() as uow:
-        row = await catalogue.get_item(uow, result["item_id"])
-    return MallItemPayload(item=MallItem.from_row(row), replayed=result.get("replayed", False))
+    async with info.context.uow() as uow:
+        row = await catalogue.get_item(uow, item_id)
+    return MallItemPayload(item=MallItem.from_row(row), replayed=replayed)
 
 
 async def _shown(info: Info, result: dict[str, Any]) -> MallOrder:

@@ -19,7 +19,7 @@ from app.domain.rights import catalogue, lifecycle, tier_grants, wallet, write_o
 from app.domain.shared.errors import DomainError, ErrorCode, PermissionDenied
 from app.domain.shared.units import find_unit
 from app.graphql.core.errors import UserError, domain_graphql_error, forbidden, user_error
-from app.graphql.core.execution import execute, fingerprint
+from app.graphql.core.execution import execute, execute_change, fingerprint
 from app.graphql.core.pagination import PageInfo, decode_cursor, encode_cursor, page_size
 from app.graphql.core.permissions import CanBuyRights, CanWriteOff, IsOps
 from app.graphql.core.terms import spec_terms
@@ -201,24 +201,12 @@ def _terms(input: Any, *, given_only: bool) -> dict[str, Any]:
 async def _change(info: Info, operation: str, input: Any, change: Any) -> RightPayload:
     """Run an operator's change of the catalogue idempotently; the right as committed, or the
     errors."""
-    ctx = info.context
-
-    async def effect(uow):
-        right = await change(uow, actor=ctx.principal.caller, reason=input.reason)
-        return {"right_id": right.id}
-
-    result, errors = await execute(
-        ctx,
-        operation=operation,
-        effect=effect,
-        idempotency_key=input.idempotency_key,
-        payload=fingerprint(input),
-    )
-    if errors:
+    right_id, replayed, errors = await execute_change(info.context, operation, input, change)
+    if right_id is None:
         return RightPayload(errors=errors)
-    async with ctx.uow() as uow:
-        row = await catalogue.get_right(uow, result["right_id"])
-    return RightPayload(right=Right.from_row(row), replayed=result.get("replayed", False))
+    async with info.context.uow() as uow:
+        row = await catalogue.get_right(uow, right_id)
+    return RightPayload(right=Right.from_row(row), replayed=replayed)
 
 
 async def _throttled(ctx: Any) -> UserError | None:
