@@ -108,8 +108,8 @@ class GatewaySchema(strawberry.Schema):
             return ExecutionResult(data=None, errors=[refusal])
         allowed = set(allowed_operation_types or DEFAULT_ALLOWED_OPERATION_TYPES)
 
-        async def run() -> ExecutionResult:
-            result = await super(GatewaySchema, self).execute(
+        async def once() -> ExecutionResult:
+            return await super(GatewaySchema, self).execute(
                 query,
                 variable_values,
                 context_value,
@@ -118,6 +118,9 @@ class GatewaySchema(strawberry.Schema):
                 allowed - {OperationType.SUBSCRIPTION},
                 operation_extensions,
             )
+
+        async def run() -> ExecutionResult:
+            result = await once()
             if getattr(context_value, "read_on_dead_connection", False):
                 # A query's statement found its pooled connection closed before sending
                 # anything (the pool retires every older connection then): run it once more
@@ -125,15 +128,7 @@ class GatewaySchema(strawberry.Schema):
                 context_value.read_on_dead_connection = False
                 context_value.retrying = True
                 context_value.refresh_loaders()  # the failed loads are cached in the old ones
-                result = await super(GatewaySchema, self).execute(
-                    query,
-                    variable_values,
-                    context_value,
-                    root_value,
-                    operation_name,
-                    allowed - {OperationType.SUBSCRIPTION},
-                    operation_extensions,
-                )
+                result = await once()
             return result
 
         return await within_request_timeout(

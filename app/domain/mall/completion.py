@@ -24,7 +24,7 @@ from datetime import timedelta
 from sqlalchemy import exists, select
 
 from app.domain.mall.catalogue import MallItemKind
-from app.domain.mall.orders import OrderStatus, announce, locked_order
+from app.domain.mall.orders import OrderStatus, announce, locked_order, locked_order_rights
 from app.domain.rights.wallet import RightStatus
 from app.domain.shared.errors import DomainError, ErrorCode
 from app.models import MallItem, MallOrder, MemberRight
@@ -104,15 +104,7 @@ async def complete_order(
         if order.shipped_at > uow.now - timedelta(days=auto_days):
             return False
     elif order.status == OrderStatus.FULFILLED:
-        held = list(
-            await uow.session.scalars(
-                select(MemberRight)
-                .where(MemberRight.mall_order_id == order.id)
-                .order_by(MemberRight.id)  # type: ignore[arg-type]
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            )
-        )
+        held = await locked_order_rights(uow, order.id)
         usable = [
             one for one in held if one.status == RightStatus.ACTIVE and one.valid_until > uow.now
         ]

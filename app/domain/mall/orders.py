@@ -316,6 +316,19 @@ async def locked_order(
     return order, await get_item(uow, order.item_id)
 
 
+async def locked_order_rights(uow: UnitOfWork, order_id: int) -> list[MemberRight]:
+    """The rights an order issued, locked in id order (every path takes them in that order)."""
+    return list(
+        await uow.session.scalars(
+            select(MemberRight)
+            .where(MemberRight.mall_order_id == order_id)
+            .order_by(MemberRight.id)  # type: ignore[arg-type]
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    )
+
+
 async def confirm_payment(
     uow: UnitOfWork, *, order_id: int | str, payment_ref: str, amount: Decimal | str, caller: str
 ) -> MallOrder:
@@ -404,15 +417,7 @@ async def _give_back(
     nothing changes then), points back to their lots, stock back (the gate told after the
     commit), the cash refund owed. The caller holds the member's balance lock and the order's
     row."""
-    vouchers = list(
-        await uow.session.scalars(
-            select(MemberRight)
-            .where(MemberRight.mall_order_id == order.id)
-            .order_by(MemberRight.id)  # type: ignore[arg-type]
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    )
+    vouchers = await locked_order_rights(uow, order.id)
     if any(held.status == RightStatus.USED for held in vouchers):
         raise DomainError(
             ErrorCode.VOUCHER_USED, "a voucher of this order was already used", "orderId"
