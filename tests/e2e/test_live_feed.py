@@ -112,7 +112,13 @@ async def test_a_hundred_subscriptions_hold_one_redis_connection(
             watches = [await ws.subscribe(WATCH) for _ in range(110)]
             assert set((await first_balances(ws, watches)).values()) == {0}
 
-            clients = await redis_client.client_list()
+            # The server the gateway uses (the fixture's client may be fakeredis, which lists
+            # no connections of other clients).
+            shared = redis.from_url(SHARED_REDIS, decode_responses=True)
+            try:
+                clients = await shared.client_list()
+            finally:
+                await shared.aclose()
             live = [c for c in clients if c.get("name") == f"{redis_prefix}live"]
             assert len(live) == 1, live  # one pub/sub connection for all of them
             assert int(live[0]["sub"]) == 1  # and one channel: they watch one member
