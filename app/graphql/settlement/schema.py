@@ -16,7 +16,7 @@ from strawberry import Info
 
 from app.domain.access.principals import Principal
 from app.domain.settlement import funding, terms
-from app.domain.settlement.closing import close_as, may_close
+from app.domain.settlement.closing import close_as, may_close, settle_window
 from app.domain.settlement.statements import (
     SCOPE,
     may_read_all,
@@ -264,7 +264,11 @@ class SettlementMutation:
         ctx = info.context
 
         async def effect(uow):
-            return {"statement": await close_as(uow, principal=ctx.principal, period=period)}
+            settle = settle_window(
+                ctx.settings.request_timeout_seconds, ctx.settings.db_statement_timeout_ms
+            )
+            statement = await close_as(uow, principal=ctx.principal, period=period, settle=settle)
+            return {"statement": statement}
 
         result, errors = await execute(ctx, operation="close-settlement", effect=effect)
         if errors:
