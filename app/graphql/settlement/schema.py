@@ -149,6 +149,12 @@ class SetSettlementTermsInput:
         description="CNY per point, 0 to 1,000 with at most 6 decimals."
     )
     breakage_policy: BreakagePolicy = strawberry.field(description="Who keeps breakage.")
+    breakage_rate: Decimal | None = strawberry.field(
+        default=None,
+        description="The share of points issued expected never to be redeemed (0 up to 1, at"
+        " most 4 decimals): breakage is recognised in proportion to redemptions. Null (the"
+        " default): it cannot be estimated, breakage is recognised on expiry.",
+    )
 
 
 @strawberry.type(description="The group's terms as recorded, or why they were not.")
@@ -159,6 +165,10 @@ class SetSettlementTermsPayload:
     clearing_price: Decimal | None = strawberry.field(default=None, description="CNY per point.")
     breakage_policy: BreakagePolicy | None = strawberry.field(
         default=None, description="Who keeps breakage."
+    )
+    breakage_rate: Decimal | None = strawberry.field(
+        default=None,
+        description="The estimated breakage rate; null: breakage is recognised on expiry.",
     )
     errors: list[UserError] = strawberry.field(
         default_factory=list, description="Why nothing was recorded, if so."
@@ -307,7 +317,8 @@ class SettlementMutation:
 
     @strawberry.mutation(
         permission_classes=[CanCloseSettlement],
-        description="Finance: the group's clearing price and breakage policy from a day on"
+        description="Finance: the group's clearing price, breakage policy and estimated"
+        " breakage rate from a day on"
         " (replacing terms of that same day); audited.",
     )
     async def set_settlement_terms(
@@ -325,9 +336,11 @@ class SettlementMutation:
                 effective_from=input.effective_from,
                 clearing_price=input.clearing_price,
                 breakage_policy=input.breakage_policy.value,
+                breakage_rate=input.breakage_rate,
                 actor=ctx.principal.caller,
             )
-            return {"price": str(row.clearing_price), "policy": row.breakage_policy}
+            rate = None if row.breakage_rate is None else str(row.breakage_rate)
+            return {"price": str(row.clearing_price), "policy": row.breakage_policy, "rate": rate}
 
         result, errors = await execute(ctx, operation="set-settlement-terms", effect=effect)
         if errors:
@@ -336,6 +349,7 @@ class SettlementMutation:
             effective_from=input.effective_from,
             clearing_price=Decimal(result["price"]),
             breakage_policy=BreakagePolicy(result["policy"]),
+            breakage_rate=None if result["rate"] is None else Decimal(result["rate"]),
         )
 
     @strawberry.mutation(
