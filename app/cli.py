@@ -378,15 +378,17 @@ def cmd_verify(settings: Settings, args: argparse.Namespace) -> None:
 
 def cmd_close_settlement(settings: Settings, args: argparse.Namespace) -> None:
     from app.bootstrap import open_services
+    from app.domain.settlement.closing import settle_window
     from app.domain.shared.errors import DomainError
     from app.jobs.settlement import close_settlement
 
     now = _now(args.now)
+    settle = settle_window(settings.request_timeout_seconds, settings.db_statement_timeout_ms)
 
     async def run():
         async with open_services(settings, pool_size=2) as services:
             return await close_settlement(
-                services.sessions, now=now, tz=settings.tz, period=args.period
+                services.sessions, now=now, tz=settings.tz, period=args.period, settle=settle
             )
 
     try:

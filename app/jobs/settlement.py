@@ -8,12 +8,12 @@ A malformed period, or one not over yet, is refused with the domain's message (e
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from app.domain.settlement.closing import close_settlement_period
+from app.domain.settlement.closing import DEFAULT_SETTLE, close_settlement_period
 from app.domain.settlement.periods import Period
 from app.platform.uow import unit_of_work
 
@@ -36,12 +36,17 @@ class CloseReport:
 
 
 async def close_settlement(
-    sessions: async_sessionmaker, *, now: datetime, tz: ZoneInfo, period: str | None = None
+    sessions: async_sessionmaker,
+    *,
+    now: datetime,
+    tz: ZoneInfo,
+    period: str | None = None,
+    settle: timedelta = DEFAULT_SETTLE,
 ) -> CloseReport:
     """Close `period` (default: the month before `now`'s, group time zone)."""
     wanted = period or str(Period.of(now, tz).previous())
     async with unit_of_work(sessions, now=now, tz=tz) as uow:
-        statement = await close_settlement_period(uow, period=wanted, actor=ACTOR)
+        statement = await close_settlement_period(uow, period=wanted, actor=ACTOR, settle=settle)
     return CloseReport(
         period=statement.period,
         closed_at=statement.closed_at.astimezone(UTC) if statement.closed_at else None,

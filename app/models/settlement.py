@@ -2,9 +2,10 @@
 statements.
 
 Terms have effective dates: a period is priced by the latest row whose `effective_from` is on
-or before the period's first day. Group-wide terms (`SettlementTerms`) carry the clearing price
-and the breakage policy; a unit's terms (`SettlementUnitTerms`) override the clearing price for
-points redeemed at it and set the billing percentage of the points it funds. A closed period
+or before the period's first day. Group-wide terms (`SettlementTerms`) carry the clearing
+price, the breakage policy and the estimated breakage rate; a unit's terms
+(`SettlementUnitTerms`) override the clearing price for points redeemed at it and set the
+billing percentage of the points it funds. A closed period
 keeps its statement as it was computed at the close and never changes.
 """
 
@@ -27,11 +28,20 @@ class SettlementTerms(SQLModel, table=True):
         CheckConstraint(
             "breakage_policy IN ('GROUP', 'FUNDERS')", name="ck_settlement_terms_breakage"
         ),
+        CheckConstraint(
+            "breakage_rate IS NULL OR (breakage_rate >= 0 AND breakage_rate < 1)",
+            name="ck_settlement_terms_breakage_rate",
+        ),
     )
 
     effective_from: date = Field(sa_column=Column(Date, primary_key=True))
     clearing_price: Decimal = Field(sa_column=Column(Numeric(12, 6), nullable=False))
     breakage_policy: str = Field(default="GROUP", max_length=8)
+    # the share of points issued expected never to be redeemed; None: it cannot be estimated,
+    # breakage is recognised on expiry
+    breakage_rate: Decimal | None = Field(
+        default=None, sa_column=Column(Numeric(5, 4), nullable=True)
+    )
 
 
 class SettlementUnitTerms(SQLModel, table=True):

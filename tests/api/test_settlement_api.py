@@ -393,3 +393,46 @@ async def test_bad_terms_are_a_typed_error_and_change_nothing(
             )
         )
     assert rows == 0
+
+
+RATE_STATEMENT = """
+query($period: String!) {
+  settlementStatement(period: $period) {
+    breakageRate
+    parties { party breakageAmount breakageEstimatedAmount breakageAdvanceAmount liabilityAmount }
+  }
+}"""
+RATE_TERMS = """
+mutation($input: SetSettlementTermsInput!) {
+  setSettlementTerms(input: $input) { breakageRate errors { code field } }
+}"""
+
+
+async def test_finance_sets_an_estimated_breakage_rate_and_the_statement_recognises_it(
+    cross_format, gql, creds
+):
+    finance = creds.operator("finance")
+    terms = {
+        "effectiveFrom": "2026-06-01",
+        "clearingPrice": "0.01",
+        "breakagePolicy": "FUNDERS",
+        "breakageRate": "0.2",
+    }
+    body = await gql(RATE_TERMS, {"input": terms}, as_=finance)
+    assert body["data"]["setSettlementTerms"] == {"breakageRate": "0.2000", "errors": []}
+    data = (await gql(RATE_STATEMENT, {"period": "2026-06"}, as_=finance))["data"]
+    statement = data["settlementStatement"]
+    assert statement["breakageRate"] == "0.2000"
+    hotel = next(p for p in statement["parties"] if p["party"] == "HOTEL")
+    # 1,000 HOTEL points redeemed at OFFICE: 10.00 x 0.2 / 0.8 recognised ahead of expiry
+    assert hotel["breakageEstimatedAmount"] == "2.50" == hotel["breakageAdvanceAmount"]
+    assert hotel["breakageAmount"] == "2.50"
+    for bad in ("1", "-0.01", "0.00001"):
+        body = await gql(RATE_TERMS, {"input": {**terms, "breakageRate": bad}}, as_=finance)
+        assert body["data"]["setSettlementTerms"]["errors"] == [
+            {"code": "INVALID_INPUT", "field": "breakageRate"}
+        ]
+    body = await gql(RATE_TERMS, {"input": {**terms, "breakageRate": None}}, as_=finance)
+    assert body["data"]["setSettlementTerms"] == {"breakageRate": None, "errors": []}
+    data = (await gql(RATE_STATEMENT, {"period": "2026-06"}, as_=finance))["data"]
+    assert data["settlementStatement"]["breakageRate"] is None  # on expiry again

@@ -1,8 +1,9 @@
 """Settlement against the ledger, step by step: random earn / spend / refund / cancel /
 expire / time / close over three members, three units and several periods (a real unit of
 work on PostgreSQL each), with random terms (a billing percentage, a redeemer's price, the
-breakage policy). PROPERTY is pre-paid, with blocks that run out: its earnings meet
-FUNDING_EXHAUSTED and its refunds make room again.
+breakage policy, an estimated breakage rate that may change from a period on). PROPERTY is
+pre-paid, with blocks that run out: its earnings meet FUNDING_EXHAUSTED and its refunds make
+room again.
 
 After every step, for the current and the previous period (and every closed one):
 - the nets of all parties sum to exactly zero and receivables equal payables;
@@ -10,6 +11,8 @@ After every step, for the current and the previous period (and every closed one)
 - the points redeemed at each party equal what a small model counted: spends there in the
   period less the cancels of spends there in the period;
 - a closed statement is exactly what it was when it was closed;
+- each funder's breakage recognised ahead of expiry lies between 0 and the value of its points
+  still outstanding, and its liability is that value less it;
 - the points outstanding at the end of the running period equal the members' balances
   (available + pending + debt), and `verify_ledger` is clean;
 - each of PROPERTY's blocks holds what it was bought with less its recorded net draws, and
@@ -94,8 +97,11 @@ class SettlementMachine(RuleBasedStateMachine):
         billing=st.sampled_from([None, Decimal(100), Decimal("87.5"), Decimal(0)]),
         price=st.sampled_from([None, Decimal("0.01"), Decimal("0.0137")]),
         policy=st.sampled_from(["GROUP", "FUNDERS"]),
+        rate=st.sampled_from([None, Decimal("0.1"), Decimal("0.35")]),
     )
-    def start(self, billing, price, policy) -> None:
+    def start(self, billing, price, policy, rate) -> None:
+        self.policy = policy
+
         async def reset():
             async with self.db.engine.begin() as conn:
                 tables = (
@@ -135,6 +141,7 @@ class SettlementMachine(RuleBasedStateMachine):
                     effective_from=date(2020, 1, 1),
                     clearing_price=Decimal("0.01"),
                     breakage_policy=policy,
+                    breakage_rate=rate,
                 )
                 hotel = await find_unit(uow, "HOTEL")
                 office = await find_unit(uow, "OFFICE")
@@ -208,6 +215,20 @@ class SettlementMachine(RuleBasedStateMachine):
         if then_close and self.period != before:
             self.close_last_period()
 
+    @rule(rate=st.sampled_from([None, Decimal("0.2"), Decimal("0.9")]))
+    def breakage_rate_changes(self, rate) -> None:
+        """New terms from the running period's first day (a closed period keeps its own)."""
+        self._run(
+            lambda uow: set_group_terms(
+                uow,
+                actor="finance:test",
+                effective_from=self.period.first_day,
+                clearing_price=Decimal("0.01"),
+                breakage_policy=self.policy,
+                breakage_rate=rate,
+            )
+        )
+
     @rule()
     def points_expire(self) -> None:
         self.now += timedelta(days=370)
@@ -257,6 +278,12 @@ class SettlementMachine(RuleBasedStateMachine):
                 assert at == self.redeemed[period][unit], (period, unit)
             if period in self.closed:
                 assert statement == self.closed[period]
+            for p in statement.parties:
+                value = (p.liability_points * statement.clearing_price).quantize(CENT)
+                assert 0 <= p.breakage_advance_amount <= max(value, Decimal(0))
+                assert p.liability_amount == value - p.breakage_advance_amount
+                if statement.breakage_rate is None:
+                    assert p.breakage_estimated_amount == 0
         running = statements[str(self.period)]
         assert sum(p.liability_points for p in running.parties) == held
         assert {p.party: p.funding_model for p in running.parties}["PROPERTY"] == "PRE_PAID"

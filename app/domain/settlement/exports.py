@@ -22,9 +22,11 @@ group's clearing price of the period, the price it was deferred at; per funding 
   receivable, Cr revenue) at the redemption's clearing amount;
 - points taken back without a redemption (an order's refund; new points paying off a member's
   debt) reverse their issuance (Dr contract liability, Cr marketing);
-- breakage recognised by whoever keeps it by the policy when the points expire (Dr contract
-  liability, Cr breakage revenue): the group has no history to estimate breakage in proportion
-  to redemptions yet, so it is recognised on expiry, as the standards allow then.
+- breakage recognised by whoever keeps it by the policy (Dr contract liability, Cr breakage
+  revenue): when the terms carry an estimated breakage rate, in proportion to redemptions (the
+  estimate, on its own line) and at expiry only what the estimate had not recognised already (the
+  true-up, reversed — Dr breakage revenue, Cr liability — where the estimate was too high);
+  without a rate, when the points expire (app.domain.settlement.breakage).
 Every entry balances; amounts are the statement's own or its points at the clearing price, so
 the journal adds up to the cent (exactly so at a clearing price in whole cents, the group's).
 """
@@ -71,6 +73,8 @@ CSV_HEADER = [
     "liability_amount",
     "taken_back_points",
     "funding_model",
+    "breakage_estimated_amount",
+    "breakage_advance_amount",
 ]
 
 
@@ -105,6 +109,8 @@ def statement_csv(statement: Statement) -> str:
                 "liability_amount": _money(p.liability_amount),
                 "taken_back_points": p.taken_back_points,
                 "funding_model": p.funding_model or "",
+                "breakage_estimated_amount": _money(p.breakage_estimated_amount),
+                "breakage_advance_amount": _money(p.breakage_advance_amount),
             }
         )
     for c in statement.matrix:
@@ -202,7 +208,11 @@ def statement_journal(statement: Statement) -> list[JournalEntry]:
         pair(p.party, RECEIVABLE, REVENUE, p.receivable_amount, "others' points redeemed here")
         taken = to_cents(p.taken_back_points * price)
         pair(p.party, LIABILITY, MARKETING, taken, f"{p.taken_back_points} taken back")
-        pair(p.party, LIABILITY, BREAKAGE, p.breakage_amount, f"{p.breakage_points} expired")
+        estimate = p.breakage_estimated_amount
+        pair(p.party, LIABILITY, BREAKAGE, estimate, "breakage estimated on redemptions")
+        expiry = p.breakage_amount - estimate
+        memo = f"{p.breakage_points} expired" + (" (true-up)" if statement.breakage_rate else "")
+        pair(p.party, LIABILITY, BREAKAGE, expiry, memo)
     return entries
 
 

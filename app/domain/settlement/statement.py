@@ -14,8 +14,11 @@ Per party: receivable = what it receives as redeemer; payable = what it pays as 
 plus what it carries); net = receivable - payable. Every amount is whole cents: a redeemer's
 total is its exact total rounded half up, shared over its lines by largest remainder; likewise
 each funder's share. So lines add up to cells and parties, the receivables of all parties equal
-their payables, and the nets sum to exactly zero. Breakage (expired points x the group's
-clearing price) is income of whoever keeps it by the policy; it moves no money between parties.
+their payables, and the nets sum to exactly zero. Breakage (recognised on expiry, or in
+proportion to redemptions under an estimated rate: app.domain.settlement.breakage) is income of
+whoever keeps it by the policy; it moves no money between parties. A funder's liability is its
+points outstanding at the group's clearing price, less the breakage already recognised on them
+(its advance).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from app.domain.ledger.accounts import GROUP
+from app.domain.settlement.breakage import recognise
 from app.domain.settlement.lines import LedgerFigures, LineSource
 from app.domain.settlement.periods import Period
 from app.domain.settlement.rounding import share_cents, to_cents
@@ -83,6 +87,12 @@ class PartyStatement:
     # POST_PAID or PRE_PAID in force on the period's first day; None for GROUP (and in
     # statements closed before the model had dates)
     funding_model: str | None = None
+    # breakage it keeps that the period recognised in proportion to redemptions (an estimated
+    # rate in force); `breakage_amount` is all it recognised, this included
+    breakage_estimated_amount: Decimal = ZERO
+    # as funder: breakage recognised ahead of expiry on its points still outstanding at the
+    # period's end (netted from `liability_amount`; carried to the next period)
+    breakage_advance_amount: Decimal = ZERO
 
 
 @dataclass(frozen=True)
@@ -96,6 +106,7 @@ class Statement:
     matrix: list[SettlementCell]
     lines: list[SettlementLine]
     adjustments: list[SettlementLine] = field(default_factory=list)
+    breakage_rate: Decimal | None = None  # the estimated rate in force; None: on expiry
 
     def for_party(self, party: str) -> Statement:
         """What one party may see: its own row, and the cells and lines it is part of."""
@@ -113,6 +124,7 @@ class Statement:
             matrix=[c for c in self.matrix if mine(c)],
             lines=[line for line in self.lines if mine(line)],
             adjustments=[line for line in self.adjustments if mine(line)],
+            breakage_rate=self.breakage_rate,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -133,6 +145,9 @@ class Statement:
             matrix=[SettlementCell(**_decimals(c, SettlementCell)) for c in data["matrix"]],
             lines=[line(d) for d in data["lines"]],
             adjustments=[line(d) for d in data["adjustments"]],
+            breakage_rate=(
+                Decimal(data["breakage_rate"]) if data.get("breakage_rate") is not None else None
+            ),
         )
 
 
@@ -146,6 +161,8 @@ _MONEY = {
     "breakage_amount",
     "net_amount",
     "liability_amount",
+    "breakage_estimated_amount",
+    "breakage_advance_amount",
 }
 
 
@@ -174,9 +191,11 @@ def compute_statement(
     merchants: dict[int, str],
     closed: set[str],
     tz: ZoneInfo,
+    advance: dict[int, Decimal] | None = None,
 ) -> Statement:
     """The OPEN statement of `period` (see the module's docstring); `units` id -> code of
-    every unit, `closed` the periods closed so far."""
+    every unit, `closed` the periods closed so far, `advance` each funder's breakage
+    recognised ahead of expiry at the period's start."""
 
     def code(party: int) -> str:
         return GROUP_PARTY if party == GROUP else units.get(party, str(party))
@@ -212,7 +231,7 @@ def compute_statement(
         )
         (adjustments if kind == "ADJUSTMENT" else lines).append(line)
     every = lines + adjustments
-    parties = _parties(period, terms, figures, units, every)
+    parties = _parties(period, terms, figures, units, every, advance or {})
     return Statement(
         period=str(period),
         status="OPEN",
@@ -223,6 +242,7 @@ def compute_statement(
         matrix=_matrix(every),
         lines=lines,
         adjustments=adjustments,
+        breakage_rate=terms.breakage_rate,
     )
 
 
@@ -265,6 +285,7 @@ def _parties(
     figures: LedgerFigures,
     units: dict[int, str],
     lines: list[SettlementLine],
+    advance: dict[int, Decimal],
 ) -> list[PartyStatement]:
     ids = [GROUP, *sorted(units)]
     codes = {GROUP: GROUP_PARTY, **units}
@@ -278,12 +299,26 @@ def _parties(
         row[line.funder]["payable_points"] += line.points
         row[line.funder]["payable_amount"] += line.funder_amount
         row[GROUP_PARTY]["payable_amount"] += line.group_amount
+    recognised = recognise(
+        ids,
+        redeemed={
+            i: row[codes[i]]["redeemed_in_house_points"] + row[codes[i]]["payable_points"]
+            for i in ids
+        },
+        expired=figures.expired,
+        outstanding=figures.outstanding,
+        opening=advance,
+        price=terms.clearing_price,
+        rate=terms.breakage_rate,
+    )
     breakage: dict[int, int] = defaultdict(int)
-    for party, points in figures.expired.items():
-        breakage[party if terms.breakage_policy == "FUNDERS" else GROUP] += points
-    kept = [i for i in ids if breakage.get(i)]
-    values = share_cents([breakage[i] * terms.clearing_price for i in kept])
-    breakage_amount = dict(zip(kept, values, strict=True))
+    breakage_amount: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    estimated: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    for i in ids:
+        keeper = i if terms.breakage_policy == "FUNDERS" else GROUP
+        breakage[keeper] += figures.expired.get(i, 0)
+        breakage_amount[keeper] += recognised[i].total
+        estimated[keeper] += recognised[i].estimated
     parties = []
     for i in ids:
         r = row[codes[i]]
@@ -303,12 +338,16 @@ def _parties(
                 receivable_points=r["receivable_points"],
                 receivable_amount=receivable,
                 breakage_points=breakage.get(i, 0),
-                breakage_amount=breakage_amount.get(i, ZERO),
+                breakage_amount=breakage_amount[i],
                 net_amount=receivable - payable,
                 liability_points=liability,
-                liability_amount=to_cents(liability * terms.clearing_price),
+                liability_amount=(
+                    to_cents(liability * terms.clearing_price) - recognised[i].advance
+                ),
                 taken_back_points=figures.taken_back.get(i, 0),
                 funding_model=terms.funding_model_of(i),
+                breakage_estimated_amount=estimated[i],
+                breakage_advance_amount=recognised[i].advance,
             )
         )
     return parties

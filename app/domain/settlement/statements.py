@@ -17,7 +17,7 @@ from app.domain.ledger.accounts import GROUP
 from app.domain.settlement.lines import read_figures
 from app.domain.settlement.periods import Period
 from app.domain.settlement.statement import GROUP_PARTY, Statement, compute_statement
-from app.domain.settlement.terms import terms_for
+from app.domain.settlement.terms import estimating_from, terms_for
 from app.domain.shared.errors import PermissionDenied
 from app.domain.shared.units import find_unit, list_units
 from app.models import SettlementPeriod
@@ -70,6 +70,7 @@ async def compute_open(uow: UnitOfWork, period: Period) -> Statement:
         else None
     )
     figures = await read_figures(uow, period.start(uow.tz), period.end(uow.tz), opening)
+    advance = await _advance_at_start(uow, period, previous)
     units = {unit.id: unit.code for unit in await list_units(uow) if unit.id is not None}
     merchants = {row.id: row.code for row in await uow.session.execute(_MERCHANTS)}
     return compute_statement(
@@ -80,7 +81,26 @@ async def compute_open(uow: UnitOfWork, period: Period) -> Statement:
         merchants=merchants,
         closed=await closed_periods(uow),
         tz=uow.tz,
+        advance=advance,
     )
+
+
+async def _advance_at_start(
+    uow: UnitOfWork, period: Period, previous: Statement | None
+) -> dict[int, Decimal]:
+    """Each funder's breakage recognised ahead of expiry when `period` starts: the previous
+    period's, as stored at its close, or computed (back to the first period whose terms had a
+    breakage rate: before it nothing was recognised ahead)."""
+    if previous is None:
+        since = await estimating_from(uow)
+        if since is None or period.previous().first_day < since:
+            return {}
+        previous = await compute_open(uow, period.previous())
+    return {
+        p.business_unit_id or GROUP: p.breakage_advance_amount
+        for p in previous.parties
+        if p.breakage_advance_amount
+    }
 
 
 async def stored_statement(uow: UnitOfWork, period: Period) -> Statement | None:

@@ -7,6 +7,9 @@
   group's marketing budget funded are always billed whole, to GROUP.
 - Breakage policy: GROUP keeps the breakage, or FUNDERS each keep the breakage of the points
   they funded (in proportion to what of theirs expired).
+- Breakage rate: the share of the points issued the group expects never to be redeemed, when
+  it can estimate it (IFRS 15 B46 / CAS 14): breakage is then recognised in proportion to
+  redemptions (app.domain.settlement.breakage); None, it cannot be estimated: on expiry.
 
 - Funding model of each unit (POST_PAID or PRE_PAID, app.domain.settlement.funding): the one
   in force on the period's first day, so a statement of a past period shows the model then.
@@ -34,8 +37,12 @@ FULL = Decimal(100)
 BREAKAGE_POLICIES = ("GROUP", "FUNDERS")
 
 _GROUP_TERMS = text(
-    "SELECT clearing_price, breakage_policy FROM settlement_terms"
+    "SELECT clearing_price, breakage_policy, breakage_rate FROM settlement_terms"
     " WHERE effective_from <= :day ORDER BY effective_from DESC LIMIT 1"
+)
+# The first day any terms estimated breakage: before it no breakage was recognised in advance.
+_ESTIMATING_FROM = text(
+    "SELECT min(effective_from) FROM settlement_terms WHERE breakage_rate IS NOT NULL"
 )
 # Per unit, the latest price and the latest percentage in effect (each may be set separately).
 _UNIT_TERMS = text("""SELECT business_unit_id,
@@ -56,6 +63,7 @@ _MODELS_ON = text(
 class PeriodTerms:
     clearing_price: Decimal = DEFAULT_CLEARING_PRICE
     breakage_policy: str = "GROUP"
+    breakage_rate: Decimal | None = None  # None: breakage cannot be estimated, on expiry
     unit_prices: dict[int, Decimal] = field(default_factory=dict)
     billing: dict[int, Decimal] = field(default_factory=dict)
     funding_models: dict[int, str] = field(default_factory=dict)
@@ -86,6 +94,7 @@ async def terms_for(uow: UnitOfWork, period: Period) -> PeriodTerms:
     return PeriodTerms(
         clearing_price=group.clearing_price if group else DEFAULT_CLEARING_PRICE,
         breakage_policy=group.breakage_policy if group else "GROUP",
+        breakage_rate=group.breakage_rate if group else None,
         unit_prices={r.business_unit_id: r.clearing_price for r in units if r.clearing_price},
         billing={
             r.business_unit_id: r.billing_percentage
@@ -94,6 +103,12 @@ async def terms_for(uow: UnitOfWork, period: Period) -> PeriodTerms:
         },
         funding_models=await models_on(uow, day),
     )
+
+
+async def estimating_from(uow: UnitOfWork) -> date | None:
+    """The first day any group terms carried a breakage rate (None: never)."""
+    day: date | None = await uow.session.scalar(_ESTIMATING_FROM)
+    return day
 
 
 MAX_PRICE = Decimal(1000)  # CNY per point: far above any price, within the column's range
@@ -122,6 +137,21 @@ def _percentage(value: Decimal | None) -> Decimal | None:
     return value
 
 
+def _rate(value: Decimal | None) -> Decimal | None:
+    """A breakage rate: from 0 up to (not including) 1, at most 4 decimals; or INVALID_INPUT."""
+    if value is None:
+        return None
+    if not value.is_finite() or not 0 <= value < 1:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "a breakage rate from 0 up to 1 (not 1)", "breakageRate"
+        )
+    if value != value.quantize(Decimal("0.0001")):
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "a breakage rate has at most 4 decimals", "breakageRate"
+        )
+    return value.quantize(Decimal("0.0001"))  # as the column holds it
+
+
 async def set_group_terms(
     uow: UnitOfWork,
     *,
@@ -129,10 +159,12 @@ async def set_group_terms(
     clearing_price: Decimal,
     breakage_policy: str,
     actor: str,
+    breakage_rate: Decimal | None = None,
 ) -> SettlementTerms:
     """The group's terms from `effective_from` on (replacing a row of that same date);
-    audited. A closed period keeps its stored statement whatever its date."""
-    price = _price(clearing_price)
+    audited. A closed period keeps its stored statement whatever its date. `breakage_rate`
+    None: breakage cannot be estimated and is recognised on expiry."""
+    price, rate = _price(clearing_price), _rate(breakage_rate)
     if breakage_policy not in BREAKAGE_POLICIES:
         raise DomainError(ErrorCode.INVALID_INPUT, "breakage: GROUP or FUNDERS", "breakagePolicy")
     row = await uow.session.merge(
@@ -140,6 +172,7 @@ async def set_group_terms(
             effective_from=effective_from,
             clearing_price=price,
             breakage_policy=breakage_policy,
+            breakage_rate=rate,
         )
     )
     await log_operator_action(
@@ -148,7 +181,11 @@ async def set_group_terms(
         action="set-settlement-terms",
         target_kind="settlement-terms",
         target_id=effective_from.isoformat(),
-        detail={"clearingPrice": str(price), "breakagePolicy": breakage_policy},
+        detail={
+            "clearingPrice": str(price),
+            "breakagePolicy": breakage_policy,
+            "breakageRate": None if rate is None else str(rate),
+        },
     )
     return row
 

@@ -16,7 +16,7 @@ from strawberry import Info
 
 from app.domain.access.principals import Principal
 from app.domain.settlement import funding, terms
-from app.domain.settlement.closing import close_as, may_close
+from app.domain.settlement.closing import close_as, may_close, settle_window
 from app.domain.settlement.statements import (
     SCOPE,
     may_read_all,
@@ -149,6 +149,12 @@ class SetSettlementTermsInput:
         description="CNY per point, 0 to 1,000 with at most 6 decimals."
     )
     breakage_policy: BreakagePolicy = strawberry.field(description="Who keeps breakage.")
+    breakage_rate: Decimal | None = strawberry.field(
+        default=None,
+        description="The share of points issued expected never to be redeemed (0 up to 1, at"
+        " most 4 decimals): breakage is recognised in proportion to redemptions. Null (the"
+        " default): it cannot be estimated, breakage is recognised on expiry.",
+    )
 
 
 @strawberry.type(description="The group's terms as recorded, or why they were not.")
@@ -159,6 +165,10 @@ class SetSettlementTermsPayload:
     clearing_price: Decimal | None = strawberry.field(default=None, description="CNY per point.")
     breakage_policy: BreakagePolicy | None = strawberry.field(
         default=None, description="Who keeps breakage."
+    )
+    breakage_rate: Decimal | None = strawberry.field(
+        default=None,
+        description="The estimated breakage rate; null: breakage is recognised on expiry.",
     )
     errors: list[UserError] = strawberry.field(
         default_factory=list, description="Why nothing was recorded, if so."
@@ -264,7 +274,11 @@ class SettlementMutation:
         ctx = info.context
 
         async def effect(uow):
-            return {"statement": await close_as(uow, principal=ctx.principal, period=period)}
+            settle = settle_window(
+                ctx.settings.request_timeout_seconds, ctx.settings.db_statement_timeout_ms
+            )
+            statement = await close_as(uow, principal=ctx.principal, period=period, settle=settle)
+            return {"statement": statement}
 
         result, errors = await execute(ctx, operation="close-settlement", effect=effect)
         if errors:
@@ -303,7 +317,8 @@ class SettlementMutation:
 
     @strawberry.mutation(
         permission_classes=[CanCloseSettlement],
-        description="Finance: the group's clearing price and breakage policy from a day on"
+        description="Finance: the group's clearing price, breakage policy and estimated"
+        " breakage rate from a day on"
         " (replacing terms of that same day); audited.",
     )
     async def set_settlement_terms(
@@ -321,9 +336,11 @@ class SettlementMutation:
                 effective_from=input.effective_from,
                 clearing_price=input.clearing_price,
                 breakage_policy=input.breakage_policy.value,
+                breakage_rate=input.breakage_rate,
                 actor=ctx.principal.caller,
             )
-            return {"price": str(row.clearing_price), "policy": row.breakage_policy}
+            rate = None if row.breakage_rate is None else str(row.breakage_rate)
+            return {"price": str(row.clearing_price), "policy": row.breakage_policy, "rate": rate}
 
         result, errors = await execute(ctx, operation="set-settlement-terms", effect=effect)
         if errors:
@@ -332,6 +349,7 @@ class SettlementMutation:
             effective_from=input.effective_from,
             clearing_price=Decimal(result["price"]),
             breakage_policy=BreakagePolicy(result["policy"]),
+            breakage_rate=None if result["rate"] is None else Decimal(result["rate"]),
         )
 
     @strawberry.mutation(

@@ -91,6 +91,14 @@ class PartyStatement:
         description="POST_PAID or PRE_PAID: the unit's funding model in force on the period's"
         " first day. None for GROUP, and in statements closed before models had dates."
     )
+    breakage_estimated_amount: Decimal = strawberry.field(
+        description="Of `breakageAmount`, what the period recognised in proportion to"
+        " redemptions under the estimated breakage rate (0 without a rate)."
+    )
+    breakage_advance_amount: Decimal = strawberry.field(
+        description="As funder: breakage recognised ahead of expiry on its points still"
+        " outstanding at the period's end; `liabilityAmount` is net of it."
+    )
 
     @strawberry.field(description="None for GROUP.")
     async def business_unit(self, info: Info) -> BusinessUnit | None:
@@ -104,6 +112,10 @@ class SettlementStatement:
     closed_at: datetime | None
     clearing_price: Decimal = strawberry.field(description="The group's CNY per point.")
     breakage_policy: str = strawberry.field(description="GROUP or FUNDERS.")
+    breakage_rate: Decimal | None = strawberry.field(
+        description="The estimated breakage rate in force: breakage recognised in proportion"
+        " to redemptions. Null: it cannot be estimated, breakage is recognised on expiry."
+    )
     parties: list[PartyStatement]
     matrix: list[SettlementCell]
     lines: list[SettlementLine]
@@ -125,6 +137,7 @@ class SettlementStatement:
             closed_at=statement.closed_at,
             clearing_price=statement.clearing_price,
             breakage_policy=statement.breakage_policy,
+            breakage_rate=statement.breakage_rate,
             parties=[
                 PartyStatement(
                     party=p.party,
@@ -143,6 +156,8 @@ class SettlementStatement:
                     liability_amount=p.liability_amount,
                     taken_back_points=p.taken_back_points,
                     funding_model=p.funding_model,
+                    breakage_estimated_amount=p.breakage_estimated_amount,
+                    breakage_advance_amount=p.breakage_advance_amount,
                 )
                 for p in statement.parties
             ],
