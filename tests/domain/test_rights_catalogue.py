@@ -76,6 +76,15 @@ async def test_bad_terms_are_refused_and_nothing_is_written(
         assert await uow.session.scalar(select(func.count()).select_from(OperatorAction)) == 0
 
 
+async def test_a_reason_longer_than_the_trail_keeps_is_refused_not_cut(units, uow_factory):
+    with raises_code(ErrorCode.INVALID_INPUT, "reason"):
+        async with uow_factory() as uow:
+            await create_right(uow, spec=LOUNGE, actor="ops:anna", reason="x" * 201)
+    async with uow_factory() as uow:
+        assert await uow.session.scalar(select(func.count()).select_from(Right)) == 0
+        assert await uow.session.scalar(select(func.count()).select_from(OperatorAction)) == 0
+
+
 async def test_codes_are_unique_and_a_free_right_costs_nothing(units, uow_factory):
     async with uow_factory() as uow:
         await create_right(uow, spec=LOUNGE, actor="ops:anna")

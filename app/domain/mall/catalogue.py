@@ -26,7 +26,7 @@ from sqlalchemy import select
 from app.domain.shared.errors import DomainError, ErrorCode
 from app.domain.shared.ids import parse_id
 from app.domain.shared.money import parse_amount
-from app.domain.shared.operator_log import log_operator_action
+from app.domain.shared.operator_log import log_row_change
 from app.domain.shared.units import find_unit
 from app.domain.tiers.standing import read_ladder
 from app.models import MallItem, Right
@@ -249,17 +249,14 @@ async def _logged(
     reason: str | None,
     before: dict[str, Any] | None,
 ) -> MallItem:
-    text = (reason or "").strip() or None
-    if text is not None and len(text) > 200:
-        raise _bad("reason must be at most 200 characters", "reason")
-    await uow.session.flush()
-    await log_operator_action(
+    await log_row_change(
         uow,
+        item,
         actor=actor,
         action=action,
         target_kind="mallItem",
-        target_id=item.id or 0,
-        reason=text,
-        detail={"before": before, "after": snapshot(item)},
+        reason=reason,
+        before=before,
+        after=snapshot(item),
     )
     return item

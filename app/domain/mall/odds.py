@@ -29,20 +29,13 @@ from app.domain.mall.lottery import (
     published_odds,
 )
 from app.domain.shared.errors import DomainError, ErrorCode
-from app.domain.shared.operator_log import log_operator_action
+from app.domain.shared.operator_log import log_operator_action, operator_reason
 from app.models import Lottery, LotteryOdds, LotteryPrize
 from app.platform.uow import UnitOfWork
 
 
 def _bad(message: str, field: str) -> DomainError:
     return DomainError(ErrorCode.INVALID_INPUT, message, field)
-
-
-def _reason(reason: str | None) -> str | None:
-    text = (reason or "").strip() or None
-    if text is not None and len(text) > 200:
-        raise _bad("reason must be at most 200 characters", "reason")
-    return text
 
 
 def _terms(lottery: Lottery) -> dict[str, Any]:
@@ -66,7 +59,7 @@ async def update_lottery(
     reason: str | None = None,
 ) -> Lottery:
     """Change the lottery's terms (those given); logged with before and after."""
-    text = _reason(reason)
+    text = operator_reason(reason)
     lottery = await get_lottery(uow, lottery_id, lock="update")
     before = _terms(lottery)
     if name is not None:
@@ -105,7 +98,7 @@ async def publish_odds(
     reason: str | None = None,
 ) -> Lottery:
     """Publish `prizes` as the lottery's next odds table (see the module's docstring)."""
-    text = _reason(reason)
+    text = operator_reason(reason)
     lottery = await get_lottery(uow, lottery_id, lock="update")
     assert lottery.id is not None
     await check_prizes(uow, prizes)

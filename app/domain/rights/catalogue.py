@@ -25,7 +25,7 @@ from sqlalchemy import select
 from app.domain.shared.errors import DomainError, ErrorCode
 from app.domain.shared.ids import parse_id
 from app.domain.shared.money import parse_amount
-from app.domain.shared.operator_log import log_operator_action
+from app.domain.shared.operator_log import log_row_change
 from app.domain.shared.units import find_unit
 from app.domain.tiers.standing import read_ladder
 from app.models import Right
@@ -264,14 +264,14 @@ async def _logged(
     reason: str | None,
     before: dict[str, Any] | None,
 ) -> Right:
-    await uow.session.flush()
-    await log_operator_action(
+    await log_row_change(
         uow,
+        right,
         actor=actor,
         action=action,
         target_kind="right",
-        target_id=right.id or 0,
         reason=reason,
-        detail={"before": before, "after": snapshot(right)},
+        before=before,
+        after=snapshot(right),
     )
     return right

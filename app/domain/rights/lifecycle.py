@@ -31,7 +31,7 @@ from app.domain.members.identity import get_member
 from app.domain.rights.catalogue import get_right
 from app.domain.rights.wallet import RightSource, RightStatus, issue_right, shown_status
 from app.domain.shared.errors import DomainError, ErrorCode
-from app.domain.shared.operator_log import log_operator_action
+from app.domain.shared.operator_log import log_operator_action, operator_reason
 from app.models import MemberRight, PointsTransaction, Right
 from app.platform.uow import UnitOfWork
 
@@ -44,13 +44,6 @@ _ENDED = {
     RightStatus.EXPIRED: (ErrorCode.VOUCHER_EXPIRED, "this voucher has expired"),
     RightStatus.REFUNDED: (ErrorCode.ALREADY_REVERSED, "this right was already returned"),
 }
-
-
-def _reason(reason: str | None, *, required: bool) -> str | None:
-    text = (reason or "").strip()
-    if (required and not text) or len(text) > 200:
-        raise DomainError(ErrorCode.INVALID_INPUT, "reason must be 1-200 characters", "reason")
-    return text or None
 
 
 def _member_right_id(member_right_id: int | str) -> int:
@@ -97,7 +90,7 @@ async def grant_right(
     actor: str,
 ) -> MemberRight:
     """An operator puts one instance of a right into a member's wallet (see the docstring)."""
-    text = _reason(reason, required=True)
+    text = operator_reason(reason, required=True)
     member = await get_member(uow, member_id)
     assert member.id is not None
     right = await get_right(uow, right_id)
@@ -121,7 +114,7 @@ async def revoke_right(
     uow: UnitOfWork, *, member_right_id: int | str, reason: str, actor: str
 ) -> MemberRight:
     """An operator takes an unused voucher back (see the docstring)."""
-    text = _reason(reason, required=True)
+    text = operator_reason(reason, required=True)
     held, right = await held_for_change(uow, member_right_id)
     if held.status == RightStatus.USED:
         raise DomainError(
@@ -161,7 +154,7 @@ async def refund_right(
 ) -> MemberRight:
     """Return a bought, unused, refundable right (see the docstring). `member_id`: the caller
     is that member, who may return only their own (NOT_FOUND otherwise, as for a stranger's)."""
-    text = _reason(reason, required=False)
+    text = operator_reason(reason, required=False)
     held, right = await held_for_change(uow, member_right_id)
     if member_id is not None and held.member_id != member_id:
         raise DomainError(ErrorCode.NOT_FOUND, f"no member right {held.id}", "memberRightId")

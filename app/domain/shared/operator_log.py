@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app.domain.shared.errors import DomainError, ErrorCode
 from app.models.operations import OperatorAction
 from app.platform.uow import UnitOfWork
 
@@ -26,6 +27,17 @@ def _jsonable(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return str(value)
+
+
+def operator_reason(reason: str | None, *, required: bool = False) -> str | None:
+    """An operator's reason as the trail keeps it: trimmed, None when blank; INVALID_INPUT when
+    it is over the column's 200 characters (or blank where one is `required`), rather than
+    cut short without a word."""
+    text = (reason or "").strip()
+    if (required and not text) or len(text) > 200:
+        wanted = "1-200 characters" if required else "at most 200 characters"
+        raise DomainError(ErrorCode.INVALID_INPUT, f"reason must be {wanted}", "reason")
+    return text or None
 
 
 async def log_operator_action(
@@ -73,3 +85,28 @@ async def list_operator_actions(
     if before_id is not None:
         query = query.where(OperatorAction.id < before_id)  # type: ignore[operator]
     return list((await uow.session.execute(query)).scalars())
+
+
+async def log_row_change(
+    uow: UnitOfWork,
+    row: Any,
+    *,
+    actor: str,
+    action: str,
+    target_kind: str,
+    reason: str | None,
+    before: dict[str, Any] | None,
+    after: dict[str, Any],
+) -> None:
+    """Audit an operator's create or edit of a catalogue row (a right, a mall item): flushed
+    first, so a new row has its id; its terms before (None for a new row) and after."""
+    await uow.session.flush()
+    await log_operator_action(
+        uow,
+        actor=actor,
+        action=action,
+        target_kind=target_kind,
+        target_id=row.id or 0,
+        reason=operator_reason(reason),
+        detail={"before": before, "after": after},
+    )
