@@ -6,9 +6,10 @@
   at once, grants each member each period once. Keyset over member ids: a member whose grant
   another run took is simply passed.
 - `expire_rights`: ACTIVE vouchers past their validity become EXPIRED, a batch per
-  transaction (rows another run holds are skipped, not waited for).
+  transaction (rows another run holds are skipped, not waited for), each with its
+  VOUCHER_ENDED (reason EXPIRED).
 
-Their VOUCHER_ISSUED events go to the relay given, after each batch commits.
+Their VOUCHER_ISSUED and VOUCHER_ENDED events go to the relay given, after each batch commits.
 """
 
 from __future__ import annotations

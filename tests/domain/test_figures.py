@@ -40,7 +40,7 @@ JUNE_S = SettlementPeriod(2026, 6)
 FINANCE = Principal(kind="operator", subject="finance-1", roles=frozenset({"finance"}))
 
 
-async def _price_from(uow_factory, day: date, price: str) -> None:
+async def _price_from(uow_factory, day: date, price: str, rate: str | None = None) -> None:
     async with uow_factory() as uow:
         await set_group_terms(
             uow,
@@ -48,6 +48,7 @@ async def _price_from(uow_factory, day: date, price: str) -> None:
             effective_from=day,
             clearing_price=D(price),
             breakage_policy="GROUP",
+            breakage_rate=None if rate is None else D(rate),
         )
 
 
@@ -149,7 +150,7 @@ async def _statement_liability(uow_factory, period: SettlementPeriod) -> tuple[i
 
 
 async def test_the_liability_in_cny_is_the_settlement_statements(units, uow_factory, clock):
-    await _history(uow_factory, clock, units)
+    members = await _history(uow_factory, clock, units)
     async with uow_factory() as uow:  # prices a point redeemed at HOTEL, not one outstanding
         await set_unit_terms(
             uow,
@@ -180,6 +181,36 @@ async def test_the_liability_in_cny_is_the_settlement_statements(units, uow_fact
     async with uow_factory() as uow:  # the open months take the new price
         assert (await compute_open(uow, SettlementPeriod(2026, 12))).clearing_price == D("0.02")
     assert (await _figures(uow_factory, "2026")).liability_amount == D("39.00")  # 1950 x 0.02
+
+    # From July a breakage rate of 20 % is in force: each point redeemed recognises 0.2 / 0.8
+    # of its value as breakage ahead of expiry (the advance), which the liability nets off.
+    await _price_from(uow_factory, date(2026, 7, 1), "0.02", rate="0.2")
+    async with uow_factory() as uow:
+        await spend(uow, members["A"], 200, "40", "HOTEL")  # HOTEL's points, redeemed there
+    clock.now = datetime(2026, 7, 2, 4, 1, tzinfo=UTC)
+    async with uow_factory() as uow:
+        await refresh_figures(uow)
+    july_s = SettlementPeriod(2026, 7)
+    for closed in (False, True):  # computed while July is open, then read as stored
+        july = await _figures(uow_factory, "2026-07")
+        assert (july.liability_points, july.liability_amount) == await _statement_liability(
+            uow_factory, july_s
+        )
+        assert july.liability_amount == D("34.00")  # 1750 x 0.02 less 200 x 0.02 x 0.25
+        hotel = await _figures(uow_factory, "2026-07", units["HOTEL"])
+        assert hotel.liability_amount == D("25.00")  # 1300 x 0.02 less its advance, 1.00
+        office = await _figures(uow_factory, "2026-07", units["OFFICE"])
+        assert office.liability_amount == D("7.00")  # 350 x 0.02: it funded no redemption
+        # the advance is carried to the year's end: December's statement nets it too
+        year = await _figures(uow_factory, "2026")
+        assert (year.liability_points, year.liability_amount) == (1750, D("34.00"))
+        assert (year.liability_points, year.liability_amount) == await _statement_liability(
+            uow_factory, SettlementPeriod(2026, 12)
+        )
+        if not closed:
+            clock.now = datetime(2026, 8, 2, 4, 0, tzinfo=UTC)
+            async with uow_factory() as uow:
+                await close_settlement_period(uow, period="2026-07", actor="finance:1")
 
 
 @pytest.mark.parametrize("bad", ["2026-13", "26-01", "2026-6", "June", "", "1999", "2026-00"])

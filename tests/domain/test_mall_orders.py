@@ -264,6 +264,14 @@ async def test_cancel_revokes_unused_vouchers_and_is_refused_once_one_was_used(u
     with raises_code(ErrorCode.WRONG_STATE):
         async with uow_factory() as uow:
             await cancel_order(uow, order_id=unused.id, caller="member", member_id=member)
+    async with uow_factory() as uow:  # each revoked voucher ended once; the refused order none
+        ended = list(
+            await uow.session.scalars(
+                select(OutboxEvent).where(OutboxEvent.type == "VOUCHER_ENDED")
+            )
+        )
+    assert sorted(e.payload["mallOrderId"] for e in ended) == [unused.id, unused.id]
+    assert {(e.payload["reason"], e.payload["by"]) for e in ended} == {("REVOKED", "member")}
     await assert_clean(uow_factory)
 
 

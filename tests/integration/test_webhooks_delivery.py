@@ -12,6 +12,9 @@ import pytest
 from sqlalchemy import select
 
 from app.domain.access.principals import Principal
+from app.domain.rights.catalogue import RightSpec, create_right
+from app.domain.rights.lifecycle import grant_right, revoke_right
+from app.domain.rights.write_off import undo_write_off, write_off_voucher
 from app.domain.webhooks.endpoints import create_endpoint, rotate_secret
 from app.jobs.webhooks import WebhookDispatcher
 from app.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
@@ -319,3 +322,54 @@ async def test_the_outbox_keeps_an_event_until_the_dispatcher_took_it(
     assert await relay.prune(before=later) == 0  # relayed, not yet taken
     assert (await dispatcher().run_once()).taken == 1
     assert await relay.prune(before=later) == 1
+
+
+async def test_a_voucher_restored_or_ended_reaches_its_provider_and_where_it_was_used(
+    units, uow_factory, dispatcher
+):
+    receiver = Receiver()
+    types = ("VOUCHER_USED", "VOUCHER_RESTORED", "VOUCHER_ENDED")
+    async with receiving(receiver) as url:
+        endpoints = {}
+        for code in ("MALL", "OFFICE", "HOTEL"):
+            key = Principal(
+                kind="partner", subject=code, unit_id=units[code], scopes=frozenset({"webhooks"})
+            )
+            secret, endpoints[code] = await subscribe(uow_factory, url, events=types, who=key)
+            receiver.secrets.append(secret)
+        async with uow_factory() as uow:  # MALL provides parking, OFFICE may write it off
+            spec = RightSpec(
+                "MALL", "Parking", "PARKING_HOURS", 30, redeemable_at_unit_ids=("OFFICE",)
+            )
+            right = await create_right(uow, spec=spec, actor="ops:test")
+            member = await new_member(uow, "HOTEL")
+            held = await grant_right(
+                uow, member_id=member, right_id=right.id, reason="goodwill", actor="ops:1"
+            )
+        async with uow_factory() as uow:
+            await write_off_voucher(uow, code=held.code, unit_id=units["OFFICE"], caller="till")
+        async with uow_factory() as uow:
+            await undo_write_off(
+                uow,
+                code=held.code,
+                unit_id=units["OFFICE"],
+                caller="till",
+                reason="wrong car",
+                window=timedelta(hours=24),
+            )
+        async with uow_factory() as uow:
+            await revoke_right(uow, member_right_id=held.id, reason="misuse", actor="ops:1")
+        await dispatcher().run_once()
+    assert receiver.unverified == 0
+    got = {(m.endpoint_id, m.type) for m in await messages(uow_factory)}
+    assert got == {
+        (endpoints["MALL"], "VOUCHER_USED"),
+        (endpoints["OFFICE"], "VOUCHER_USED"),
+        (endpoints["MALL"], "VOUCHER_RESTORED"),
+        (endpoints["OFFICE"], "VOUCHER_RESTORED"),
+        (endpoints["MALL"], "VOUCHER_ENDED"),  # no unit used it: its provider only
+    }
+    ended = [d.body for d in receiver.verified if d.body["type"] == "VOUCHER_ENDED"]
+    assert [(b["data"]["reason"], b["data"]["memberRightId"]) for b in ended] == [
+        ("REVOKED", held.id)
+    ]

@@ -73,8 +73,11 @@ def test_a_units_endpoint_has_points_and_tier_events_of_members_presented_to_it_
         assert not may_have(2, event(type_, member=8), known, {})
 
 
-def test_a_units_endpoint_has_vouchers_it_provides_or_that_were_used_at_it():
-    used = event("VOUCHER_USED", unit=4, rightId=11)
+@pytest.mark.parametrize(
+    "type_", ["VOUCHER_ISSUED", "VOUCHER_USED", "VOUCHER_RESTORED", "VOUCHER_ENDED"]
+)
+def test_a_units_endpoint_has_vouchers_it_provides_or_that_were_used_at_it(type_):
+    used = event(type_, unit=4, rightId=11)
     providers = {11: 2}
     assert may_have(2, used, set(), providers)  # the provider
     assert may_have(4, used, set(), providers)  # where it was used

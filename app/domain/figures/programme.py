@@ -12,10 +12,14 @@ never exceed the group's. Definitions (rates and shares to 4 places, money to th
 - redemptionRate = redeemed / issued; breakageRate = expired / issued (null when nothing
   was issued);
 - liabilityPoints: points outstanding in lots at the period's end (pending ones included;
-  a member's debt is not netted off); liabilityAmount: those at settlement's group clearing
-  price of the period's last month (the price that month's settlement statement values its
-  outstanding points at: app.domain.settlement.statements.clearing_price_of), so the group's
-  equals the statement's liability; liabilityCost: at what they cost their funders;
+  a member's debt is not netted off); liabilityAmount: the contract liability of the period's
+  last month as its settlement statement states it: those points at the month's group
+  clearing price (app.domain.settlement.statements.clearing_price_of), less the breakage
+  already recognised on them ahead of expiry under an estimated breakage rate (the funders'
+  **advance**, app.domain.settlement.statements.breakage_advance_at_end), so the group's
+  equals the statement's liability. A unit's is its points at that price less its own
+  advance as funder (the advance on points the group's budget funded is the group's, in no
+  unit's figures); liabilityCost: at what they cost their funders;
 - sales: order amounts of purchases that earned points, less refunds;
 - pointsCost: the cost of the points issued (points x their cost per point), less what refunds
   took back; pointsCostShareOfSales = pointsCost / sales (null without sales);
@@ -35,10 +39,11 @@ from app.domain.figures.periods import Period, months_back
 from app.domain.figures.summary import refreshed_through
 from app.domain.settlement.periods import Period as SettlementPeriod
 from app.domain.settlement.rounding import to_cents
-from app.domain.settlement.statements import clearing_price_of
+from app.domain.settlement.statements import breakage_advance_at_end, clearing_price_of
 from app.platform.uow import UnitOfWork
 
 CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
 RATE = Decimal("0.0001")
 
 
@@ -100,7 +105,10 @@ async def programme_figures(
     cost = Decimal(row["cost"]).quantize(CENT, ROUND_HALF_EVEN)
     share = ratio(cost, sales)
     last = months_back(period.end, 1)
-    price = await clearing_price_of(uow, SettlementPeriod(last.year, last.month))
+    month = SettlementPeriod(last.year, last.month)
+    price = await clearing_price_of(uow, month)
+    advance = await breakage_advance_at_end(uow, month)
+    ahead = sum(advance.values(), ZERO) if unit_id is None else advance.get(unit_id, ZERO)
     return ProgrammeFigures(
         period=period,
         unit_id=unit_id,
@@ -111,7 +119,7 @@ async def programme_figures(
         breakage_rate=ratio(int(row["expired"]), issued),
         liability_points=int(row["outstanding"]),
         # rounded as settlement rounds it (half up), so the two agree to the cent
-        liability_amount=to_cents(int(row["outstanding"]) * price),
+        liability_amount=to_cents(int(row["outstanding"]) * price) - ahead,
         liability_cost=Decimal(row["outstanding_cost"]).quantize(CENT, ROUND_HALF_EVEN),
         sales=sales,
         points_cost=cost,

@@ -44,6 +44,7 @@ from app.domain.ledger.accounts import TxKind
 from app.domain.ledger.redemption import redeem, restore
 from app.domain.ledger.writer import lock_balance, lock_member
 from app.domain.mall.catalogue import MallItemKind, get_item
+from app.domain.rights.voucher_events import EndReason, record_voucher_ended
 from app.domain.rights.wallet import RightSource, RightStatus, issue_right
 from app.domain.shared.errors import DomainError, ErrorCode, PermissionDenied
 from app.domain.shared.events import EventType
@@ -413,10 +414,10 @@ async def _give_back(
     reason: str | None,
     gate: StockGate | None = None,
 ) -> None:
-    """End the order (`status`): unused issued rights revoked (VOUCHER_USED if one was used:
-    nothing changes then), points back to their lots, stock back (the gate told after the
-    commit), the cash refund owed. The caller holds the member's balance lock and the order's
-    row."""
+    """End the order (`status`): unused issued rights revoked (VOUCHER_ENDED for each still
+    usable; VOUCHER_USED if one was used: nothing changes then), points back to their lots,
+    stock back (the gate told after the commit), the cash refund owed. The caller holds the
+    member's balance lock and the order's row."""
     vouchers = await locked_order_rights(uow, order.id)
     if any(held.status == RightStatus.USED for held in vouchers):
         raise DomainError(
@@ -424,8 +425,13 @@ async def _give_back(
         )
     for held in vouchers:
         if held.status in (RightStatus.ACTIVE, RightStatus.EXPIRED):
+            usable = held.status == RightStatus.ACTIVE  # an EXPIRED one has had its end
             held.status = RightStatus.REVOKED.value
             held.ended_at, held.ended_by, held.end_reason = uow.now, by[:64], reason
+            if usable:
+                right = await uow.session.get(Right, held.right_id)
+                assert right is not None
+                record_voucher_ended(uow, held, right, EndReason.REVOKED, by=by, note=reason)
     if order.transaction_id is not None:
         original = await uow.session.get(PointsTransaction, order.transaction_id)
         assert original is not None and original.id is not None

@@ -16,6 +16,9 @@
   EXPIRED in batches; they already read as EXPIRED before (wallet.shown_status), so the job
   only makes the stored status agree. Running it again changes nothing.
 
+Each of these sends VOUCHER_ENDED (reason REVOKED, REFUNDED or EXPIRED) for a voucher that
+was still stored ACTIVE, in the same transaction (app.domain.rights.voucher_events).
+
 Every function here runs under the member's balance lock before the voucher's row lock (the
 order buying takes), so a refund and a write-off of the same voucher are serialised.
 """
@@ -29,6 +32,7 @@ from app.domain.ledger.redemption import restore
 from app.domain.ledger.writer import lock_balance
 from app.domain.members.identity import get_member
 from app.domain.rights.catalogue import get_right
+from app.domain.rights.voucher_events import EndReason, record_voucher_ended
 from app.domain.rights.wallet import RightSource, RightStatus, issue_right, shown_status
 from app.domain.shared.errors import DomainError, ErrorCode
 from app.domain.shared.operator_log import log_operator_action, operator_reason
@@ -126,6 +130,8 @@ async def revoke_right(
     held.status = RightStatus.REVOKED.value
     held.ended_at, held.ended_by, held.end_reason = uow.now, actor[:64], text
     await uow.session.flush()
+    if before == RightStatus.ACTIVE:  # an EXPIRED one has had its VOUCHER_ENDED
+        record_voucher_ended(uow, held, right, EndReason.REVOKED, by=actor, note=text)
     await log_operator_action(
         uow,
         actor=actor,
@@ -190,6 +196,7 @@ async def refund_right(
     held.ended_at, held.ended_by, held.end_reason = uow.now, caller[:64], text
     held.refund_transaction_id = tx.id
     await uow.session.flush()
+    record_voucher_ended(uow, held, right, EndReason.REFUNDED, by=caller, note=text)
     return held
 
 
@@ -203,10 +210,22 @@ async def expire_rights(uow: UnitOfWork, *, limit: int = 1000) -> int:
         .with_for_update(skip_locked=True)
         .scalar_subquery()
     )
-    result = await uow.session.execute(
-        update(MemberRight)
-        .where(MemberRight.id.in_(due))  # type: ignore[union-attr]
-        .values(status=RightStatus.EXPIRED.value)
-        .execution_options(synchronize_session=False)
+    expired = list(
+        await uow.session.scalars(
+            update(MemberRight)
+            .where(MemberRight.id.in_(due))  # type: ignore[union-attr]
+            .values(status=RightStatus.EXPIRED.value)
+            .returning(MemberRight)
+            .execution_options(synchronize_session=False)
+        )
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    right_ids = {held.right_id for held in expired}
+    rights = {
+        right.id: right
+        for right in await uow.session.scalars(
+            select(Right).where(Right.id.in_(right_ids))  # type: ignore[union-attr]
+        )
+    }
+    for held in sorted(expired, key=lambda h: h.id or 0):
+        record_voucher_ended(uow, held, rights[held.right_id], EndReason.EXPIRED, by=None)
+    return len(expired)

@@ -13,7 +13,8 @@
   as a `VoucherWriteOff` row), and sends a VOUCHER_USED event through the outbox.
 - The unit that wrote a voucher off may undo it within a window (default 24 h), with a reason:
   the voucher is ACTIVE again (EXPIRED if its validity has passed meanwhile) and the write-off
-  row keeps who undid it, when and why. Another unit is FORBIDDEN; after the window,
+  row keeps who undid it, when and why, and a VOUCHER_RESTORED event goes through the outbox
+  (app.domain.rights.voucher_events). Another unit is FORBIDDEN; after the window,
   UNDO_WINDOW_PASSED; a voucher not written off, INVALID_INPUT. Operators may undo any.
 """
 
@@ -24,6 +25,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from app.domain.rights.codes import normalise
+from app.domain.rights.voucher_events import record_voucher_restored
 from app.domain.rights.wallet import RightStatus, shown_status
 from app.domain.shared.errors import DomainError, ErrorCode, PermissionDenied
 from app.domain.shared.events import EventType
@@ -171,7 +173,17 @@ async def undo_write_off(
     )
     assert done is not None  # a USED voucher has its write-off row
     done.undone_at, done.undone_by, done.undo_reason = uow.now, caller[:64], reason
+    used_at_unit_id, order_ref = held.used_at_unit_id, held.used_order_ref
     held.status = RightStatus.ACTIVE.value
     held.used_at = held.used_at_unit_id = held.used_order_ref = None
     await uow.session.flush()
+    record_voucher_restored(
+        uow,
+        held,
+        right,
+        used_at_unit_id=used_at_unit_id,
+        order_ref=order_ref,
+        by=caller,
+        note=reason,
+    )
     return held

@@ -131,3 +131,22 @@ async def clearing_price_of(uow: UnitOfWork, period: Period) -> Decimal:
     if closed is not None:
         return Decimal(closed)
     return (await terms_for(uow, period)).clearing_price
+
+
+async def breakage_advance_at_end(uow: UnitOfWork, period: Period) -> dict[int, Decimal]:
+    """Each funder's breakage recognised ahead of expiry on its points still outstanding at the
+    end of `period` (unit id, GROUP for the group's own), which `period`'s statement nets from
+    its liability: a closed period's as stored at its close, an open period's as computed now.
+    Funders with none are left out; empty at once when no terms had a breakage rate by the
+    period's end (nothing can have been recognised ahead, and no statement is computed)."""
+    statement = await stored_statement(uow, period)
+    if statement is None:
+        since = await estimating_from(uow)
+        if since is None or since >= period.next().first_day:
+            return {}
+        statement = await compute_open(uow, period)
+    return {
+        p.business_unit_id or GROUP: p.breakage_advance_amount
+        for p in statement.parties
+        if p.breakage_advance_amount
+    }

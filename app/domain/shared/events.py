@@ -17,6 +17,8 @@ class EventType(StrEnum):
     TIER_CHANGED = "TIER_CHANGED"  # one step of a member's tier history
     VOUCHER_ISSUED = "VOUCHER_ISSUED"  # a right put in a member's wallet (app.domain.rights)
     VOUCHER_USED = "VOUCHER_USED"  # a voucher written off at a till
+    VOUCHER_RESTORED = "VOUCHER_RESTORED"  # a write-off undone: the voucher is usable again
+    VOUCHER_ENDED = "VOUCHER_ENDED"  # an unused voucher revoked, refunded or expired
     # with its context: MALL_ORDER_CHANGED
     POINTS_EXPIRING = "POINTS_EXPIRING"  # points of a member expire on a day soon (a job)
     TIER_DOWNGRADE_WARNING = "TIER_DOWNGRADE_WARNING"  # a tier will end below retention (a job)

@@ -45,6 +45,8 @@ class WebhookEvent(StrEnum):
     TIER_DOWNGRADE_WARNING = EventType.TIER_DOWNGRADE_WARNING.value
     VOUCHER_ISSUED = EventType.VOUCHER_ISSUED.value
     VOUCHER_USED = EventType.VOUCHER_USED.value
+    VOUCHER_RESTORED = EventType.VOUCHER_RESTORED.value
+    VOUCHER_ENDED = EventType.VOUCHER_ENDED.value
     MALL_ORDER_CHANGED = EventType.MALL_ORDER_CHANGED.value
 
 
@@ -56,6 +58,8 @@ SUBSCRIBABLE = (
     EventType.VOUCHER_ISSUED,
     EventType.VOUCHER_USED,
     EventType.MALL_ORDER_CHANGED,
+    EventType.VOUCHER_RESTORED,
+    EventType.VOUCHER_ENDED,
 )
 ROTATION_OVERLAP = timedelta(hours=24)
 SECRET_PREFIX = "whsec_"

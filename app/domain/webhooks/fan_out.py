@@ -4,8 +4,9 @@ enabled endpoint that subscribed its type and may have it.
 Who may have an event (an endpoint for no unit: every event it subscribed):
 - points and tier events (POINTS_CHANGED, POINTS_EXPIRING, TIER_CHANGED,
   TIER_DOWNGRADE_WARNING): a unit's endpoint, for members presented to that unit (ADR 0003);
-- voucher events (VOUCHER_ISSUED, VOUCHER_USED): the unit providing the right, and the unit
-  where it was used;
+- voucher events (VOUCHER_ISSUED, VOUCHER_USED, VOUCHER_RESTORED, VOUCHER_ENDED): the unit
+  providing the right, and the unit where it was used (for VOUCHER_RESTORED, where the undone
+  write-off was);
 - anything else (MALL_ORDER_CHANGED): the unit the event names (the order's supplier).
 
 Taking is durable: the dispatcher reads `outbox_events` itself (oldest first, by id), writes
@@ -50,7 +51,14 @@ MEMBER_EVENTS = frozenset(
         EventType.TIER_DOWNGRADE_WARNING,
     }
 )
-VOUCHER_EVENTS = frozenset({EventType.VOUCHER_ISSUED, EventType.VOUCHER_USED})
+VOUCHER_EVENTS = frozenset(
+    {
+        EventType.VOUCHER_ISSUED,
+        EventType.VOUCHER_USED,
+        EventType.VOUCHER_RESTORED,
+        EventType.VOUCHER_ENDED,
+    }
+)
 
 _TAKE = """SELECT id, type, member_id, business_unit_id, payload, created_at FROM outbox_events
 WHERE webhooks_taken_at IS NULL ORDER BY id LIMIT $1"""

@@ -452,6 +452,8 @@ WEBHOOKS = {
     "WebhookEvent.TIER_DOWNGRADE_WARNING": "A member's tier will drop unless they qualify.",
     "WebhookEvent.VOUCHER_ISSUED": "A right was issued to a member's wallet.",
     "WebhookEvent.VOUCHER_USED": "A voucher was written off.",
+    "WebhookEvent.VOUCHER_RESTORED": "A voucher's write-off was undone: it is usable again.",
+    "WebhookEvent.VOUCHER_ENDED": "An unused voucher was revoked, refunded or expired.",
     "WebhookEvent.MALL_ORDER_CHANGED": "A mall order's status changed.",
     "WebhookEndpointHealth.enabled": "Whether deliveries are sent.",
     "WebhookEndpointHealth.disabledAt": "When it was disabled.",

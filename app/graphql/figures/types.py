@@ -34,7 +34,8 @@ class ProgramFigures:
     liability_points: int = strawberry.field(description="Outstanding at the period's end.")
     liability_amount: Decimal = strawberry.field(
         description="Outstanding points at settlement's group clearing price for the period's "
-        "last month (CNY): the settlement statement's liability."
+        "last month, less the breakage settlement recognised on them ahead of expiry (CNY): "
+        "the settlement statement's liability; a unit's nets its own advance as funder."
     )
     liability_cost: Decimal = strawberry.field(
         description="Outstanding points at what they cost their funders (CNY)."
