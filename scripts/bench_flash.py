@@ -3,22 +3,22 @@ Redis gate, side by side in one run.
 
     .venv/bin/python scripts/bench_flash.py [--attempts 2000] [--stock 100] [--members 500]
 
-In a database of its own (`bmg_bench_flash` on DATABASE_URL's server): `--members` members
-with points, two flash items of `--stock` units each (two per member). Every member then tries
-`attempts / members` times at once on the first item through the Redis gate
-(app.domain.mall.flash_gate.through_gate, the path `placeMallOrder` takes), and on the second
-on the database alone (the gate down): each attempt is one call of the domain function in the
-same process, over a pool of 20 (+20) connections, so the figures are the domain's and the
-database's, not HTTP's. For each: attempts/s over the wall time of the rush, orders, oversold
-(orders beyond the stock: must be 0), the 99th percentile of an attempt's latency, the time
-until the last unit was sold. `scripts/bench --flash N` runs it and adds the lines to its
-report. A measurement, never a threshold.
+In a database of its own (`bmg_bench_flash` on DATABASE_URL's server): `--members` members with
+points (enough for every rush: the same members tend to win each), two flash items of `--stock`
+units each (two per member). Every member then tries `attempts / members` times at once on the
+first item through the Redis gate (app.domain.mall.flash_gate.through_gate, the path
+`placeMallOrder` takes), and on the second on the database alone (the gate down): each attempt
+is one call of the domain function in the same process, over a pool of 20 (+20) connections, so
+the figures are the domain's and the database's, not HTTP's. For each: attempts/s over the wall
+time of the rush, orders, oversold (orders beyond the stock: must be 0), the 99th percentile of
+an attempt's latency, the time until the last unit was sold. `scripts/bench --flash N` runs it
+and adds the lines to its report. A measurement, never a threshold.
 
 `--compare R` measures instead, in R alternating rounds on items of their own, the order as it
 was placed before the stock was taken last ("stock first": the conditional UPDATE of the item's
 row right after the limit, so that row was held through the points, the order's row and the
-commit) against `place_order` now ("stock last"), each through the gate and on the database
-alone, and prints every round and the mean of each.
+commit) against `place_order` now ("stock last"), on the database alone and through the gate,
+and prints every rush and the mean of each.
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ async def _prepare(
                 )
                 await earn_points(
                     uow, member_id=member.id, business_unit="HOTEL", order_ref=f"B{n}",
-                    amount=Decimal("50.00"), caller="bench",
+                    amount=Decimal(50 * len(labels)), caller="bench",
                 )  # fmt: skip
                 ids.append(member.id)
     items = []
@@ -233,8 +233,8 @@ async def measure(url: str, redis_url: str, attempts: int, stock: int, members: 
 async def compare(
     url: str, redis_url: str, attempts: int, stock: int, members: int, rounds: int
 ) -> dict:
-    """`rounds` alternating rounds of stock first / stock last, through the gate and on the
-    database alone, each rush on an item of its own (see the module's docstring)."""
+    """`rounds` rounds of every variant in turn, each rush on an item of its own (see the
+    module's docstring)."""
     import redis.asyncio as redis
 
     settings = Settings()
@@ -243,36 +243,42 @@ async def compare(
     client = redis.from_url(redis_url, decode_responses=True)
     prefix = f"bmgbench-flash:{int(time.time())}:"
     now = datetime.now(UTC)
-    runs = [(path, order) for _ in range(rounds) for path in PATHS for order in ("first", "last")]
+    runs = [variant for _ in range(rounds) for variant in VARIANTS]
     ids, items = await _prepare(
-        sessions, settings.tz, now, members, stock, ["warm-up"] + [f"{p} {o}" for p, o in runs]
+        sessions, settings.tz, now, members, stock, ["warm-up"] + [v[0] for v in runs]
     )
     tries = max(1, attempts // members)
-    figures: dict[str, list[dict]] = {f"{p} {o}": [] for p, o in runs}
+    figures: dict[str, list[dict]] = {v[0]: [] for v in VARIANTS}
     try:
         down = FlashGate(_Down(), prefix=prefix)
         await _rush(sessions, settings.tz, down, items[0], ids, 1)
-        for (path, order), item in zip(runs, items[1:], strict=True):
-            gate = FlashGate(client if path == "gate" else _Down(), prefix=prefix)
-            placer = place_stock_first if order == "first" else place_order
+        for (label, gated, placer), item in zip(runs, items[1:], strict=True):
+            gate = FlashGate(client if gated else _Down(), prefix=prefix)
             figure = await _rush(sessions, settings.tz, gate, item, ids, tries, placer)
             figure["oversold"] = max(0, figure["orders"] - stock)
-            figures[f"{path} {order}"].append(figure)
-            print(f"{path}, stock {order}: {_short(figure)}", flush=True)
+            figures[label].append(figure)
+            print(f"{label}: {_short(figure)}", flush=True)
     finally:
         await client.aclose()
         await engine.dispose()
     return figures
 
 
-PATHS = ("gate", "database")
+# (label, through the Redis gate, the order), each measured in every round in this order
+VARIANTS = [
+    ("database alone, stock first", False, place_stock_first),
+    ("database alone, stock last", False, place_order),
+    ("Redis gate, stock first", True, place_stock_first),
+    ("Redis gate, stock last", True, place_order),
+]
 MEASURES = ("attempts_per_second", "p99_ms", "sold_out_seconds")
 
 
 def _short(f: dict) -> str:
     return (
         f"{f['attempts_per_second']} attempts/s, {f['orders']} orders, oversold {f['oversold']},"
-        f" p99 {f['p99_ms']} ms, sold out after {f['sold_out_seconds']} s"
+        f" p99 {f['p99_ms']} ms, sold out after {f['sold_out_seconds']} s, refused"
+        f" {f['refused']}"
     )
 
 
