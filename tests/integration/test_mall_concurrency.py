@@ -5,6 +5,7 @@ and no points are lost either way."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from datetime import timedelta
 from functools import partial
@@ -365,4 +366,77 @@ async def test_a_receipt_a_cancel_and_two_completion_jobs_at_once_complete_each_
     for o in placed:  # the cancel ends it: nothing completes a cancelled order
         mine = [status for order_id, status in events if order_id == o.id]
         assert mine[-1] == "CANCELLED" and mine.count("CANCELLED") == 1
+    await assert_clean(uow_factory)
+
+
+_WAITING = """SELECT count(*) FROM pg_stat_activity
+WHERE datname = current_database() AND wait_event_type = 'Lock'"""
+
+
+async def _waiting_on_locks(uow_factory) -> int:
+    async with uow_factory() as uow:
+        return int(await (await uow.driver()).fetchval(_WAITING))
+
+
+async def test_an_order_held_up_on_its_points_does_not_hold_up_the_item(units, uow_factory, wide):
+    """The stock is an order's last statement: an order waiting on its member's points holds
+    no lock on the item's row, so another member's order of the same item goes through
+    meanwhile (a flash sale's orders queue on that row for the commit only)."""
+    gift = await item(uow_factory, points_price=20, stock=5, per_member_limit=None)
+    slow, quick = await member_with(uow_factory), await member_with(uow_factory)
+    async with wide() as holder:
+        # Another transaction holds the slow member's lots: its redemption waits for them.
+        await (await holder.driver()).execute(
+            "SELECT 1 FROM points_lots WHERE member_id = $1 FOR UPDATE", slow
+        )
+        held = asyncio.create_task(order(wide, slow, gift.id))
+        while await _waiting_on_locks(uow_factory) < 1:
+            assert not held.done(), await held
+            await asyncio.sleep(0.01)
+        placed = asyncio.create_task(order(wide, quick, gift.id))
+        while not placed.done():  # done, or waiting on a lock (the item's row) beside the slow
+            if await _waiting_on_locks(uow_factory) > 1:
+                break
+            await asyncio.sleep(0.01)
+        quick_went_through = placed.done()
+    slow_order, quick_order = await held, await placed  # both finish once the lots are free
+    assert quick_went_through, "the quick order waited for the slow one's item row"
+    assert slow_order.status == quick_order.status == "PAID"
+    async with uow_factory() as uow:
+        assert (await uow.session.get(MallItem, gift.id)).stock_remaining == 3
+    await assert_clean(uow_factory)
+
+
+async def test_the_last_unit_taken_while_an_order_spends_its_points_refuses_it_charging_nothing(
+    units, uow_factory, wide
+):
+    """An order that read the item in stock spends its points, then finds the last unit taken
+    by an order committed meanwhile: OUT_OF_STOCK, its points and the stock untouched."""
+    gift = await item(uow_factory, points_price=20, stock=1, per_member_limit=None)
+    first, second = await member_with(uow_factory), await member_with(uow_factory)
+    async with uow_factory() as uow:
+        before = (await balance(uow, second)).available
+    async with wide() as taking:
+        await place_order(
+            taking, member_id=first, item_id=gift.id, quantity=1, caller="member:first",
+            payment_window=WINDOW, delivery_address="1 Nanjing Road",
+        )  # fmt: skip
+        # The second order reads one in stock (the first is not committed), spends its points
+        # and then waits on the item's row the first holds.
+        racing = asyncio.create_task(
+            attempt(wide, place_order, member_id=second, item_id=gift.id, quantity=1,
+                    caller="member:second", payment_window=WINDOW,
+                    delivery_address="1 Nanjing Road")
+        )  # fmt: skip
+        while await _waiting_on_locks(uow_factory) < 1:
+            assert not racing.done(), await racing
+            await asyncio.sleep(0.01)
+    assert await racing == ErrorCode.OUT_OF_STOCK
+    async with uow_factory() as uow:
+        assert (await balance(uow, second)).available == before
+        assert (await uow.session.get(MallItem, gift.id)).stock_remaining == 0
+        orders = await uow.session.scalar(
+            select(func.count()).select_from(MallOrder).where(MallOrder.member_id == second)
+        )
+        assert orders == 0
     await assert_clean(uow_factory)

@@ -3,12 +3,16 @@
 - **Place** (`place_order`): under the member's balance lock, so one member's simultaneous
   orders are counted one after another against the item's per-member limit; the stock is taken
   by one conditional UPDATE of the item's row (`stock_remaining >= quantity`), which holds that
-  row until the transaction ends, so the item is never oversold. Points go through the ledger's
-  redemption (earliest-expiring lots, each point traced to its lot) with the item's supplier as
-  the redeeming unit. Refusals, in the order checked: INVALID_INPUT (quantity 1-99, a delivery
-  address for a PHYSICAL gift), NOT_ON_SALE, TIER_REQUIRED, LIMIT_REACHED, OUT_OF_STOCK,
-  INSUFFICIENT_POINTS; any refusal rolls the whole transaction back: nothing is charged and no
-  stock is used.
+  row until the transaction ends, so the item is never oversold. That UPDATE is the order's
+  last statement (after the points, the order's row and its rights), so the row every order of
+  the item queues on is held for the commit only; OUT_OF_STOCK is first checked on the item as
+  read, in its place among the refusals, and the UPDATE has the last word (an item that sells
+  out meanwhile: OUT_OF_STOCK even after the points were found, all of it rolled back). Points
+  go through the ledger's redemption (earliest-expiring lots, each point traced to its lot)
+  with the item's supplier as the redeeming unit. Refusals, in the order checked:
+  INVALID_INPUT (quantity 1-99, a delivery address for a PHYSICAL gift), NOT_ON_SALE,
+  TIER_REQUIRED, LIMIT_REACHED, OUT_OF_STOCK, INSUFFICIENT_POINTS; any refusal rolls the
+  whole transaction back: nothing is charged and no stock is used.
 - **States**: an order with a cash part is AWAITING_PAYMENT until the payment service confirms
   it (`confirm_payment`, amount to the cent: AMOUNT_MISMATCH otherwise; the same payment again
   is the same result) or the expiry job expires it (EXPIRED, its points and stock back). A paid
@@ -204,10 +208,8 @@ async def place_order(
             raise DomainError(
                 ErrorCode.LIMIT_REACHED, f"at most {item.per_member_limit} per member", "itemId"
             )
-    if item.stock_remaining is not None:
-        left = await (await uow.driver()).fetchval(_TAKE_STOCK, item.id, quantity)
-        if left is None:
-            raise DomainError(ErrorCode.OUT_OF_STOCK, f"{item.name} is out of stock", "itemId")
+    if item.stock_remaining is not None and item.stock_remaining < quantity:
+        raise _sold_out(item)  # as read: the conditional UPDATE below has the last word
     points = item.points_price * quantity
     cash = (item.cash_price * quantity).quantize(Decimal("0.01"))
     tx_id = None
@@ -242,9 +244,20 @@ async def place_order(
     await uow.session.flush()
     if not cash:
         await _fulfil(uow, order, item)
+    # The stock last: its UPDATE holds the item's row until the commit, and every other order
+    # of the item waits for that row, so all the order's other work is done before it (in a
+    # flash sale the orders that passed the gate sell one after another on this row).
+    if item.stock_remaining is not None:
+        left = await (await uow.driver()).fetchval(_TAKE_STOCK, item.id, quantity)
+        if left is None:
+            raise _sold_out(item)
     announce(uow, order, item)
     tell_gate(uow, gate, item, member.id, quantity)
     return order
+
+
+def _sold_out(item: MallItem) -> DomainError:
+    return DomainError(ErrorCode.OUT_OF_STOCK, f"{item.name} is out of stock", "itemId")
 
 
 async def _fulfil(uow: UnitOfWork, order: MallOrder, item: MallItem) -> None:
