@@ -127,7 +127,11 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_partner_key(settings: Settings, args: argparse.Namespace) -> None:
-    from app.domain.access.partner_keys import create_partner_key
+    from app.domain.access.partner_keys import (
+        create_partner_key,
+        list_partner_keys,
+        revoke_partner_key,
+    )
     from app.domain.shared.errors import DomainError
     from app.platform.uow import unit_of_work
 
@@ -141,8 +145,32 @@ def cmd_partner_key(settings: Settings, args: argparse.Namespace) -> None:
             )
             return plaintext
 
+    async def revoke(sessions):
+        async with unit_of_work(sessions, tz=settings.tz) as uow:
+            row, revoked = await revoke_partner_key(
+                uow, args.key, actor=args.actor, reason=args.reason
+            )
+        if not revoked:
+            return f"partner key {row.id} ({row.prefix}) was revoked already, at {row.revoked_at}"
+        return (
+            f"partner key {row.id} ({row.prefix}) revoked; every worker refuses it within "
+            f"PARTNER_KEY_CACHE_SECONDS ({settings.partner_key_cache_seconds:g} s)"
+        )
+
+    async def listed(sessions):
+        async with unit_of_work(sessions, tz=settings.tz) as uow:
+            rows = await list_partner_keys(uow)
+        lines = ["id\tprefix\tunit\tscopes\tname\tcreated\trevoked"]
+        for row, unit in rows:
+            created = row.created_at.isoformat(timespec="seconds")
+            revoked = row.revoked_at.isoformat(timespec="seconds") if row.revoked_at else "-"
+            fields = (row.id, row.prefix, unit, row.scopes, row.name, created, revoked)
+            lines.append("\t".join(str(field) for field in fields))
+        return "\n".join(lines)
+
+    work = {"create": create, "revoke": revoke, "list": listed}[args.action]
     try:
-        print(asyncio.run(_with_sessions(settings, _database_url(settings), create)))
+        print(asyncio.run(_with_sessions(settings, _database_url(settings), work)))
     except DomainError as error:
         raise SystemExit(f"error: {error.message}") from None
 
@@ -487,6 +515,13 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--business-unit", required=True, help="unit id or code, e.g. HOTEL")
     create.add_argument("--scopes", required=True, help="comma list: earn,spend,write-off,read")
     create.add_argument("--name", default=None)
+    revoke = key_sub.add_parser(
+        "revoke", help="revoke a key (audited); workers refuse it within PARTNER_KEY_CACHE_SECONDS"
+    )
+    revoke.add_argument("key", help="the key's id or prefix, as `partner-key list` shows them")
+    revoke.add_argument("--reason", default=None, help="kept in the audit trail")
+    revoke.add_argument("--actor", default="cli", help="who revokes it, for the audit trail")
+    key_sub.add_parser("list", help="every key: id, prefix, unit, scopes, revoked at")
     key.set_defaults(run=cmd_partner_key)
 
     add_jobs(sub)  # each job also by its own name, as before `jobs` grouped them

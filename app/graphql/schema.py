@@ -34,6 +34,7 @@ from app.graphql.core.observability import MaskInternalErrors, Observability, is
 from app.graphql.core.operations import OneOperationChosen, answered_before_start, refused
 from app.graphql.core.request_body import document_too_large
 from app.graphql.core.scalars import SCALAR_OVERRIDES
+from app.graphql.core.shape_limits import coded_rule
 from app.graphql.engagement.schema import ActivityMutation, ActivityQuery
 from app.graphql.figures.schema import FiguresQuery
 from app.graphql.ledger.live import PointsSubscription
@@ -179,9 +180,16 @@ def build_schema(
 ) -> strawberry.Schema:
     # The limiters build their rule classes per instance, which would make every request miss
     # the validation cache (keyed by the rule classes): build them once, add them per request.
+    # Their refusals carry QUERY_TOO_COMPLEX (app/graphql/core/shape_limits.py).
     limits = [
-        *QueryDepthLimiter(max_depth=max_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
+        *(
+            coded_rule(rule, reason="DEPTH", limit=max_depth)
+            for rule in QueryDepthLimiter(max_depth=max_depth).validation_rules
+        ),
+        *(
+            coded_rule(rule, reason="ALIASES", limit=max_aliases)
+            for rule in MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules
+        ),
     ]
     extensions = [
         partial(AddValidationRules, limits),

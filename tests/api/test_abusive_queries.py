@@ -25,39 +25,55 @@ def refused(body: dict) -> list[str]:
     return [e["message"].lower() for e in body["errors"]]
 
 
+def limited(body: dict) -> dict:
+    """The extensions of a refused request's first error, a shape limit's: a code of its own,
+    not a syntax or validation error's (a document of unknown fields may have those after)."""
+    refused(body)
+    return body["errors"][0]["extensions"]
+
+
 # --- Shape limits: depth, aliases, tokens ----------------------------------------------------
 
 
 async def test_deep_nesting_is_refused_by_depth(units, gql, creds, engine):
     deep = "{ " + "a { " * 50 + "b" + " }" * 50 + " }"
     with count_statements(engine) as statements:
-        messages = refused(await gql(deep, as_=creds.operator()))
-    assert any("exceeds maximum operation depth of 10" in m for m in messages)
+        body = await gql(deep, as_=creds.operator())
+    assert any("exceeds maximum operation depth of 10" in m for m in refused(body))
+    assert limited(body) == {"code": "QUERY_TOO_COMPLEX", "reason": "DEPTH", "limit": 10}
     assert statements == []
 
 
 @pytest.mark.parametrize("levels", [600, 20000])
 async def test_very_deep_nesting_stops_the_parser(units, gql, levels):
     deeper = "{ " + "a { " * levels + "b" + " }" * levels + " }"  # no recursion blow-up
-    messages = refused(await gql(deeper))
+    body = await gql(deeper)
+    messages = refused(body)
     assert any("nested too deeply" in m or "token" in m for m in messages), messages
+    assert limited(body)["code"] in ("QUERY_TOO_COMPLEX", "QUERY_TOO_LARGE")
 
 
 async def test_a_thousand_aliases_are_refused(units, gql, services):
     flood = "{ " + " ".join(f"u{i}: businessUnits {{ code }}" for i in range(1000)) + " }"
-    assert any("token" in m for m in refused(await gql(flood)))  # 6,000 tokens: parser stops
+    body = await gql(flood)
+    assert any("token" in m for m in refused(body))  # 6,000 tokens: parser stops
+    assert limited(body) == {"code": "QUERY_TOO_LARGE", "reason": "TOKENS", "limit": 2000}
     services.settings = Settings(
         redis_prefix=services.settings.redis_prefix, max_query_tokens=10**5
     )
     app = create_app(services=services)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://g") as h:
         # With room for the tokens, the alias limit refuses it.
-        assert any("alias" in m for m in refused(await GraphQLClient(h)(flood)))
+        body = await GraphQLClient(h)(flood)
+        assert any("alias" in m for m in refused(body))
+        assert limited(body) == {"code": "QUERY_TOO_COMPLEX", "reason": "ALIASES", "limit": 30}
 
 
 async def test_many_tokens_are_refused(units, gql):
     padded = "{ businessUnits { " + "code " * 2500 + "} }"
-    assert any("token" in m for m in refused(await gql(padded)))
+    body = await gql(padded)
+    assert any("token" in m for m in refused(body))
+    assert limited(body) == {"code": "QUERY_TOO_LARGE", "reason": "TOKENS", "limit": 2000}
 
 
 # --- Pages and cost --------------------------------------------------------------------------

@@ -72,8 +72,22 @@ async def test_graphql_response_json_is_answered_in_kind(units, client, creds):
         ({"query": "query A { __typename } query B { __typename }"}, "OPERATION_NAME_REQUIRED"),
         ({"query": "query A { __typename }", "operationName": "B"}, "UNKNOWN_OPERATION"),
         ({"query": "#" + "x" * 200_000 + "\n{ __typename }"}, "QUERY_TOO_LARGE"),
+        ({"query": "{ businessUnits { " + "code " * 2500 + "} }"}, "QUERY_TOO_LARGE"),
+        (
+            {"query": "{ " + " ".join(f"a{i}: __typename" for i in range(31)) + " }"},
+            "QUERY_TOO_COMPLEX",
+        ),
     ],
-    ids=["syntax", "validation", "variables", "ambiguous", "unknown-name", "too-large"],
+    ids=[
+        "syntax",
+        "validation",
+        "variables",
+        "ambiguous",
+        "unknown-name",
+        "too-large",
+        "too-many-tokens",
+        "too-many-aliases",
+    ],
 )
 async def test_request_errors_are_4xx_without_data_under_graphql_response_json(
     units, client, creds, body, code

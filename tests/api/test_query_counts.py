@@ -209,3 +209,59 @@ async def test_a_spend_sends_a_fixed_number_of_statements_however_many_lots_it_t
         payload = body["data"]["spendPoints"]
         assert payload["errors"] == [] and payload["balance"]["available"] == 100, payload
         assert len(statements) == SPEND_STATEMENTS, "\n".join(statements)
+
+
+# The open lotteries, then one batch each: their current prizes, their current odds tables.
+LOTTERIES_STATEMENTS = 3
+
+LOTTERIES = "{ lotteries { id oddsVersion prizes { name probability } } }"
+
+
+async def test_the_lotteries_cost_the_same_for_1_and_8(units, gql, creds, engine, uow_factory):
+    from app.domain.mall.lottery import PrizeSpec, create_lottery
+    from app.domain.mall.odds import publish_odds
+
+    async def open_lotteries(count: int) -> None:
+        for _ in range(count):
+            async with uow_factory() as uow:
+                made = await create_lottery(
+                    uow,
+                    name="Lucky draw",
+                    cost_points=10,
+                    daily_limit=1,
+                    actor="ops:test",
+                    prizes=[
+                        PrizeSpec("10 points", chance_ppm=250_000, points=10),
+                        PrizeSpec("Thank you", fallback=True),
+                    ],
+                )
+                assert made.id is not None
+            async with uow_factory() as uow:  # a second table: the current one is shown
+                await publish_odds(
+                    uow,
+                    lottery_id=made.id,
+                    actor="ops:test",
+                    prizes=[
+                        PrizeSpec("20 points", chance_ppm=100_000, points=20),
+                        PrizeSpec("Thank you", fallback=True),
+                    ],
+                )
+
+    counts = {}
+    for total, adding in ((1, 1), (8, 7)):
+        await open_lotteries(adding)
+        body, statements = await run_counted(gql, engine, creds.operator(), LOTTERIES, {})
+        shown = body["data"]["lotteries"]
+        assert len(shown) == total
+        assert all(lottery["oddsVersion"] == 2 for lottery in shown)
+        assert all(
+            lottery["prizes"]
+            == [
+                {"name": "20 points", "probability": "0.100000"},
+                {"name": "Thank you", "probability": "0.900000"},
+            ]
+            for lottery in shown
+        ), shown
+        counts[total] = len(statements)
+        assert len(statements) == LOTTERIES_STATEMENTS, "\n".join(statements)
+    assert counts[1] == counts[8], counts

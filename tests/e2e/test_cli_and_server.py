@@ -67,6 +67,35 @@ async def test_partner_key_create(units, database_url, uow_factory):
     assert refused.returncode != 0 and "no business unit" in refused.stderr
 
 
+async def test_partner_key_list_and_revoke(units, database_url, uow_factory):
+    key = run_cli(
+        database_url, "partner-key", "create", "--business-unit", "HOTEL", "--scopes", "earn"
+    ).stdout.strip()
+    prefix = key.split("_")[1]
+    listed = run_cli(database_url, "partner-key", "list").stdout.splitlines()
+    assert listed[0].split("\t") == ["id", "prefix", "unit", "scopes", "name", "created", "revoked"]
+    [row] = [line.split("\t") for line in listed[1:] if prefix in line]
+    assert row[1:4] == [prefix, "HOTEL", "earn"] and row[6] == "-"
+    assert key.split("_", 2)[2] not in "\n".join(listed)  # the secret is never shown
+
+    out = run_cli(database_url, "partner-key", "revoke", prefix, "--reason", "leaked").stdout
+    assert "revoked" in out and "PARTNER_KEY_CACHE_SECONDS" in out
+    again = run_cli(database_url, "partner-key", "revoke", row[0]).stdout  # by id: no change
+    assert "revoked already" in again
+    [row] = [
+        line.split("\t")
+        for line in run_cli(database_url, "partner-key", "list").stdout.splitlines()
+        if prefix in line
+    ]
+    assert row[6] != "-"
+    from app.domain.access.partner_keys import authenticate_partner_key
+
+    async with uow_factory() as uow:
+        assert await authenticate_partner_key(uow, key) is None
+    unknown = run_cli(database_url, "partner-key", "revoke", "nope", check=False)
+    assert unknown.returncode != 0 and "no partner key" in unknown.stderr
+
+
 async def test_jobs_run_twice_and_take_now(units, database_url, uow_factory):
     async with uow_factory() as uow:
         member = await new_member(uow)

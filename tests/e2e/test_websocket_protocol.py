@@ -45,6 +45,9 @@ async def member_auth(units, services, uow_factory) -> dict:
     return {"Authorization": f"Bearer {mint_member_token(services.settings, member)}"}
 
 
+ALIASES = " ".join(f"a{i}: debt" for i in range(31))  # one more than MAX_QUERY_ALIASES
+
+
 @pytest.mark.parametrize(
     ("payload", "code"),
     [
@@ -53,9 +56,18 @@ async def member_auth(units, services, uow_factory) -> dict:
         ({"query": WATCH, "operationName": "Other"}, "UNKNOWN_OPERATION"),
         ({"query": WATCH + "\nsubscription Again { pointsChanged { debt } }"}, None),
         ({"query": "#" + "x" * 200_000 + "\n" + WATCH}, "QUERY_TOO_LARGE"),
-        ({"query": "{ businessUnits { " + "code " * 2500 + "} }"}, "GRAPHQL_PARSE_FAILED"),
+        ({"query": "{ businessUnits { " + "code " * 2500 + "} }"}, "QUERY_TOO_LARGE"),
+        ({"query": "subscription { pointsChanged { " + ALIASES + " } }"}, "QUERY_TOO_COMPLEX"),
     ],
-    ids=["syntax", "validation", "unknown-name", "ambiguous", "too-long", "too-many-tokens"],
+    ids=[
+        "syntax",
+        "validation",
+        "unknown-name",
+        "ambiguous",
+        "too-long",
+        "too-many-tokens",
+        "too-many-aliases",
+    ],
 )
 async def test_a_request_error_is_an_error_message_and_the_socket_stays_open(
     url, member_auth, payload, code

@@ -115,6 +115,13 @@ def test_debt_payments_examples():
     assert [(x.id, paid) for x, paid in debt_payments(500, lots)] == [(3, 25), (4, 100)]
 
 
+@pytest.mark.parametrize("debt", [-1, -50, True, 1.5, None])
+def test_debt_payments_refuse_a_debt_that_is_not_a_whole_number_of_points(debt):
+    # a negative debt would "pay" negative points, i.e. add them to the lots
+    with pytest.raises(AssertionError, match="debt"):
+        debt_payments(debt, [lot(1, 30), lot(2, 50)])
+
+
 def test_member_account_by_lot_state():
     assert member_account(LotState.PENDING) == Account.MEMBER_PENDING
     assert member_account(LotState.AVAILABLE) == Account.MEMBER_AVAILABLE

@@ -87,6 +87,14 @@ def test_points_must_be_a_positive_whole_number(points):
         check_spend_rules(unit("MALL"), points, Decimal("1000.00"))
 
 
+@pytest.mark.parametrize("points", [True, False])
+def test_a_bool_is_not_a_number_of_points(points):
+    # a unit that takes a single point, so True (== 1 to Python) would otherwise pass
+    bu = unit("MALL", spend_min_points=1, spend_step=1, spend_max_share=Decimal(1))
+    with refused(ErrorCode.INVALID_INPUT, "points"):
+        check_spend_rules(bu, points, Decimal("1000.00"))
+
+
 def test_minimum_is_checked_before_the_step():
     bu = unit("MALL", spend_min_points=200, spend_step=100)
     with refused(ErrorCode.INVALID_INPUT, "points") as caught:

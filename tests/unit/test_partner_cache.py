@@ -43,3 +43,14 @@ def test_zero_seconds_turns_it_off():
     cache = PartnerKeyCache(seconds=0)
     cache.put("k", HOTEL, NOW)
     assert cache.get("k", NOW) is None
+
+
+def test_a_key_remembered_under_another_configuration_version_is_forgotten():
+    cache = PartnerKeyCache(seconds=30)
+    cache.put("k", HOTEL, NOW, ("gen", 7))
+    assert cache.get("k", NOW, ("gen", 7)) is HOTEL
+    # a revocation moved the version: the key is looked up again, however recent
+    assert cache.get("k", NOW, ("gen", 8)) is None
+    assert cache.get("k", NOW, ("gen", 7)) is None  # forgotten, not revived
+    cache.put("k", HOTEL, NOW, ("gen", 8))
+    assert cache.get("k", NOW, ("other", 8)) is None  # a new database

@@ -2,8 +2,13 @@
 
 Every till request presents its key; looking it up costs a database session and a round trip.
 A key that authenticated is remembered (by its SHA-256, never the plaintext) for
-`PARTNER_KEY_CACHE_SECONDS` (30 s by default; 0 turns the cache off), so revoking a key takes
-effect everywhere within that period. Unknown or revoked keys are not remembered.
+`PARTNER_KEY_CACHE_SECONDS` (30 s by default; 0 turns the cache off), with the configuration
+version (app.domain.shared.configuration) the worker held when it looked the key up. Revoking a
+key moves that version (a trigger, migration 0023), and every unit of work reads the version
+first (each earn and spend does): once any request of a worker has seen the new version, the
+worker's remembered keys no longer match it and are looked up again, so the revoked key is
+refused from then on, and in any case within PARTNER_KEY_CACHE_SECONDS. Unknown or revoked keys
+are not remembered.
 """
 
 from __future__ import annotations
@@ -14,36 +19,39 @@ from datetime import datetime, timedelta
 
 from app.domain.access.principals import Principal
 
+Stamp = tuple[str, int] | None  # the configuration version a key was looked up under
+
 
 class PartnerKeyCache:
     def __init__(self, *, seconds: float, maxsize: int = 1024) -> None:
         self.ttl = timedelta(seconds=seconds)
         self.maxsize = maxsize
-        self._entries: OrderedDict[str, tuple[datetime, Principal]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[datetime, Principal, Stamp]] = OrderedDict()
 
     @staticmethod
     def _digest(plaintext: str) -> str:
         return hashlib.sha256(plaintext.strip().encode()).hexdigest()
 
-    def get(self, plaintext: str, now: datetime) -> Principal | None:
-        """The principal remembered for this key, if it was authenticated less than ttl ago."""
+    def get(self, plaintext: str, now: datetime, stamp: Stamp = None) -> Principal | None:
+        """The principal remembered for this key, if it was authenticated less than ttl ago
+        under the configuration version `stamp` (the worker's current one)."""
         if not self.ttl:
             return None
         digest = self._digest(plaintext)
         entry = self._entries.get(digest)
         if entry is None:
             return None
-        if now - entry[0] >= self.ttl or now < entry[0]:
+        if now - entry[0] >= self.ttl or now < entry[0] or entry[2] != stamp:
             del self._entries[digest]
             return None
         self._entries.move_to_end(digest)
         return entry[1]
 
-    def put(self, plaintext: str, principal: Principal, now: datetime) -> None:
+    def put(self, plaintext: str, principal: Principal, now: datetime, stamp: Stamp = None) -> None:
         if not self.ttl:
             return
         digest = self._digest(plaintext)
-        self._entries[digest] = (now, principal)
+        self._entries[digest] = (now, principal, stamp)
         self._entries.move_to_end(digest)
         while len(self._entries) > self.maxsize:
             self._entries.popitem(last=False)

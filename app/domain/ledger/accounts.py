@@ -81,7 +81,12 @@ def balanced(legs: Iterable[Leg]) -> dict[tuple[Account, int], int]:
 
 
 def debt_payments(debt: int, lots: Iterable[PointsLot]) -> list[tuple[PointsLot, int]]:
-    """What each lot pays of `debt`, in the lots' order: available points, until it is paid."""
+    """What each lot pays of `debt`, in the lots' order: available points, until it is paid.
+
+    Debt is a whole number of points, never negative: a negative one would "pay" negative
+    amounts, i.e. mint points into the lots, so it is refused as a broken invariant."""
+    if isinstance(debt, bool) or not isinstance(debt, int) or debt < 0:
+        raise AssertionError(f"debt is a whole number of points, not {debt!r}")
     payments = []
     for lot in lots:
         if debt == 0:

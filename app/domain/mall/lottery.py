@@ -29,7 +29,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 
 from app.domain.ledger.accounts import GROUP, Account, LotState, TxKind
 from app.domain.ledger.expiry import expiry_for
@@ -378,13 +378,38 @@ async def shown_lottery(uow: UnitOfWork, lottery: Lottery) -> Shown:
 
 
 async def open_lotteries(uow: UnitOfWork) -> list[Shown]:
-    """Active lotteries with their prizes and their current published odds, by id."""
+    """Active lotteries with their prizes and their current published odds, by id: three
+    statements however many lotteries are open (the lotteries, then every one's current prizes
+    and every one's current odds table, each in one batch), never a pair per lottery."""
     lotteries = list(
         await uow.session.scalars(
             select(Lottery).where(Lottery.active).order_by(Lottery.id)  # type: ignore[arg-type]
         )
     )
-    return [await shown_lottery(uow, lottery) for lottery in lotteries]
+    if not lotteries:
+        return []
+    ids = [lottery.id for lottery in lotteries]
+    prizes: dict[int, list[LotteryPrize]] = {lottery_id: [] for lottery_id in ids}  # type: ignore[misc]
+    for prize in await uow.session.scalars(
+        select(LotteryPrize)
+        .where(LotteryPrize.lottery_id.in_(ids), ~LotteryPrize.retired)  # type: ignore[arg-type,attr-defined]
+        .order_by(LotteryPrize.lottery_id, LotteryPrize.position)  # type: ignore[arg-type]
+        .execution_options(populate_existing=True)
+    ):
+        prizes[prize.lottery_id].append(prize)
+    current = [(lottery.id, lottery.odds_version) for lottery in lotteries]
+    tables = {
+        odds.lottery_id: odds.odds
+        for odds in await uow.session.scalars(
+            select(LotteryOdds).where(
+                tuple_(LotteryOdds.lottery_id, LotteryOdds.version).in_(current)  # type: ignore[arg-type]
+            )
+        )
+    }
+    return [
+        (lottery, prizes[lottery.id], tables.get(lottery.id, []))  # type: ignore[index,arg-type]
+        for lottery in lotteries
+    ]
 
 
 async def shown_draw(

@@ -115,6 +115,15 @@ async def configuration(uow: UnitOfWork) -> Configuration:
     return kept
 
 
+def kept_stamp(engine: Any) -> tuple[str, int] | None:
+    """The (generation, version) of the configuration this worker last read from `engine`'s
+    database (None: none read yet), without asking the database: what a request of this worker
+    saw most recently. Caches of things a configuration change may retract (the partner keys,
+    whose revocation moves the version too) compare it with the one they were filled under."""
+    kept = _kept.get(engine)
+    return kept.stamp if kept is not None else None
+
+
 def _writes(uow: UnitOfWork) -> int:
     session = uow.session_if_made()  # no session: no ORM writes (and none is made)
     return session.info.get(_WRITES, 0) if session is not None else 0

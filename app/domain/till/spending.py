@@ -42,7 +42,13 @@ def check_spend_rules(
     unit: BusinessUnit, points: int, order_amount: Decimal, bonus: Decimal = Decimal(0)
 ) -> Decimal:
     """Minimum, step and maximum share of the order; returns the CNY the points pay."""
-    if not isinstance(points, int) or points <= 0 or points > MAX_POINTS:
+    # bool is an int to Python, but True is no number of points a till can mean
+    if (
+        isinstance(points, bool)
+        or not isinstance(points, int)
+        or points <= 0
+        or points > MAX_POINTS
+    ):
         raise DomainError(
             ErrorCode.INVALID_INPUT, "points must be a positive whole number", "points"
         )

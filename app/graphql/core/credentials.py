@@ -38,6 +38,7 @@ from app.domain.access.tokens import (
     is_external,
 )
 from app.domain.members.identity import member_exists
+from app.domain.shared.configuration import configuration, kept_stamp
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -136,11 +137,14 @@ async def _check_member(services: Services, member_id: int) -> None:
 
 async def _partner(services: Services, api_key: str) -> Principal:
     now = services.clock()
-    principal = services.partner_keys.get(api_key, now)
+    engine = services.sessions.kw["bind"]
+    # remembered under the configuration version this worker holds: a revocation moves it
+    principal = services.partner_keys.get(api_key, now, kept_stamp(engine))
     if principal is not None:
         return principal
     try:
         async with services.uow(now) as uow:
+            stamp = (await configuration(uow)).stamp  # read before the key: never older
             principal = await authenticate_partner_key(uow, api_key)
     except Exception as exc:
         log.warning("partner key could not be looked up", exc_info=True)
@@ -149,7 +153,7 @@ async def _partner(services: Services, api_key: str) -> Principal:
         raise BadCredentials(
             "INVALID_API_KEY", "The API key is unknown or revoked.", scheme="ApiKey"
         )
-    services.partner_keys.put(api_key, principal, now)
+    services.partner_keys.put(api_key, principal, now, stamp)
     return principal
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
 from graphql import GraphQLError, GraphQLSyntaxError
 
 from app.domain.shared.errors import DomainError, ErrorCode
+from app.graphql.core.shape_limits import syntax_limit
 
 strawberry.enum(ErrorCode, name="UserErrorCode")
 
@@ -41,7 +44,8 @@ def domain_graphql_error(error: DomainError) -> GraphQLError:
 def request_error_code(error: GraphQLError) -> str | None:
     """The code of an error graphql-core raised about the request itself, which carries none:
     GRAPHQL_PARSE_FAILED (syntax), BAD_USER_INPUT (a variable of the wrong type or shape),
-    GRAPHQL_VALIDATION_FAILED (the document does not fit the schema); None for the others."""
+    GRAPHQL_VALIDATION_FAILED (the document does not fit the schema), QUERY_TOO_LARGE or
+    QUERY_TOO_COMPLEX (the parser's token or nesting limit); None for the others."""
     if (error.extensions or {}).get("code") or error.path:
         return None
     if error.message.startswith("Variable '$"):  # also a scalar's coercion error
@@ -49,13 +53,24 @@ def request_error_code(error: GraphQLError) -> str | None:
     if error.original_error is not None:
         return None
     if isinstance(error, GraphQLSyntaxError):
-        return "GRAPHQL_PARSE_FAILED"
+        limit = syntax_limit(error)
+        return limit["code"] if limit is not None else "GRAPHQL_PARSE_FAILED"
     return "GRAPHQL_VALIDATION_FAILED"
+
+
+def request_error_extensions(error: GraphQLError) -> dict[str, Any] | None:
+    """What `request_error_code` names, as the error's extensions: the parser's limits
+    (QUERY_TOO_LARGE, QUERY_TOO_COMPLEX) also say which limit and its value."""
+    code = request_error_code(error)
+    if code is None:
+        return None
+    limit = syntax_limit(error) if isinstance(error, GraphQLSyntaxError) else None
+    return {**(error.extensions or {}), **(limit or {"code": code})}
 
 
 def add_request_error_codes(errors: list[GraphQLError]) -> None:
     """Give parse, validation and variable errors their `extensions.code`."""
     for error in errors:
-        code = request_error_code(error)
-        if code is not None:
-            error.extensions = {**(error.extensions or {}), "code": code}
+        extensions = request_error_extensions(error)
+        if extensions is not None:
+            error.extensions = extensions

@@ -18,6 +18,8 @@ from graphql import GraphQLError, GraphQLSyntaxError, OperationDefinitionNode
 from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import PreExecutionError
 
+from app.graphql.core.errors import request_error_extensions
+
 
 def operation_name_required(count: int) -> GraphQLError:
     return GraphQLError(
@@ -57,14 +59,15 @@ class OneOperationChosen(SchemaExtension):
 
 
 def coded_request_error(error: GraphQLError) -> GraphQLError:
-    """The error as the client should see it: a syntax error with GRAPHQL_PARSE_FAILED (as a
-    plain GraphQLError, which a websocket answers with `error` rather than closing)."""
+    """The error as the client should see it: a syntax error with GRAPHQL_PARSE_FAILED, or
+    the parser's limit it hit (QUERY_TOO_LARGE, QUERY_TOO_COMPLEX), as a plain GraphQLError,
+    which a websocket answers with `error` rather than closing."""
     if isinstance(error, GraphQLSyntaxError):
         return GraphQLError(
             error.message,
             source=error.source,
             positions=error.positions,
-            extensions={"code": "GRAPHQL_PARSE_FAILED"},
+            extensions=request_error_extensions(error),
         )
     return error
 
