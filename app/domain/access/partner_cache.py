@@ -4,7 +4,7 @@ Every till request presents its key; looking it up costs a database session and 
 A key that authenticated is remembered (by its SHA-256, never the plaintext) for
 `PARTNER_KEY_CACHE_SECONDS` (30 s by default; 0 turns the cache off), with the configuration
 version (app.domain.shared.configuration) the worker held when it looked the key up. Revoking a
-key moves that version (a trigger, migration 0023), and every unit of work reads the version
+key moves that version (a trigger, migration 0022), and every unit of work reads the version
 first (each earn and spend does): once any request of a worker has seen the new version, the
 worker's remembered keys no longer match it and are looked up again, so the revoked key is
 refused from then on, and in any case within PARTNER_KEY_CACHE_SECONDS. Unknown or revoked keys

@@ -6,7 +6,7 @@ in the same transaction as any change of a key's `revoked_at` (or a key's deleti
 writes it (`partner-key revoke`, SQL by hand), so a worker forgets its remembered keys as soon
 as one of its units of work reads the new version.
 
-Revision ID: 0023
+Revision ID: 0022
 Revises: 0021
 Create Date: 2026-12-03
 """
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0023"
+revision: str = "0022"
 down_revision: str | None = "0021"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
