@@ -48,7 +48,6 @@ from app.graphql.sign_in.schema import SignInMutation, SignInQuery
 from app.graphql.tiers.schema import TierMutation, TierQuery
 from app.graphql.till.schema import PointsMutation, PointsQuery
 from app.graphql.webhooks.schema import WebhooksMutation, WebhooksQuery
-from app.platform.reads import retire_pooled
 
 Query = merge_types(
     "Query",
@@ -130,7 +129,6 @@ class GatewaySchema(strawberry.Schema):
                 context_value.read_on_dead_connection = False
                 context_value.retrying = True
                 context_value.refresh_loaders()  # the failed loads are cached in the old ones
-                retire_pooled(context_value.services.sessions.kw["bind"])
                 result = await once()
             return result
 

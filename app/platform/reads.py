@@ -68,16 +68,6 @@ async def give_back(
         await greenlet_spawn(connection.close)  # an overflow connection is closed
 
 
-def retire_pooled(engine: AsyncEngine) -> None:
-    """Every connection the engine's pool holds now is replaced at its next checkout.
-
-    The read retry calls it before running a query again: connections found dead are retired
-    as they fail, but a retry drawing another dead one before that would fail too (seen on CI
-    with a pool of five killed at once). SQLAlchemy's own step for a disconnect it sees,
-    called without a connection: it only moves the pool's invalidation time."""
-    engine.sync_engine.pool._invalidate(None, None, _checkin=False)  # type: ignore[arg-type]
-
-
 async def fetch(engine: AsyncEngine, sql: str, *args: Any) -> list[Any]:
     """The rows of one fixed read-only statement."""
     async with pooled(engine) as driver:
