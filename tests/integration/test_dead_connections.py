@@ -54,6 +54,19 @@ async def _terminate(database_url: str, pids: set[int]) -> None:
                 ),
                 {"pids": list(pids)},
             )
+            # Gone on the server, and the client has read their end: a backend's FATAL read
+            # before its EOF leaves asyncpg mid-error ("another operation is in progress"),
+            # a connection dying as it is used, not one closed before use.
+            for _ in range(200):
+                await conn.execute(text("SELECT pg_stat_clear_snapshot()"))  # a fresh look
+                left = await conn.scalar(
+                    text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:pids)"),
+                    {"pids": list(pids)},
+                )
+                if not left:
+                    break
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
     finally:
         await engine.dispose()
 
